@@ -1,0 +1,286 @@
+"""A peer on real sockets: HTTP to the rendezvous server, UDP to everyone.
+
+Everything runs on the running event loop (a Jupyter kernel's included):
+no ``asyncio.run``, no threads, no loop patching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from punchlab.aio.runner import CoreRunner
+from punchlab.errors import (
+    ConnectFailed,
+    LocalProtocolError,
+    RegistrationFailed,
+    ServerError,
+    ServerUnreachable,
+    UnknownPeer,
+)
+from punchlab.messages import Address, RemoteProtocolError, parse_address
+from punchlab.peer import (
+    Disconnected,
+    Failed,
+    PeerConfig,
+    PeerCore,
+    PeerEvent,
+    PeerState,
+    TextReceived,
+)
+from punchlab.trace import Trace
+
+__all__ = ["Peer"]
+
+#: How long one HTTP request to the rendezvous server may take.
+HTTP_TIMEOUT = 5.0
+
+_END = object()
+
+
+class Peer:
+    """``async with Peer(server_url) as peer:`` then ``await peer.register()``.
+
+    The initiator calls :meth:`connect` with the other peer's identifier; the
+    other side calls :meth:`wait_connected`. Both then :meth:`send_text` and
+    read :meth:`texts`. Failures raise the clear errors of
+    :mod:`punchlab.errors`, never hang past their timeout.
+    """
+
+    def __init__(
+        self,
+        server_url: str = "http://127.0.0.1:8088",
+        *,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        config: PeerConfig | None = None,
+        trace: Trace | None = None,
+        name: str = "peer",
+        on_event: Callable[[PeerEvent], None] | None = None,
+    ) -> None:
+        parts = urlsplit(server_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"server_url must look like http://host:8088, not {server_url!r}")
+        self.server_url = server_url.rstrip("/")
+        self.host = host
+        self.port = port
+        self.config = config or PeerConfig()
+        self.trace = trace if trace is not None else Trace()
+        self.name = name
+        self.on_event = on_event
+        self.core: PeerCore | None = None
+        self._runner: CoreRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._texts: asyncio.Queue[object] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        self._failure: str | None = None
+
+    # -- what a user reads --------------------------------------------------------------
+
+    @property
+    def state(self) -> PeerState:
+        return self.core.state if self.core is not None else PeerState.IDLE
+
+    @property
+    def id(self) -> str | None:
+        return self.core.peer_id if self.core is not None else None
+
+    @property
+    def peer_address(self) -> Address | None:
+        return self.core.peer_address if self.core is not None else None
+
+    @property
+    def local_address(self) -> Address | None:
+        return self._runner.local_address if self._runner is not None else None
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def register(self, timeout: float | None = None) -> str:
+        """Learn the server's UDP port over HTTP, then register; returns our identifier."""
+        if self.core is not None:
+            raise LocalProtocolError(f"already {self.state.value}")
+        reply = await self._http_request("GET", "/get-udp-port")
+        port = reply.get("port")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ServerError(f"server gave no usable UDP port: {reply!r}")
+        server_address = (await self._resolve_server_host(), port)
+        self.core = PeerCore(server_address, self.config)
+        self._runner = await CoreRunner.open(
+            self.core,
+            self.host,
+            self.port,
+            actor=self.name,
+            trace=self.trace,
+            on_event=self._on_event,
+        )
+        self.core.register(asyncio.get_running_loop().time())
+        self._runner.pump()
+        await self._wait_for(lambda: self.state is not PeerState.REGISTERING, timeout)
+        if self.state is not PeerState.REGISTERED:
+            raise RegistrationFailed(self._failure_text("registration failed"))
+        assert self.core.peer_id is not None
+        return self.core.peer_id
+
+    async def connect(self, peer_id: str, timeout: float | None = None) -> None:
+        """Ask the server to introduce us to ``peer_id`` and punch until connected."""
+        core, runner = self._registered()
+        if not isinstance(peer_id, str) or not peer_id.strip():
+            raise ValueError("peer_id must be a non-empty identifier")
+        reply = await self._http_request(
+            "POST", "/start-communication", {"peerInitiator": core.peer_id, "peer": peer_id.strip()}
+        )
+        try:
+            peer_address = parse_address(str(reply.get("public", "")))
+        except RemoteProtocolError as exc:
+            raise ServerError(f"server answered no usable address: {exc}") from None
+        token = reply.get("token")
+        self._failure = None
+        core.start_punching(
+            peer_address,
+            asyncio.get_running_loop().time(),
+            token if isinstance(token, str) else None,
+        )
+        runner.pump()
+        await self._until_connected(timeout)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """The passive side: wait until another peer has connected to us."""
+        self._registered()
+        await self._until_connected(timeout, waiting_for_introduction=True)
+
+    async def send_text(self, text: str) -> None:
+        core, runner = self._registered()
+        core.send_text(text, asyncio.get_running_loop().time())
+        runner.pump()
+
+    async def receive_text(self, timeout: float | None = None) -> str:
+        """The next chat line; raises ``TimeoutError`` or :class:`ConnectFailed` if closed."""
+        async with asyncio.timeout(timeout):
+            item = await self._texts.get()
+        if item is _END:
+            self._texts.put_nowait(_END)
+            raise ConnectFailed("peer closed")
+        assert isinstance(item, str)
+        return item
+
+    async def texts(self) -> AsyncIterator[str]:
+        """Every chat line received, until :meth:`close`."""
+        while True:
+            item = await self._texts.get()
+            if item is _END:
+                self._texts.put_nowait(_END)
+                return
+            assert isinstance(item, str)
+            yield item
+
+    async def close(self) -> None:
+        if self.core is not None and self.core.state is not PeerState.CLOSED:
+            self.core.close()
+        if self._runner is not None:
+            self._runner.close()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self._texts.put_nowait(_END)
+        self._changed.set()
+
+    async def __aenter__(self) -> Peer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _registered(self) -> tuple[PeerCore, CoreRunner]:
+        if self.core is None or self._runner is None or self.core.peer_id is None:
+            raise LocalProtocolError("register() first")
+        if self.core.state is PeerState.CLOSED:
+            raise LocalProtocolError("peer is closed")
+        return self.core, self._runner
+
+    async def _until_connected(
+        self, timeout: float | None, waiting_for_introduction: bool = False
+    ) -> None:
+        waiting = {PeerState.PUNCHING}
+        if waiting_for_introduction:
+            waiting |= {PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED}
+            if self.state is not PeerState.CONNECTED:
+                self._failure = None
+        try:
+            await self._wait_for(
+                lambda: (
+                    self.state not in waiting
+                    or (waiting_for_introduction and self._failure is not None)
+                ),
+                timeout,
+            )
+        except TimeoutError:
+            raise ConnectFailed(
+                f"not connected after {timeout} s (state {self.state.value})"
+            ) from None
+        if self.state is not PeerState.CONNECTED:
+            raise ConnectFailed(self._failure_text(f"connection ended while {self.state.value}"))
+
+    async def _wait_for(self, condition: Callable[[], bool], timeout: float | None) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _on_event(self, event: PeerEvent, cause: bytes | None) -> None:
+        if isinstance(event, TextReceived):
+            self._texts.put_nowait(event.text)
+        elif isinstance(event, Failed | Disconnected):
+            self._failure = event.reason
+        if self.on_event is not None:
+            self.on_event(event)
+        self._changed.set()
+
+    def _failure_text(self, default: str) -> str:
+        text = self._failure or default
+        if self._runner is not None and self._runner.socket_errors:
+            error = self._runner.socket_errors[-1]
+            text += f" (socket error: {error.strerror or error})"
+        return text
+
+    async def _resolve_server_host(self) -> str:
+        host = urlsplit(self.server_url).hostname
+        assert host is not None
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
+            )
+        except OSError as exc:
+            raise ServerUnreachable(f"cannot resolve {host!r}: {exc}") from None
+        return str(infos[0][4][0])
+
+    async def _http_request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
+        url = self.server_url + path
+        try:
+            async with self._http.request(method, url, json=body) as response:
+                try:
+                    reply = await response.json(content_type=None)
+                except ValueError:
+                    reply = None
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            raise ServerUnreachable(
+                f"cannot reach the rendezvous server at {url}: {detail}"
+            ) from None
+        if not isinstance(reply, dict):
+            raise ServerError(f"{method} {url} answered {status} without a JSON object")
+        if status == 404 and path == "/start-communication":
+            raise UnknownPeer(str(reply.get("error", "unknown identifier")))
+        if status != 200:
+            raise ServerError(f"{method} {url} answered {status}: {reply.get('error', reply)}")
+        return reply

@@ -1,0 +1,169 @@
+"""Glue between one sans-IO core and one asyncio UDP socket.
+
+The runner is the only place where real time meets the core: it feeds
+datagrams in with ``loop.time()``, sends what the core hands back, records
+both in the trace, and keeps exactly one ``loop.call_at`` timer armed for
+``core.get_timer()``. The server and the peer drivers both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from punchlab.messages import Address
+from punchlab.peer import DatagramIgnored
+from punchlab.server import DatagramRejected
+from punchlab.trace import EventKind, Trace
+
+__all__ = ["CoreRunner", "SansIOCore"]
+
+log = logging.getLogger(__name__)
+
+#: Read buffer: the largest UDP payload, so an oversized datagram is seen
+#: whole and rejected rather than silently truncated (the Go client read 1024).
+RECEIVE_BUFFER = 65535
+
+
+class SansIOCore(Protocol):
+    def receive_datagram(self, data: bytes, address: Address, now: float) -> None: ...
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]: ...
+    def get_timer(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
+    def next_event(self) -> Any: ...
+
+
+def normalise(address: Any) -> Address:
+    """asyncio gives IPv6 addresses as 4-tuples; the protocol speaks ``(ip, port)``."""
+    return str(address[0]), int(address[1])
+
+
+class CoreRunner(asyncio.DatagramProtocol):
+    """Drive ``core`` from one UDP socket; hand each core event to ``on_event``.
+
+    ``on_event(event, data)`` gets the datagram that caused the event when
+    there is one, so that ignored input can be traced with its content.
+    """
+
+    def __init__(
+        self,
+        core: SansIOCore,
+        *,
+        actor: str,
+        trace: Trace,
+        on_event: Callable[[Any, bytes | None], None],
+    ) -> None:
+        self.core = core
+        self.actor = actor
+        self.trace = trace
+        self.on_event = on_event
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_address: Address = ("0.0.0.0", 0)
+        self.socket_errors: list[OSError] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @classmethod
+    async def open(
+        cls,
+        core: SansIOCore,
+        host: str,
+        port: int,
+        *,
+        actor: str,
+        trace: Trace,
+        on_event: Callable[[Any, bytes | None], None],
+    ) -> CoreRunner:
+        """Bind a UDP socket (port 0: the OS chooses) and start driving the core."""
+        loop = asyncio.get_running_loop()
+        _, runner = await loop.create_datagram_endpoint(
+            lambda: cls(core, actor=actor, trace=trace, on_event=on_event),
+            local_addr=(host, port),
+        )
+        return runner
+
+    # -- asyncio.DatagramProtocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self.local_address = normalise(transport.get_extra_info("sockname"))
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        source = normalise(addr)
+        self.trace.datagram(
+            EventKind.DELIVERED, time.time(), self.actor, source, self.local_address, data
+        )
+        try:
+            self.core.receive_datagram(data, source, self._loop.time())
+        except Exception:  # a core bug must not take the receive loop down
+            log.exception("%s: error handling a datagram from %s", self.actor, source)
+        self.pump(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable) surface here; they are worth telling
+        # the user about but never fatal to the socket.
+        if isinstance(exc, OSError):
+            self.socket_errors.append(exc)
+        log.debug("%s: socket error %s", self.actor, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_timer()
+
+    # -- driving the core -------------------------------------------------------------
+
+    def pump(self, cause: bytes | None = None) -> None:
+        """Send what the core queued, hand out its events, re-arm its timer."""
+        now = self._loop.time()
+        for data, destination in self.core.datagrams_to_send(now):
+            self.send(data, destination)
+        while (event := self.core.next_event()) is not None:
+            if cause is not None and isinstance(event, DatagramRejected | DatagramIgnored):
+                self.trace.datagram(
+                    EventKind.IGNORED,
+                    time.time(),
+                    self.actor,
+                    event.address,
+                    self.local_address,
+                    cause,
+                    reason=event.reason,
+                )
+            try:
+                self.on_event(event, cause)
+            except Exception:
+                log.exception("%s: error handling event %r", self.actor, event)
+        self._arm_timer()
+
+    def send(self, data: bytes, destination: Address) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.trace.datagram(
+            EventKind.SENT, time.time(), self.actor, self.local_address, destination, data
+        )
+        self.transport.sendto(data, destination)
+
+    def _arm_timer(self) -> None:
+        self.cancel_timer()
+        due = self.core.get_timer()
+        if due is not None and self.transport is not None and not self.transport.is_closing():
+            self._timer = self._loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.core.handle_timer(self._loop.time())
+        except Exception:
+            log.exception("%s: error in a timer", self.actor)
+        self.pump()
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        self.cancel_timer()
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,210 @@
+"""The rendezvous server on real sockets: UDP for registrations, aiohttp for HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from punchlab.aio.runner import CoreRunner, normalise
+from punchlab.messages import Address, format_address
+from punchlab.server import (
+    DEFAULT_REGISTRATION_TTL,
+    DatagramRejected,
+    PeerIntroduced,
+    PeerRegistered,
+    RegistrationExpired,
+    RendezvousCore,
+    RequestError,
+    ServerEvent,
+)
+from punchlab.trace import Trace
+
+__all__ = ["DEFAULT_HTTP_PORT", "DEFAULT_UDP_PORT", "MAX_BODY_BYTES", "RendezvousServer"]
+
+log = logging.getLogger("punchlab.server")
+
+DEFAULT_HTTP_PORT = 8088
+DEFAULT_UDP_PORT = 8089
+#: A start-communication body is two identifiers; anything much larger is abuse.
+MAX_BODY_BYTES = 4096
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every HTTP error, aiohttp's own (404, 405, 413) included, gets a JSON body."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return _json_error(exc.status, exc.reason, headers)
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    """Look a key up in any letter case, as the Go server's decoder does."""
+    if name in body:
+        return body[name]
+    for key, value in body.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+class RendezvousServer:
+    """``async with RendezvousServer(...) as server:`` runs UDP and HTTP until the block ends.
+
+    Port 0 lets the operating system choose; the bound ports are then in
+    :attr:`udp_address`, :attr:`http_address` and :attr:`url`.
+    """
+
+    def __init__(
+        self,
+        host: str = "0.0.0.0",
+        udp_port: int = DEFAULT_UDP_PORT,
+        http_port: int = DEFAULT_HTTP_PORT,
+        *,
+        registration_ttl: float = DEFAULT_REGISTRATION_TTL,
+        rng: random.Random | None = None,
+        trace: Trace | None = None,
+        actor: str = "server",
+        on_event: Callable[[ServerEvent], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.udp_port = udp_port
+        self.http_port = http_port
+        self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng)
+        self.trace = trace if trace is not None else Trace()
+        self.actor = actor
+        self.on_event = on_event
+        self.http_errors = 0
+        self._runner: CoreRunner | None = None
+        self._http: web.AppRunner | None = None
+        self.udp_address: Address | None = None
+        self.http_address: Address | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL peers use, with a connectable host for a wildcard bind."""
+        if self.http_address is None:
+            raise RuntimeError("server not started")
+        host = self.http_address[0]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.http_address[1]}"
+
+    async def start(self) -> None:
+        self._runner = await CoreRunner.open(
+            self.core,
+            self.host,
+            self.udp_port,
+            actor=self.actor,
+            trace=self.trace,
+            on_event=self._handle_event,
+        )
+        self.udp_address = self._runner.local_address
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
+        app.router.add_get("/get-udp-port", self._get_udp_port)
+        app.router.add_post("/start-communication", self._start_communication)
+        self._http = web.AppRunner(app, access_log=None)
+        await self._http.setup()
+        site = web.TCPSite(self._http, self.host, self.http_port)
+        try:
+            await site.start()
+        except OSError:
+            await self.close()
+            raise
+        self.http_address = normalise(self._http.addresses[0])
+        log.info(
+            "rendezvous server: HTTP on %s, UDP on %s",
+            self.url,
+            format_address(self.udp_address),
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.cleanup()
+            self._http = None
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    async def __aenter__(self) -> RendezvousServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    async def _get_udp_port(self, request: web.Request) -> web.Response:
+        assert self.udp_address is not None
+        return web.json_response({"port": self.udp_address[1]})
+
+    async def _start_communication(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            return self._refuse(400, "body is not valid JSON")
+        if not isinstance(body, dict):
+            return self._refuse(400, "body must be a JSON object")
+        initiator, peer = _field(body, "peerInitiator"), _field(body, "peer")
+        if not isinstance(initiator, str) or not isinstance(peer, str):
+            return self._refuse(400, "peerInitiator and peer must both be strings")
+        assert self._runner is not None
+        try:
+            introduction = self.core.start_communication(
+                initiator, peer, asyncio.get_running_loop().time()
+            )
+        except RequestError as exc:
+            return self._refuse(exc.status, str(exc))
+        finally:
+            self._runner.pump()
+        return web.json_response(
+            {"public": format_address(introduction.peer_address), "token": introduction.token}
+        )
+
+    def _refuse(self, status: int, message: str) -> web.Response:
+        self.http_errors += 1
+        log.warning("start-communication refused (%d): %s", status, message)
+        return _json_error(status, message)
+
+    # -- events -----------------------------------------------------------------------
+
+    def _handle_event(self, event: ServerEvent, cause: bytes | None) -> None:
+        if isinstance(event, PeerRegistered):
+            again = " (again)" if event.repeated else ""
+            log.info("registered %s from %s%s", event.peer_id, format_address(event.address), again)
+        elif isinstance(event, PeerIntroduced):
+            intro = event.introduction
+            log.info(
+                "introduced %s (%s) to %s (%s)",
+                intro.initiator_id,
+                format_address(intro.initiator_address),
+                intro.peer_id,
+                format_address(intro.peer_address),
+            )
+        elif isinstance(event, RegistrationExpired):
+            log.info(
+                "registration of %s (%s) expired", event.peer_id, format_address(event.address)
+            )
+        elif isinstance(event, DatagramRejected):
+            log.warning(
+                "rejected datagram from %s: %s", format_address(event.address), event.detail
+            )
+        if self.on_event is not None:
+            self.on_event(event)

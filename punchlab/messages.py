@@ -1,0 +1,215 @@
+"""The wire format shared with the original Go implementation.
+
+Each UDP datagram carries one UTF-8 JSON object ``{"type": ..., "payload": ...}``.
+We write lowercase keys and read keys in any letter case, as Go's
+``encoding/json`` does, and we ignore keys we do not know so that extensions
+(such as the per-introduction ``token``) travel without breaking either side.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from punchlab.errors import LocalProtocolError, PunchlabError, RemoteProtocolError
+
+__all__ = [
+    "FEATURE_ACK",
+    "MAX_DATAGRAM_BYTES",
+    "ORIGINAL_TYPES",
+    "Address",
+    "LocalProtocolError",
+    "MalformedMessage",
+    "Message",
+    "MessageType",
+    "OversizedMessage",
+    "PunchlabError",
+    "RemoteProtocolError",
+    "UnknownMessageType",
+    "decode",
+    "describe",
+    "encode",
+    "format_address",
+    "parse_address",
+]
+
+#: Largest datagram we accept or send. The Go client read into a 1024-byte
+#: buffer and silently truncated; we read up to 64 KiB and reject anything
+#: larger than this limit with a clear error instead.
+MAX_DATAGRAM_BYTES = 8192
+
+Address = tuple[str, int]
+
+
+class MalformedMessage(RemoteProtocolError):
+    """Not UTF-8, not JSON, not an object, or a field missing or of the wrong type."""
+
+
+class OversizedMessage(RemoteProtocolError):
+    """Larger than :data:`MAX_DATAGRAM_BYTES`."""
+
+    reason = "oversized"
+
+
+class UnknownMessageType(RemoteProtocolError):
+    """Well formed, but of a type this version does not know (ignored, recorded)."""
+
+    reason = "unknown type"
+
+    def __init__(self, message_type: str) -> None:
+        super().__init__(f"unknown message type {message_type!r}")
+        self.message_type = message_type
+
+
+class MessageType(enum.StrEnum):
+    """The six message types of the original protocol, and punchlab's extension.
+
+    ``INITIATE_CHAT_ACK`` is new: a punchlab peer confirms an introduction so
+    that a punchlab server can retransmit a lost ``INITIATE_CHAT``. The Go
+    server ignores it, and a punchlab server only expects it from peers that
+    announced the ``ack`` feature when registering.
+    """
+
+    REGISTRATION = "REGISTRATION"
+    INITIATE_CHAT = "INITIATE_CHAT"
+    HELLO = "HELLO"
+    SUCCESS = "SUCCESS"
+    TEXT = "TEXT"
+    HEART_BEAT = "HEART-BEAT"
+    INITIATE_CHAT_ACK = "INITIATE_CHAT_ACK"
+
+
+#: The types the Go implementation knows.
+ORIGINAL_TYPES = frozenset(MessageType) - {MessageType.INITIATE_CHAT_ACK}
+
+#: Feature names a peer may announce in the ``features`` key of REGISTRATION.
+FEATURE_ACK = "ack"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One datagram's content.
+
+    ``token`` and ``features`` are punchlab's extensions, written only when
+    set, in keys the Go implementation ignores: the per-introduction secret
+    that lets two punchlab peers recognise each other from an unexpected
+    port, and the comma-separated features a peer supports.
+    """
+
+    type: MessageType
+    payload: str = "..."
+    token: str | None = None
+    features: str | None = None
+
+    def has_feature(self, name: str) -> bool:
+        return self.features is not None and name in self.features.split(",")
+
+
+def encode(message: Message) -> bytes:
+    """Serialise a message the way the Go implementation expects it."""
+    fields: dict[str, str] = {"type": message.type.value, "payload": message.payload}
+    if message.token is not None:
+        fields["token"] = message.token
+    if message.features is not None:
+        fields["features"] = message.features
+    data = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if len(data) > MAX_DATAGRAM_BYTES:
+        raise LocalProtocolError(
+            f"message of {len(data)} bytes exceeds the {MAX_DATAGRAM_BYTES}-byte limit"
+        )
+    return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedMessage(f"{name} is not valid JSON")
+
+
+def _fields_by_lowercase_key(obj: dict[str, Any]) -> dict[str, Any]:
+    """Fold keys to lowercase; an exact lowercase key wins over other spellings, as in Go."""
+    folded: dict[str, Any] = {}
+    for key, value in obj.items():
+        lower = key.lower()
+        if key == lower or lower not in folded:
+            folded[lower] = value
+    return folded
+
+
+def decode(data: bytes) -> Message:
+    """Parse one datagram, raising a :class:`RemoteProtocolError` on anything wrong."""
+    if len(data) > MAX_DATAGRAM_BYTES:
+        raise OversizedMessage(
+            f"datagram of {len(data)} bytes exceeds the {MAX_DATAGRAM_BYTES}-byte limit"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"datagram is not UTF-8: {exc.reason}") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedMessage(f"datagram is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise MalformedMessage("datagram is nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise MalformedMessage(f"datagram is a JSON {type(obj).__name__}, not an object")
+    fields = _fields_by_lowercase_key(obj)
+    type_name = fields.get("type")
+    payload = fields.get("payload")
+    token = fields.get("token")
+    features = fields.get("features")
+    if not isinstance(type_name, str):
+        raise MalformedMessage("field 'type' is missing or not a string")
+    if not isinstance(payload, str):
+        raise MalformedMessage("field 'payload' is missing or not a string")
+    if token is not None and not isinstance(token, str):
+        raise MalformedMessage("field 'token' is not a string")
+    if features is not None and not isinstance(features, str):
+        raise MalformedMessage("field 'features' is not a string")
+    try:
+        message_type = MessageType(type_name)
+    except ValueError:
+        raise UnknownMessageType(type_name) from None
+    return Message(message_type, payload, token, features)
+
+
+def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
+    """Return ``(type, short payload)`` for traces, never raising.
+
+    Undecodable datagrams are described by the reason they fail, so a trace
+    still shows that something arrived.
+    """
+    try:
+        message = decode(data)
+    except UnknownMessageType as exc:
+        return exc.message_type, ""
+    except RemoteProtocolError as exc:
+        return exc.reason.upper(), f"{len(data)} bytes"
+    payload = message.payload.rstrip("\n")
+    if len(payload) > limit:
+        payload = payload[: limit - 1] + "…"
+    return message.type.value, payload
+
+
+def format_address(address: Address) -> str:
+    """``("198.51.100.7", 62001)`` -> ``"198.51.100.7:62001"``, the Go form."""
+    host, port = address[0], address[1]
+    return f"{host}:{port}"
+
+
+def parse_address(text: str) -> Address:
+    """Parse the ``ip:port`` form the server sends, raising :class:`MalformedMessage`."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise MalformedMessage(f"{text!r} is not an ip:port address")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise MalformedMessage(f"port {port} out of range in {text!r}")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise MalformedMessage(f"{host!r} is not an IP address in {text!r}") from None
+    return host, port

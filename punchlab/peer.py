@@ -1,0 +1,526 @@
+"""The peer's state machine, with no IO.
+
+A peer registers with the rendezvous server, is introduced to another peer,
+punches a hole with HELLO / SUCCESS, then chats with TEXT and keeps the NAT
+mappings alive with HEART-BEAT. Every state change goes through
+:data:`TRANSITIONS`, the one table that the code, the tests and the notebooks
+read.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from punchlab.messages import (
+    FEATURE_ACK,
+    Address,
+    LocalProtocolError,
+    Message,
+    MessageType,
+    RemoteProtocolError,
+    decode,
+    encode,
+    format_address,
+    parse_address,
+)
+
+__all__ = [
+    "TRANSITIONS",
+    "Connected",
+    "DatagramIgnored",
+    "Disconnected",
+    "Failed",
+    "Introduced",
+    "PeerAddressChanged",
+    "PeerConfig",
+    "PeerCore",
+    "PeerEvent",
+    "PeerState",
+    "Registered",
+    "StateChanged",
+    "TextReceived",
+    "Trigger",
+]
+
+
+class PeerState(enum.StrEnum):
+    IDLE = "idle"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    PUNCHING = "punching"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class Trigger(enum.StrEnum):
+    REGISTER = "register"
+    REGISTRATION_ANSWERED = "REGISTRATION answered"
+    REGISTRATION_TIMEOUT = "registration timed out"
+    INTRODUCED = "introduced"
+    SUCCESS_RECEIVED = "SUCCESS received"
+    PUNCH_TIMEOUT = "punching timed out"
+    PEER_SILENT = "peer went silent"
+    CLOSE = "close"
+
+
+_S, _T = PeerState, Trigger
+
+#: Every allowed transition. A trigger not listed for a state is a local error.
+TRANSITIONS: dict[tuple[PeerState, Trigger], PeerState] = {
+    (_S.IDLE, _T.REGISTER): _S.REGISTERING,
+    (_S.REGISTERING, _T.REGISTRATION_ANSWERED): _S.REGISTERED,
+    (_S.REGISTERING, _T.REGISTRATION_TIMEOUT): _S.FAILED,
+    (_S.REGISTERED, _T.INTRODUCED): _S.PUNCHING,
+    (_S.PUNCHING, _T.SUCCESS_RECEIVED): _S.CONNECTED,
+    (_S.PUNCHING, _T.PUNCH_TIMEOUT): _S.FAILED,
+    (_S.CONNECTED, _T.PEER_SILENT): _S.DISCONNECTED,
+    # A registered peer whose punch failed or whose partner vanished may be
+    # introduced again (to the same or another peer).
+    (_S.FAILED, _T.INTRODUCED): _S.PUNCHING,
+    (_S.DISCONNECTED, _T.INTRODUCED): _S.PUNCHING,
+    **{(state, _T.CLOSE): _S.CLOSED for state in PeerState if state is not _S.CLOSED},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """Timing of a peer. ``PeerConfig.original()`` reproduces the Go client.
+
+    punchlab's own schedule sends the first HELLO at once, retries quickly
+    and backs off; the original waited 3 s and then ticked every 3 s.
+    """
+
+    registration_attempts: int = 6
+    registration_retry: float = 0.2
+    hello_first_retry: float = 0.02
+    hello_max_interval: float = 0.5
+    punch_timeout: float = 10.0
+    heartbeat_interval: float | None = 3.0
+    peer_timeout: float = 30.0
+    #: The original algorithm: HELLO after ``original_interval`` and on a fixed
+    #: ticker, no HELLO in answer to a HELLO, no peer-reflexive address.
+    original: bool = False
+    original_interval: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.registration_attempts < 1:
+            raise ValueError("registration_attempts must be at least 1")
+        for name in (
+            "registration_retry",
+            "hello_first_retry",
+            "hello_max_interval",
+            "punch_timeout",
+            "peer_timeout",
+            "original_interval",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive or None (off)")
+
+    @classmethod
+    def seed_compatible(cls, **overrides: object) -> PeerConfig:
+        """The original Go client's behaviour, for comparison."""
+        return cls(original=True, **overrides)  # type: ignore[arg-type]
+
+
+# -- events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    old: PeerState
+    new: PeerState
+    trigger: Trigger
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Introduced:
+    peer_address: Address
+    initiator: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddressChanged:
+    """The peer answered from another address than the server gave (peer-reflexive)."""
+
+    old: Address
+    new: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    peer_address: Address
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextReceived:
+    text: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramIgnored:
+    """A datagram the peer dropped, and why (it changed nothing)."""
+
+    address: Address
+    reason: str
+    detail: str
+
+
+PeerEvent = (
+    StateChanged
+    | Registered
+    | Introduced
+    | PeerAddressChanged
+    | Connected
+    | TextReceived
+    | Disconnected
+    | Failed
+    | DatagramIgnored
+)
+
+
+class PeerCore:
+    """One peer's protocol state; the driver owns the socket and the clock."""
+
+    def __init__(self, server_address: Address, config: PeerConfig | None = None) -> None:
+        self.server_address = server_address
+        self.config = config or PeerConfig()
+        self.state = PeerState.IDLE
+        self.peer_id: str | None = None
+        #: Where HELLO, TEXT and HEART-BEAT go: the server's answer, then the
+        #: address the peer really answered from.
+        self.peer_address: Address | None = None
+        self.introduced_address: Address | None = None
+        self.token: str | None = None
+        self.initiator = False
+        self.connected_at: float | None = None
+        self._valid_sources: set[Address] = set()
+        self._outbox: list[tuple[bytes, Address]] = []
+        self._events: deque[PeerEvent] = deque()
+        self.ignored = 0
+        # timers (None = not armed)
+        self._registration_due: float | None = None
+        self._registration_attempts = 0
+        self._registration_interval = self.config.registration_retry
+        self._hello_due: float | None = None
+        self._hello_interval = self.config.hello_first_retry
+        self._punch_deadline: float | None = None
+        self._server_beat_due: float | None = None
+        self._peer_beat_due: float | None = None
+        self._last_heard: float | None = None
+        self._introduced_at: float | None = None
+
+    # -- commands from the application ----------------------------------------------
+
+    def register(self, now: float) -> None:
+        """Start registering; REGISTRATION is retried until answered or given up."""
+        self._transition(Trigger.REGISTER)
+        self._registration_due = now
+        self.handle_timer(now)
+
+    def start_punching(self, peer_address: Address, now: float, token: str | None = None) -> None:
+        """The initiator's side: the server's HTTP answer named the peer's address."""
+        self._introduce(peer_address, now, token, initiator=True)
+
+    def send_text(self, text: str, now: float) -> None:
+        """Queue one chat line; only a connected peer can chat."""
+        if self.state is not PeerState.CONNECTED or self.peer_address is None:
+            raise LocalProtocolError(f"cannot send text while {self.state.value}")
+        # Go clients end every line with a newline; so do we, for them to print.
+        message = Message(MessageType.TEXT, text if text.endswith("\n") else text + "\n")
+        self._send(message, self.peer_address)
+
+    def close(self) -> None:
+        if self.state is not PeerState.CLOSED:
+            self._transition(Trigger.CLOSE)
+        self._disarm()
+        self._outbox.clear()
+
+    # -- sans-IO interface -----------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
+        """Handle one datagram; bad or unexpected input is recorded, never raised."""
+        if self.state is PeerState.CLOSED:
+            return
+        try:
+            message = decode(data)
+        except RemoteProtocolError as exc:
+            self._ignore(address, exc.reason, str(exc))
+            return
+        handler = {
+            MessageType.REGISTRATION: self._on_registration,
+            MessageType.INITIATE_CHAT: self._on_initiate_chat,
+            MessageType.HELLO: self._on_hello,
+            MessageType.SUCCESS: self._on_success,
+            MessageType.TEXT: self._on_text,
+            MessageType.HEART_BEAT: self._on_heartbeat,
+        }.get(message.type)
+        if handler is None:
+            self._ignore(address, "unexpected type", f"{message.type} is not for a peer")
+            return
+        handler(message, address, now)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines = [
+            t
+            for t in (
+                self._registration_due,
+                self._hello_due,
+                self._punch_deadline,
+                self._server_beat_due,
+                self._peer_beat_due,
+                self._silence_deadline(),
+            )
+            if t is not None
+        ]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        """Do whatever is due at ``now``: retries, heart-beats, give-ups."""
+        if self._registration_due is not None and now >= self._registration_due:
+            self._registration_tick(now)
+        if self._punch_deadline is not None and now >= self._punch_deadline:
+            self._punch_deadline = None
+            self._hello_due = None
+            self._fail(Trigger.PUNCH_TIMEOUT, "no SUCCESS from the peer before the deadline")
+        if self._hello_due is not None and now >= self._hello_due:
+            self._hello_tick(now)
+        if self._server_beat_due is not None and now >= self._server_beat_due:
+            self._send(Message(MessageType.HEART_BEAT), self.server_address)
+            self._server_beat_due = now + self._heartbeat_interval()
+        silence = self._silence_deadline()
+        if silence is not None and now >= silence:
+            self._peer_beat_due = None
+            self._last_heard = None
+            self._transition(Trigger.PEER_SILENT)
+            self._events.append(Disconnected("peer went silent"))
+            if self.config.heartbeat_interval is not None:
+                # Waiting again: keep the registration at the server alive.
+                self._server_beat_due = now + self.config.heartbeat_interval
+        if self._peer_beat_due is not None and now >= self._peer_beat_due and self.peer_address:
+            self._send(Message(MessageType.HEART_BEAT), self.peer_address)
+            self._peer_beat_due = now + self._heartbeat_interval()
+
+    def next_event(self) -> PeerEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- handlers --------------------------------------------------------------------
+
+    def _on_registration(self, message: Message, address: Address, now: float) -> None:
+        if address != self.server_address:
+            self._ignore(address, "not from server", "REGISTRATION from another address")
+        elif not message.payload:
+            self._ignore(address, "malformed", "REGISTRATION answer without identifier")
+        elif self.state is not PeerState.REGISTERING:
+            if message.payload != self.peer_id:
+                self._ignore(address, "unexpected", "REGISTRATION answer while not registering")
+        else:
+            self.peer_id = message.payload
+            self._registration_due = None
+            self._transition(Trigger.REGISTRATION_ANSWERED)
+            self._events.append(Registered(message.payload))
+            if self.config.heartbeat_interval is not None:
+                self._server_beat_due = now + self.config.heartbeat_interval
+
+    def _on_initiate_chat(self, message: Message, address: Address, now: float) -> None:
+        if address != self.server_address:
+            self._ignore(address, "not from server", "INITIATE_CHAT from another address")
+            return
+        try:
+            peer_address = parse_address(message.payload)
+        except RemoteProtocolError as exc:
+            self._ignore(address, exc.reason, str(exc))
+            return
+        if self.peer_id is None:
+            self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
+            return
+        token = None if self.config.original else message.token
+        if token is not None:
+            # Acknowledge every copy, so the server stops retransmitting.
+            ack = Message(MessageType.INITIATE_CHAT_ACK, message.payload, token=message.token)
+            self._send(ack, address)
+        if self.state in (PeerState.PUNCHING, PeerState.CONNECTED):
+            if peer_address != self.introduced_address:
+                self._ignore(address, "busy", "introduced to another peer while busy")
+            return
+        if (self.state, Trigger.INTRODUCED) not in TRANSITIONS:
+            self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
+            return
+        self._introduce(peer_address, now, token, initiator=False)
+
+    def _on_hello(self, message: Message, address: Address, now: float) -> None:
+        if not self._is_from_peer(message, address):
+            return
+        self._send(Message(MessageType.SUCCESS, token=self.token), address)
+        self._heard_from(address, now)
+        if self.state is PeerState.PUNCHING and not self.config.original:
+            # Answer with our own HELLO at once: the other side needs a
+            # SUCCESS too, and this path through both NATs is now known open.
+            self._send(Message(MessageType.HELLO, token=self.token), address)
+
+    def _on_success(self, message: Message, address: Address, now: float) -> None:
+        if not self._is_from_peer(message, address):
+            return
+        self._heard_from(address, now)
+        if self.state is PeerState.PUNCHING:
+            self._hello_due = None
+            self._punch_deadline = None
+            self.connected_at = now
+            self._transition(Trigger.SUCCESS_RECEIVED)
+            assert self.peer_address is not None and self._introduced_at is not None
+            self._events.append(Connected(self.peer_address, now - self._introduced_at))
+            self._server_beat_due = None
+            if self.config.heartbeat_interval is not None:
+                self._peer_beat_due = now + self.config.heartbeat_interval
+
+    def _on_text(self, message: Message, address: Address, now: float) -> None:
+        if not self._is_from_peer(message, address, adopt=False):
+            return
+        self._heard_from(address, now, adopt=False)
+        text = message.payload[:-1] if message.payload.endswith("\n") else message.payload
+        self._events.append(TextReceived(text, address))
+
+    def _on_heartbeat(self, message: Message, address: Address, now: float) -> None:
+        if address == self.server_address:
+            return
+        if self._is_from_peer(message, address, adopt=False):
+            self._heard_from(address, now, adopt=False)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _is_from_peer(self, message: Message, address: Address, *, adopt: bool = True) -> bool:
+        """Whether a datagram comes from the introduced peer (and may move its address).
+
+        Valid: the address we talk to, an address already validated, the
+        same IP as the server gave (a symmetric NAT changes the port, rarely
+        the address), or the introduction's token. A token that differs from
+        ours marks a stale or forged datagram even from the right IP.
+        """
+        if self.state not in (PeerState.PUNCHING, PeerState.CONNECTED):
+            self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
+            return False
+        assert self.introduced_address is not None
+        if message.token is not None and self.token is not None:
+            valid = message.token == self.token
+        else:
+            valid = address in self._valid_sources or address[0] == self.introduced_address[0]
+        if not valid:
+            self._ignore(
+                address, "unexpected source", f"{message.type} not from the introduced peer"
+            )
+        return valid
+
+    def _heard_from(self, address: Address, now: float, *, adopt: bool = True) -> None:
+        self._last_heard = now
+        self._valid_sources.add(address)
+        if adopt and not self.config.original and address != self.peer_address:
+            assert self.peer_address is not None
+            self._events.append(PeerAddressChanged(self.peer_address, address))
+            self.peer_address = address
+
+    def _introduce(
+        self, peer_address: Address, now: float, token: str | None, *, initiator: bool
+    ) -> None:
+        if self.peer_id is None:
+            raise LocalProtocolError("cannot punch before registering")
+        self._transition(Trigger.INTRODUCED)
+        self.peer_address = self.introduced_address = peer_address
+        self._valid_sources = {peer_address}
+        self.token = None if self.config.original else token
+        self.initiator = initiator
+        self.connected_at = None
+        self._introduced_at = now
+        self._last_heard = None
+        self._peer_beat_due = None
+        self._punch_deadline = now + self.config.punch_timeout
+        if self.config.original:
+            self._hello_due = now + self.config.original_interval
+        else:
+            self._hello_interval = self.config.hello_first_retry
+            self._hello_due = now
+        if self._server_beat_due is None and self.config.heartbeat_interval is not None:
+            self._server_beat_due = now + self.config.heartbeat_interval
+        self._events.append(Introduced(peer_address, initiator))
+        self.handle_timer(now)
+
+    def _registration_tick(self, now: float) -> None:
+        if self._registration_attempts >= self.config.registration_attempts:
+            self._registration_due = None
+            self._fail(
+                Trigger.REGISTRATION_TIMEOUT,
+                f"no answer from the server at {format_address(self.server_address)} "
+                f"after {self._registration_attempts} REGISTRATION attempts",
+            )
+            return
+        self._registration_attempts += 1
+        features = None if self.config.original else FEATURE_ACK
+        self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
+        self._registration_due = now + self._registration_interval
+        self._registration_interval = min(self._registration_interval * 2, 2.0)
+
+    def _hello_tick(self, now: float) -> None:
+        assert self.peer_address is not None
+        self._send(Message(MessageType.HELLO, token=self.token), self.peer_address)
+        if self.config.original:
+            self._hello_due = now + self.config.original_interval
+        else:
+            self._hello_due = now + self._hello_interval
+            self._hello_interval = min(self._hello_interval * 2, self.config.hello_max_interval)
+
+    def _heartbeat_interval(self) -> float:
+        assert self.config.heartbeat_interval is not None
+        return self.config.heartbeat_interval
+
+    def _silence_deadline(self) -> float | None:
+        if self.state is not PeerState.CONNECTED or self._last_heard is None:
+            return None
+        return self._last_heard + self.config.peer_timeout
+
+    def _fail(self, trigger: Trigger, reason: str) -> None:
+        self._transition(trigger)
+        self._events.append(Failed(reason))
+
+    def _disarm(self) -> None:
+        self._registration_due = self._hello_due = self._punch_deadline = None
+        self._server_beat_due = self._peer_beat_due = None
+        self._last_heard = None
+
+    def _transition(self, trigger: Trigger) -> None:
+        new = TRANSITIONS.get((self.state, trigger))
+        if new is None:
+            raise LocalProtocolError(f"cannot {trigger.value} while {self.state.value}")
+        old, self.state = self.state, new
+        self._events.append(StateChanged(old, new, trigger))
+
+    def _send(self, message: Message, address: Address) -> None:
+        self._outbox.append((encode(message), address))
+
+    def _ignore(self, address: Address, reason: str, detail: str) -> None:
+        self.ignored += 1
+        self._events.append(DatagramIgnored(address, reason, detail))

@@ -1,0 +1,316 @@
+"""The rendezvous logic, with no IO.
+
+The server gives each peer an identifier over UDP (so that it sees the peer's
+*public* address, as rewritten by the peer's NAT) and, when one peer asks over
+HTTP to talk to another, tells each side the other's public address. Drivers
+(:mod:`punchlab.aio`, :mod:`punchlab.sim`) feed it datagrams and the time, and
+send what it hands back.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import uuid
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+
+from punchlab.messages import (
+    FEATURE_ACK,
+    Address,
+    Message,
+    MessageType,
+    PunchlabError,
+    RemoteProtocolError,
+    decode,
+    encode,
+    format_address,
+)
+
+__all__ = [
+    "DEFAULT_REGISTRATION_TTL",
+    "DatagramRejected",
+    "Introduction",
+    "PeerRegistered",
+    "Registration",
+    "RegistrationExpired",
+    "RendezvousCore",
+    "RequestError",
+    "ServerEvent",
+    "UnknownIdentifier",
+]
+
+#: A registration lives this long after the last datagram from its owner.
+#: Go clients send HEART-BEAT every 3 s, so ten missed beats end it.
+DEFAULT_REGISTRATION_TTL = 30.0
+
+#: Delays between retransmissions of an unacknowledged INITIATE_CHAT (only to
+#: peers that announced the ``ack`` feature; Go clients get it once).
+NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+
+class RequestError(PunchlabError):
+    """A start-communication request the server refuses (HTTP 400)."""
+
+    status = 400
+
+
+class UnknownIdentifier(RequestError):
+    """No live registration has this identifier (HTTP 404)."""
+
+    status = 404
+
+    def __init__(self, identifier: str, role: str) -> None:
+        super().__init__(f"unknown {role} identifier {identifier!r}")
+        self.identifier = identifier
+        self.role = role
+
+
+@dataclass(slots=True)
+class Registration:
+    """A peer the server knows: its identifier and the public address it came from."""
+
+    peer_id: str
+    address: Address
+    registered_at: float
+    last_seen: float
+    features: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _PendingNotice:
+    """An INITIATE_CHAT waiting for its acknowledgement."""
+
+    address: Address
+    data: bytes
+    due: float
+    retransmits_left: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    """The answer to one start-communication request."""
+
+    initiator_id: str
+    peer_id: str
+    initiator_address: Address
+    peer_address: Address
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRegistered:
+    peer_id: str
+    address: Address
+    repeated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIntroduced:
+    introduction: Introduction
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationExpired:
+    peer_id: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramRejected:
+    """A datagram the server dropped, and why (it changed nothing)."""
+
+    address: Address
+    reason: str
+    detail: str
+
+
+ServerEvent = PeerRegistered | PeerIntroduced | RegistrationExpired | DatagramRejected
+
+
+class RendezvousCore:
+    """Registrations and introductions; the caller owns sockets and clocks.
+
+    ``rng`` makes identifiers and tokens reproducible (the notebooks use a
+    seeded one); without it they come from the operating system.
+    """
+
+    def __init__(
+        self,
+        *,
+        registration_ttl: float = DEFAULT_REGISTRATION_TTL,
+        rng: random.Random | None = None,
+    ) -> None:
+        if registration_ttl <= 0:
+            raise ValueError("registration_ttl must be positive")
+        self.registration_ttl = registration_ttl
+        self._rng = rng
+        # Ordered oldest-seen first, so the next expiry is always the first entry.
+        self._by_id: OrderedDict[str, Registration] = OrderedDict()
+        self._by_address: dict[Address, str] = {}
+        self._outbox: list[tuple[bytes, Address]] = []
+        self._events: deque[ServerEvent] = deque()
+        self._pending: dict[str, _PendingNotice] = {}
+        self.rejected: Counter[str] = Counter()
+        self.introductions = 0
+
+    # -- identifiers ----------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        if self._rng is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _new_token(self) -> str:
+        if self._rng is None:
+            return secrets.token_hex(8)
+        return f"{self._rng.getrandbits(64):016x}"
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def registrations(self) -> list[Registration]:
+        """Live registrations, least recently seen first."""
+        return list(self._by_id.values())
+
+    def lookup(self, peer_id: str) -> Registration | None:
+        return self._by_id.get(peer_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # -- sans-IO interface -----------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
+        """Handle one datagram from ``address``; bad input is recorded, never raised."""
+        self._expire(now)
+        try:
+            message = decode(data)
+        except RemoteProtocolError as exc:
+            self._reject(address, exc.reason, str(exc))
+            return
+        if message.type is MessageType.REGISTRATION:
+            self._register(address, now, message)
+        elif message.type is MessageType.INITIATE_CHAT_ACK:
+            self._acknowledge(address, message, now)
+        elif message.type is MessageType.HEART_BEAT:
+            if not self._touch(address, now):
+                self._reject(address, "not registered", "HEART-BEAT from an unregistered address")
+        else:
+            self._reject(address, "unexpected type", f"{message.type} is not for the server")
+
+    def start_communication(self, initiator_id: str, peer_id: str, now: float) -> Introduction:
+        """Introduce two registered peers; raise :class:`RequestError` and send nothing otherwise.
+
+        The initiator learns the peer's public address (the caller answers it
+        over HTTP) and the peer is sent ``INITIATE_CHAT`` with the initiator's.
+        Both get the same token, in a key the Go implementation ignores.
+        """
+        self._expire(now)
+        if not isinstance(initiator_id, str) or not isinstance(peer_id, str):
+            raise RequestError("peerInitiator and peer must be strings")
+        initiator = self._by_id.get(initiator_id)
+        if initiator is None:
+            raise UnknownIdentifier(initiator_id, "initiator")
+        peer = self._by_id.get(peer_id)
+        if peer is None:
+            raise UnknownIdentifier(peer_id, "peer")
+        if initiator is peer:
+            raise RequestError("a peer cannot start communication with itself")
+        introduction = Introduction(
+            initiator_id=initiator_id,
+            peer_id=peer_id,
+            initiator_address=initiator.address,
+            peer_address=peer.address,
+            token=self._new_token(),
+        )
+        notice = Message(
+            MessageType.INITIATE_CHAT,
+            format_address(initiator.address),
+            token=introduction.token,
+        )
+        data = encode(notice)
+        self._outbox.append((data, peer.address))
+        if FEATURE_ACK in peer.features:
+            delays = list(NOTICE_RETRANSMIT_DELAYS)
+            self._pending[introduction.token] = _PendingNotice(
+                peer.address, data, now + delays.pop(0), delays
+            )
+        self.introductions += 1
+        self._events.append(PeerIntroduced(introduction))
+        return introduction
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        """Everything queued since the last call, oldest first."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When the oldest registration expires or a notice is due again, if ever."""
+        deadlines = [notice.due for notice in self._pending.values()]
+        for registration in self._by_id.values():
+            deadlines.append(registration.last_seen + self.registration_ttl)
+            break
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        self._expire(now)
+        for token, notice in list(self._pending.items()):
+            if notice.due > now:
+                continue
+            self._outbox.append((notice.data, notice.address))
+            if notice.retransmits_left:
+                notice.due = now + notice.retransmits_left.pop(0)
+            else:
+                del self._pending[token]
+
+    def next_event(self) -> ServerEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- internals -------------------------------------------------------------------
+
+    def _register(self, address: Address, now: float, message: Message) -> None:
+        peer_id = self._by_address.get(address)
+        repeated = peer_id is not None
+        if peer_id is None:
+            peer_id = self._new_id()
+            features = frozenset(filter(None, (message.features or "").split(",")))
+            self._by_id[peer_id] = Registration(peer_id, address, now, now, features)
+            self._by_address[address] = peer_id
+        else:
+            # A retry whose answer was lost: same peer, same identifier.
+            self._touch(address, now)
+        self._outbox.append((encode(Message(MessageType.REGISTRATION, peer_id)), address))
+        self._events.append(PeerRegistered(peer_id, address, repeated))
+
+    def _acknowledge(self, address: Address, message: Message, now: float) -> None:
+        notice = self._pending.get(message.token or "")
+        if notice is None or notice.address != address:
+            self._reject(address, "unexpected ack", "INITIATE_CHAT_ACK for no pending introduction")
+            return
+        del self._pending[message.token or ""]
+        self._touch(address, now)
+
+    def _touch(self, address: Address, now: float) -> bool:
+        peer_id = self._by_address.get(address)
+        if peer_id is None:
+            return False
+        self._by_id[peer_id].last_seen = now
+        self._by_id.move_to_end(peer_id)
+        return True
+
+    def _expire(self, now: float) -> None:
+        while self._by_id:
+            peer_id, registration = next(iter(self._by_id.items()))
+            if registration.last_seen + self.registration_ttl > now:
+                return
+            del self._by_id[peer_id]
+            del self._by_address[registration.address]
+            for token, notice in list(self._pending.items()):
+                if notice.address == registration.address:
+                    del self._pending[token]
+            self._events.append(RegistrationExpired(peer_id, registration.address))
+
+    def _reject(self, address: Address, reason: str, detail: str) -> None:
+        self.rejected[reason] += 1
+        self._events.append(DatagramRejected(address, reason, detail))

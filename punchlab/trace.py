@@ -1,0 +1,272 @@
+"""What crossed the network, recorded the same way by every driver.
+
+A trace is a flat, time-ordered list of events: a datagram sent, delivered,
+dropped (with the reason), translated by a NAT, or ignored by the protocol
+core. It saves to JSON Lines so that runs on several machines or processes can
+be merged afterwards and drawn as one sequence diagram.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from punchlab.messages import Address, describe, format_address
+
+__all__ = ["EventKind", "Trace", "TraceEvent"]
+
+
+class EventKind(enum.StrEnum):
+    """What happened to a datagram at the point where it was observed."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    DROPPED = "dropped"
+    TRANSLATED = "translated"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One observation of one datagram.
+
+    ``src`` and ``dst`` are the addresses as seen where the event happened; a
+    ``translated`` event also carries the rewritten ones in ``new_src`` and
+    ``new_dst``. ``packet`` links the events of one datagram when the driver
+    can know it (the simulator does; real sockets cannot).
+    """
+
+    time: float
+    kind: EventKind
+    actor: str
+    src: str
+    dst: str
+    msg_type: str
+    payload: str = ""
+    reason: str = ""
+    new_src: str = ""
+    new_dst: str = ""
+    packet: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON; empty optional fields are left out to keep lines short."""
+        out: dict[str, object] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value in ("", None) and field.name not in ("src", "dst", "msg_type"):
+                continue
+            out[field.name] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TraceEvent:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on a line that is not an event."""
+        try:
+            return cls(
+                time=float(data["time"]),  # type: ignore[arg-type]
+                kind=EventKind(str(data["kind"])),
+                actor=str(data["actor"]),
+                src=str(data.get("src", "")),
+                dst=str(data.get("dst", "")),
+                msg_type=str(data.get("msg_type", "")),
+                payload=str(data.get("payload", "")),
+                reason=str(data.get("reason", "")),
+                new_src=str(data.get("new_src", "")),
+                new_dst=str(data.get("new_dst", "")),
+                packet=None if data.get("packet") is None else int(data["packet"]),  # type: ignore[call-overload]
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a trace event: {data!r} ({exc})") from None
+
+
+def _addr(address: Address | str) -> str:
+    return address if isinstance(address, str) else format_address(address)
+
+
+class Trace:
+    """An append-only list of :class:`TraceEvent`, with the helpers people need to read it."""
+
+    def __init__(self, events: Iterable[TraceEvent] = ()) -> None:
+        self.events: list[TraceEvent] = list(events)
+
+    # -- recording -----------------------------------------------------------------
+
+    def record(self, event: TraceEvent) -> None:
+        """Append an event (drivers call this; events arrive in time order)."""
+        self.events.append(event)
+
+    def datagram(
+        self,
+        kind: EventKind,
+        time: float,
+        actor: str,
+        src: Address | str,
+        dst: Address | str,
+        data: bytes,
+        *,
+        reason: str = "",
+        packet: int | None = None,
+    ) -> TraceEvent:
+        """Record a datagram event, describing its content from the raw bytes."""
+        msg_type, payload = describe(data)
+        event = TraceEvent(
+            time=time,
+            kind=kind,
+            actor=actor,
+            src=_addr(src),
+            dst=_addr(dst),
+            msg_type=msg_type,
+            payload=payload,
+            reason=reason,
+            packet=packet,
+        )
+        self.events.append(event)
+        return event
+
+    # -- reading -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self.events)
+
+    def __getitem__(self, index: int) -> TraceEvent:
+        return self.events[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trace) and self.events == other.events
+
+    def __repr__(self) -> str:
+        return f"<Trace of {len(self.events)} events>"
+
+    def filter(
+        self,
+        *,
+        actors: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
+        kinds: Iterable[EventKind | str] | None = None,
+        time_range: tuple[float, float] | None = None,
+    ) -> Trace:
+        """A new trace with only the events that match every given criterion."""
+        actor_set = None if actors is None else set(actors)
+        type_set = None if types is None else {str(t) for t in types}
+        kind_set = None if kinds is None else {EventKind(k) for k in kinds}
+        selected = []
+        for event in self.events:
+            if actor_set is not None and event.actor not in actor_set:
+                continue
+            if type_set is not None and event.msg_type not in type_set:
+                continue
+            if kind_set is not None and event.kind not in kind_set:
+                continue
+            if time_range is not None and not time_range[0] <= event.time <= time_range[1]:
+                continue
+            selected.append(event)
+        return Trace(selected)
+
+    def actors(self) -> list[str]:
+        """Actor names in order of first appearance."""
+        return list(dict.fromkeys(event.actor for event in self.events))
+
+    def count(self, kind: EventKind | str, msg_type: str | None = None) -> int:
+        """How many events of a kind (and optionally of a message type)."""
+        kind = EventKind(kind)
+        return sum(
+            1
+            for e in self.events
+            if e.kind is kind and (msg_type is None or e.msg_type == msg_type)
+        )
+
+    # -- persistence ---------------------------------------------------------------
+
+    def to_jsonl(self) -> str:
+        """One JSON object per line, stable across runs for the same events."""
+        return "".join(
+            json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            for e in self.events
+        )
+
+    @classmethod
+    def from_jsonl(cls, text: str) -> Trace:
+        """Parse :meth:`to_jsonl` output; a bad line raises ``ValueError`` naming its number."""
+        events = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                events.append(TraceEvent.from_dict(data))
+            except ValueError as exc:
+                raise ValueError(f"trace line {number}: {exc}") from None
+        return cls(events)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trace as JSON Lines and return the path."""
+        path = Path(path)
+        path.write_text(self.to_jsonl(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """Read a trace written by :meth:`save` (or by another process)."""
+        return cls.from_jsonl(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def merge(cls, *traces: Trace) -> Trace:
+        """Interleave traces by time; ties keep the order of the arguments."""
+        tagged = [
+            (event.time, index, position, event)
+            for index, trace in enumerate(traces)
+            for position, event in enumerate(trace.events)
+        ]
+        tagged.sort(key=lambda item: item[:3])
+        return cls(item[3] for item in tagged)
+
+    # -- display -------------------------------------------------------------------
+
+    def table(self, *, start: float | None = None, limit: int | None = None) -> str:
+        """A fixed-width text table, times in milliseconds from ``start`` (default: first event)."""
+        events = self.events if limit is None else self.events[:limit]
+        if not events:
+            return "(empty trace)"
+        origin = events[0].time if start is None else start
+        header = ("ms", "event", "actor", "from", "to", "type", "detail")
+        rows = [header]
+        for e in events:
+            if e.kind is EventKind.TRANSLATED:
+                detail = f"{e.src} -> {e.new_src}" if e.new_src else f"{e.dst} -> {e.new_dst}"
+            elif e.reason:
+                detail = e.reason
+            else:
+                detail = e.payload
+            rows.append(
+                (
+                    f"{(e.time - origin) * 1000:.1f}",
+                    e.kind.value,
+                    e.actor,
+                    e.src,
+                    e.dst,
+                    e.msg_type,
+                    detail,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+            for row in rows
+        ]
+        if limit is not None and len(self.events) > limit:
+            lines.append(f"... {len(self.events) - limit} more events")
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __str__(self) -> str:
+        return self.table()
