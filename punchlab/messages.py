@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,8 @@ def decode(data: bytes) -> Message:
         obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise MalformedMessage(f"datagram is not JSON: {exc.msg}") from None
+    except ValueError as exc:  # e.g. an integer longer than Python will convert
+        raise MalformedMessage(f"datagram is not acceptable JSON: {exc}") from None
     except RecursionError:
         raise MalformedMessage("datagram is nested too deeply") from None
     if not isinstance(obj, dict):
@@ -172,7 +175,21 @@ def decode(data: bytes) -> Message:
         message_type = MessageType(type_name)
     except ValueError:
         raise UnknownMessageType(type_name) from None
-    return Message(message_type, payload, token, features)
+    return Message(
+        message_type,
+        _replace_lone_surrogates(payload),
+        None if token is None else _replace_lone_surrogates(token),
+        None if features is None else _replace_lone_surrogates(features),
+    )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(text: str) -> str:
+    """A JSON escape like ``\\ud800`` decodes to a character UTF-8 cannot hold; Go
+    replaces it with U+FFFD, and so do we, so every decoded message re-encodes."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
@@ -196,13 +213,13 @@ def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
 def format_address(address: Address) -> str:
     """``("198.51.100.7", 62001)`` -> ``"198.51.100.7:62001"``, the Go form."""
     host, port = address[0], address[1]
-    return f"{host}:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_address(text: str) -> Address:
     """Parse the ``ip:port`` form the server sends, raising :class:`MalformedMessage`."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not (port_text.isascii() and port_text.isdigit()):
         raise MalformedMessage(f"{text!r} is not an ip:port address")
     port = int(port_text)
     if not 0 < port < 65536:

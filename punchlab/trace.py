@@ -195,7 +195,9 @@ class Trace:
     def from_jsonl(cls, text: str) -> Trace:
         """Parse :meth:`to_jsonl` output; a bad line raises ``ValueError`` naming its number."""
         events = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Split on "\n" only: a payload may hold U+2028 and friends, which
+        # str.splitlines() would also treat as line ends.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -233,10 +235,10 @@ class Trace:
 
     def table(self, *, start: float | None = None, limit: int | None = None) -> str:
         """A fixed-width text table, times in milliseconds from ``start`` (default: first event)."""
-        events = self.events if limit is None else self.events[:limit]
-        if not events:
+        if not self.events:
             return "(empty trace)"
-        origin = events[0].time if start is None else start
+        events = self.events if limit is None else self.events[:limit]
+        origin = self.events[0].time if start is None else start
         header = ("ms", "event", "actor", "from", "to", "type", "detail")
         rows = [header]
         for e in events:
