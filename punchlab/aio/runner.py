@@ -93,10 +93,10 @@ class CoreRunner(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         source = normalise(addr)
-        self.trace.datagram(
-            EventKind.DELIVERED, time.time(), self.actor, source, self.local_address, data
-        )
         try:
+            self.trace.datagram(
+                EventKind.DELIVERED, time.time(), self.actor, source, self.local_address, data
+            )
             self.core.receive_datagram(data, source, self._loop.time())
         except Exception:  # a core bug must not take the receive loop down
             log.exception("%s: error handling a datagram from %s", self.actor, source)
