@@ -110,6 +110,8 @@ class Trace:
         *,
         reason: str = "",
         packet: int | None = None,
+        new_src: Address | str = "",
+        new_dst: Address | str = "",
     ) -> TraceEvent:
         """Record a datagram event, describing its content from the raw bytes."""
         msg_type, payload = describe(data)
@@ -122,8 +124,26 @@ class Trace:
             msg_type=msg_type,
             payload=payload,
             reason=reason,
+            new_src=_addr(new_src),
+            new_dst=_addr(new_dst),
             packet=packet,
         )
+        self.events.append(event)
+        return event
+
+    def record_http(
+        self,
+        kind: EventKind,
+        time: float,
+        actor: str,
+        src: Address | str,
+        dst: Address | str,
+        text: str,
+        *,
+        packet: int | None = None,
+    ) -> TraceEvent:
+        """Record an HTTP request or answer (type ``HTTP``) so diagrams show the rendezvous."""
+        event = TraceEvent(time, kind, actor, _addr(src), _addr(dst), "HTTP", text, packet=packet)
         self.events.append(event)
         return event
 

@@ -12,28 +12,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from punchlab.driving import SansIOCore, pump
 from punchlab.messages import Address
-from punchlab.peer import DatagramIgnored
-from punchlab.server import DatagramRejected
 from punchlab.trace import EventKind, Trace
 
-__all__ = ["CoreRunner", "SansIOCore"]
+__all__ = ["CoreRunner"]
 
 log = logging.getLogger(__name__)
 
 #: Read buffer: the largest UDP payload, so an oversized datagram is seen
 #: whole and rejected rather than silently truncated (the Go client read 1024).
 RECEIVE_BUFFER = 65535
-
-
-class SansIOCore(Protocol):
-    def receive_datagram(self, data: bytes, address: Address, now: float) -> None: ...
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]: ...
-    def get_timer(self) -> float | None: ...
-    def handle_timer(self, now: float) -> None: ...
-    def next_event(self) -> Any: ...
 
 
 def normalise(address: Any) -> Address:
@@ -116,25 +107,24 @@ class CoreRunner(asyncio.DatagramProtocol):
 
     def pump(self, cause: bytes | None = None) -> None:
         """Send what the core queued, hand out its events, re-arm its timer."""
-        now = self._loop.time()
-        for data, destination in self.core.datagrams_to_send(now):
-            self.send(data, destination)
-        while (event := self.core.next_event()) is not None:
-            if cause is not None and isinstance(event, DatagramRejected | DatagramIgnored):
-                self.trace.datagram(
-                    EventKind.IGNORED,
-                    time.time(),
-                    self.actor,
-                    event.address,
-                    self.local_address,
-                    cause,
-                    reason=event.reason,
-                )
-            try:
-                self.on_event(event, cause)
-            except Exception:
-                log.exception("%s: error handling event %r", self.actor, event)
+        pump(
+            self.core,
+            self._loop.time(),
+            send=self.send,
+            on_event=self._dispatch,
+            trace=self.trace,
+            trace_time=time.time(),
+            actor=self.actor,
+            local_address=self.local_address,
+            cause=cause,
+        )
         self._arm_timer()
+
+    def _dispatch(self, event: Any, cause: bytes | None) -> None:
+        try:
+            self.on_event(event, cause)
+        except Exception:  # a handler bug must not stop the protocol
+            log.exception("%s: error handling event %r", self.actor, event)
 
     def send(self, data: bytes, destination: Address) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -1,0 +1,55 @@
+"""A simulated internet with NAT boxes, on a virtual clock.
+
+It drives the very same protocol cores as the asyncio driver, so what works
+here works on real sockets, and the other way round. Quick start::
+
+    from punchlab.sim import punch
+    result = punch("port-restricted-cone", "symmetric", seed=0)
+    print(result.summary())
+
+Build any topology by hand with :class:`Network`.
+"""
+
+from punchlab.sim.engine import Scheduler
+from punchlab.sim.links import LinkConfig
+from punchlab.sim.nat import (
+    PRESET_NAMES,
+    PRESETS,
+    Behaviour,
+    NatBox,
+    NatConfig,
+    PortAllocation,
+    nat_config,
+)
+from punchlab.sim.network import Network, Realm
+from punchlab.sim.nodes import SimPeer, SimServer
+from punchlab.sim.scenario import (
+    MatrixResult,
+    PunchResult,
+    ScaleResult,
+    punch,
+    scale,
+    success_matrix,
+)
+
+__all__ = [
+    "PRESETS",
+    "PRESET_NAMES",
+    "Behaviour",
+    "LinkConfig",
+    "MatrixResult",
+    "NatBox",
+    "NatConfig",
+    "Network",
+    "PortAllocation",
+    "PunchResult",
+    "Realm",
+    "ScaleResult",
+    "Scheduler",
+    "SimPeer",
+    "SimServer",
+    "nat_config",
+    "punch",
+    "scale",
+    "success_matrix",
+]

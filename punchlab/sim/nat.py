@@ -1,0 +1,238 @@
+"""NAT boxes with the behaviours RFC 4787 names.
+
+A NAT keeps a table of *mappings* from an inside endpoint (private ip:port) to
+an outside port on its public address. Three independent choices decide
+whether hole punching can work:
+
+- **mapping**: is the same outside port reused for every destination
+  (endpoint-independent), per destination address, or per destination
+  address and port (the "symmetric" NAT)?
+- **filtering**: which outside senders may reach a mapped port: anyone, only
+  addresses the inside host has sent to, or only exact address:port pairs?
+- **port allocation**: keep the inside port when free, count up, or pick at random.
+
+Mappings expire after ``timeout`` seconds without *outbound* traffic.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field, replace
+
+from punchlab.messages import Address, format_address
+
+__all__ = [
+    "PRESETS",
+    "Behaviour",
+    "Mapping",
+    "NatBox",
+    "NatConfig",
+    "PortAllocation",
+    "nat_config",
+]
+
+
+class Behaviour(enum.StrEnum):
+    """How much of the remote endpoint a mapping or a filter looks at."""
+
+    ENDPOINT_INDEPENDENT = "endpoint-independent"
+    ADDRESS_DEPENDENT = "address-dependent"
+    ADDRESS_AND_PORT_DEPENDENT = "address-and-port-dependent"
+
+
+class PortAllocation(enum.StrEnum):
+    PRESERVE = "preserve"
+    SEQUENTIAL = "sequential"
+    RANDOM = "random"
+
+
+#: RFC 4787 REQ-5 asks for at least two minutes.
+DEFAULT_NAT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class NatConfig:
+    mapping: Behaviour = Behaviour.ENDPOINT_INDEPENDENT
+    filtering: Behaviour = Behaviour.ADDRESS_AND_PORT_DEPENDENT
+    allocation: PortAllocation = PortAllocation.PRESERVE
+    timeout: float = DEFAULT_NAT_TIMEOUT
+    hairpinning: bool = False
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("NAT timeout must be positive")
+
+
+_EIM, _ADM, _APDM = (
+    Behaviour.ENDPOINT_INDEPENDENT,
+    Behaviour.ADDRESS_DEPENDENT,
+    Behaviour.ADDRESS_AND_PORT_DEPENDENT,
+)
+
+#: The classic names (DESIGN.md section 3). ``none`` is no NAT at all: a host
+#: with a public address, so it has no entry here.
+PRESETS: dict[str, NatConfig] = {
+    "full-cone": NatConfig(_EIM, _EIM, name="full-cone"),
+    "restricted-cone": NatConfig(_EIM, _ADM, name="restricted-cone"),
+    "port-restricted-cone": NatConfig(_EIM, _APDM, name="port-restricted-cone"),
+    "symmetric": NatConfig(_APDM, _APDM, PortAllocation.RANDOM, name="symmetric"),
+}
+
+#: Every preset name, ``none`` first, in order of increasing strictness.
+PRESET_NAMES = ("none", *PRESETS)
+
+
+def nat_config(kind: str | NatConfig, **overrides: object) -> NatConfig:
+    """A preset by name (with optional field overrides), or a config as given."""
+    if isinstance(kind, NatConfig):
+        config = kind
+    else:
+        try:
+            config = PRESETS[kind]
+        except KeyError:
+            choices = ", ".join(PRESET_NAMES)
+            raise ValueError(f"unknown NAT kind {kind!r}; choose one of {choices}") from None
+    return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Mapping:
+    """One row of the NAT table."""
+
+    inside: Address
+    outside_port: int
+    key: tuple[object, ...]
+    created: float
+    expires: float
+    #: Remote endpoints the inside host sent to through this mapping (the filter).
+    contacted: dict[Address, float] = field(default_factory=dict)
+
+
+def _key(behaviour: Behaviour, inside: Address, remote: Address) -> tuple[object, ...]:
+    if behaviour is _EIM:
+        return (inside,)
+    if behaviour is _ADM:
+        return (inside, remote[0])
+    return (inside, remote)
+
+
+class NatBox:
+    """A NAT between an inside network and the outside one, at ``outside_ip``.
+
+    The network calls :meth:`outbound` and :meth:`inbound` for each datagram
+    that crosses it; both return the rewritten address or the reason to drop.
+    """
+
+    FIRST_PORT = 1024
+
+    def __init__(self, name: str, outside_ip: str, config: NatConfig, rng: random.Random) -> None:
+        self.name = name
+        self.outside_ip = outside_ip
+        self.config = config
+        self._rng = rng
+        self._by_key: dict[tuple[object, ...], Mapping] = {}
+        self._by_port: dict[int, Mapping] = {}
+        self._next_port = 40000 if config.allocation is PortAllocation.SEQUENTIAL else 49152
+
+    @property
+    def outside(self) -> str:
+        return self.outside_ip
+
+    def outbound(self, inside: Address, remote: Address, now: float) -> Address:
+        """Map an inside source to its outside address, creating or refreshing the mapping."""
+        key = _key(self.config.mapping, inside, remote)
+        mapping = self._by_key.get(key)
+        if mapping is not None and mapping.expires <= now:
+            self._remove(mapping)
+            mapping = None
+        if mapping is None:
+            port = self._allocate(inside[1], now)
+            mapping = Mapping(inside, port, key, now, now + self.config.timeout)
+            self._by_key[key] = mapping
+            self._by_port[port] = mapping
+        mapping.expires = now + self.config.timeout
+        mapping.contacted[remote] = now
+        return (self.outside_ip, mapping.outside_port)
+
+    def inbound(self, remote: Address, outside_port: int, now: float) -> Address | str:
+        """The inside address for a datagram from ``remote``, or why it is dropped."""
+        mapping = self._by_port.get(outside_port)
+        if mapping is None:
+            return "filtered by NAT"
+        if mapping.expires <= now:
+            return "mapping expired"
+        if not self._allowed(mapping, remote):
+            return "filtered by NAT"
+        return mapping.inside
+
+    def _allowed(self, mapping: Mapping, remote: Address) -> bool:
+        filtering = self.config.filtering
+        if filtering is _EIM:
+            return True
+        if filtering is _ADM:
+            return any(address[0] == remote[0] for address in mapping.contacted)
+        return remote in mapping.contacted
+
+    def _allocate(self, wanted: int, now: float) -> int:
+        allocation = self.config.allocation
+        if allocation is PortAllocation.PRESERVE and self._free(wanted, now):
+            return wanted
+        if allocation is PortAllocation.RANDOM:
+            for _ in range(1000):
+                port = self._rng.randrange(self.FIRST_PORT, 65536)
+                if self._free(port, now):
+                    return port
+        for _ in range(65536):
+            port = self._next_port
+            self._next_port = self._next_port + 1 if self._next_port < 65535 else self.FIRST_PORT
+            if self._free(port, now):
+                return port
+        raise RuntimeError(f"{self.name}: no free outside port")
+
+    def _free(self, port: int, now: float) -> bool:
+        mapping = self._by_port.get(port)
+        if mapping is None:
+            return True
+        if mapping.expires <= now:
+            self._remove(mapping)
+            return True
+        return False
+
+    def _remove(self, mapping: Mapping) -> None:
+        self._by_key.pop(mapping.key, None)
+        if self._by_port.get(mapping.outside_port) is mapping:
+            del self._by_port[mapping.outside_port]
+
+    def mappings(self, now: float | None = None) -> list[Mapping]:
+        """Current rows, oldest first; with ``now``, only those still alive."""
+        rows = sorted(self._by_port.values(), key=lambda m: (m.created, m.outside_port))
+        return [m for m in rows if now is None or m.expires > now]
+
+    def table(self, now: float) -> list[dict[str, object]]:
+        """The mapping table as rows a notebook can print or turn into a DataFrame."""
+        return [
+            {
+                "inside": format_address(m.inside),
+                "outside": format_address((self.outside_ip, m.outside_port)),
+                "remotes": ", ".join(format_address(r) for r in m.contacted),
+                "expires in s": round(m.expires - now, 3),
+            }
+            for m in self.mappings(now)
+        ]
+
+    def show(self, now: float) -> str:
+        """The mapping table as fixed-width text, for a notebook or a terminal."""
+        rows = self.table(now)
+        if not rows:
+            return f"{self.name} ({self.config.name}): no mappings"
+        columns = list(rows[0])
+        cells = [columns] + [[str(row[c]) for c in columns] for row in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+        title = f"{self.name} ({self.config.name}, public address {self.outside_ip})"
+        return "\n".join([title, *(line.rstrip() for line in lines)])
+
+    def __repr__(self) -> str:
+        return f"<NatBox {self.name} {self.config.name} at {self.outside_ip}>"

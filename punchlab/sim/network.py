@@ -1,0 +1,378 @@
+"""A simulated internet: networks (realms), hosts, NAT boxes, and routing between them.
+
+The public internet is one realm; every NAT box owns a private realm behind
+it (which may itself hold another NAT, for a NAT behind a NAT). A datagram
+crosses one realm per hop, delayed, lost or duplicated by that realm's link,
+and is translated or filtered where it passes a NAT. Every step is recorded
+in the trace, with a packet number linking the steps of one datagram.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from punchlab.messages import Address
+from punchlab.sim.engine import Scheduler
+from punchlab.sim.links import LinkConfig
+from punchlab.sim.nat import NatBox, NatConfig, nat_config
+from punchlab.trace import EventKind, Trace
+
+if TYPE_CHECKING:
+    from punchlab.peer import PeerConfig
+    from punchlab.sim.nodes import SimPeer, SimServer
+
+__all__ = ["Network", "Realm"]
+
+SERVER_IP = "203.0.113.1"
+
+
+class Receiver(Protocol):
+    name: str
+
+    def deliver(self, data: bytes, source: Address) -> None: ...
+
+
+@dataclass(eq=False)
+class Realm:
+    """One network segment: the internet, or the private side of a NAT."""
+
+    name: str
+    link: LinkConfig
+    gateway: NatBox | None = None
+    parent: Realm | None = None
+    hosts: dict[str, dict[int, Receiver]] = field(default_factory=dict)
+    nats: dict[str, tuple[NatBox, Realm]] = field(default_factory=dict)
+    _addresses: Iterator[str] | None = None
+
+    def path_to_root(self) -> list[Realm]:
+        realms = [self]
+        while realms[-1].parent is not None:
+            realms.append(realms[-1].parent)
+        return realms
+
+
+def _public_addresses() -> Iterator[str]:
+    """Documentation addresses first (readable in notebooks), then the benchmarking range."""
+    for host in range(1, 255):
+        yield f"198.51.100.{host}"
+    for address in ipaddress.ip_network("198.18.0.0/15").hosts():
+        yield str(address)
+
+
+def _private_addresses(index: int) -> Iterator[str]:
+    base = ipaddress.ip_address("10.0.0.0") + index * 256
+    for host in range(2, 255):
+        yield str(base + host)
+
+
+class Network:
+    """The whole simulated world: ``net.add_nat(...)``, ``net.add_peer(...)``, ``net.run(...)``.
+
+    One seeded generator drives every random choice (link loss, jitter,
+    random port allocation, identifiers), so a seed replays a run exactly.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        internet: LinkConfig | None = None,
+        lan: LinkConfig | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.scheduler = Scheduler()
+        self.trace = trace if trace is not None else Trace()
+        self.lan = lan or LinkConfig(latency=0.001)
+        self.internet = Realm("internet", internet or LinkConfig(latency=0.02))
+        self.internet._addresses = _public_addresses()
+        self.nat_boxes: list[NatBox] = []
+        self.peers: list[SimPeer] = []
+        self.servers: list[SimServer] = []
+        self._realm_count = 0
+        self._packets = 0
+        self._locations: dict[str, Realm] = {}
+
+    @property
+    def now(self) -> float:
+        return self.scheduler.now
+
+    # -- building the topology ---------------------------------------------------------
+
+    def add_nat(
+        self,
+        name: str,
+        kind: str | NatConfig = "port-restricted-cone",
+        *,
+        behind: NatBox | None = None,
+        lan: LinkConfig | None = None,
+        **overrides: object,
+    ) -> NatBox:
+        """A NAT box on the internet (or inside another NAT's network), with a fresh LAN."""
+        outside = self._realm_of(behind)
+        config = nat_config(kind, **overrides)
+        box = NatBox(name, self._next_address(outside), config, self.rng)
+        self._realm_count += 1
+        inside = Realm(f"{name} LAN", lan or self.lan, gateway=box, parent=outside)
+        inside._addresses = _private_addresses(self._realm_count)
+        outside.nats[box.outside_ip] = (box, inside)
+        self._locations[box.name] = inside
+        self.nat_boxes.append(box)
+        return box
+
+    def add_server(
+        self, name: str = "server", *, ip: str | None = None, **server_options: object
+    ) -> SimServer:
+        """A rendezvous server with a public address (203.0.113.1 for the first)."""
+        from punchlab.sim.nodes import SimServer
+
+        address = ip or (SERVER_IP if not self.servers else self._next_address(self.internet))
+        server = SimServer(self, name, (address, 8089), **server_options)  # type: ignore[arg-type]
+        self._attach(self.internet, server.address, server)
+        self.servers.append(server)
+        return server
+
+    def add_peer(
+        self,
+        name: str,
+        *,
+        behind: NatBox | None = None,
+        port: int = 5000,
+        config: PeerConfig | None = None,
+        server: SimServer | None = None,
+    ) -> SimPeer:
+        """A peer behind ``behind`` (or on the internet with a public address)."""
+        from punchlab.sim.nodes import SimPeer
+
+        if server is None:
+            if not self.servers:
+                raise ValueError("add a server before adding peers")
+            server = self.servers[0]
+        realm = self._realm_of(behind)
+        peer = SimPeer(self, name, (self._next_address(realm), port), server, config)
+        self._attach(realm, peer.address, peer)
+        self.peers.append(peer)
+        return peer
+
+    def _realm_of(self, nat: NatBox | None) -> Realm:
+        if nat is None:
+            return self.internet
+        try:
+            return self._locations[nat.name]
+        except KeyError:
+            raise ValueError(f"{nat!r} is not part of this network") from None
+
+    def _next_address(self, realm: Realm) -> str:
+        assert realm._addresses is not None
+        try:
+            return next(realm._addresses)
+        except StopIteration:
+            raise ValueError(f"no addresses left in {realm.name}") from None
+
+    def _attach(self, realm: Realm, address: Address, receiver: Receiver) -> None:
+        realm.hosts.setdefault(address[0], {})[address[1]] = receiver
+        self._locations[receiver.name] = realm
+
+    def realm_of_node(self, name: str) -> Realm:
+        return self._locations[name]
+
+    def base_latency(self, a: str, b: str) -> float:
+        """One-way latency without jitter between two nodes (for the simulated HTTP)."""
+        path_a = self._locations[a].path_to_root()
+        path_b = self._locations[b].path_to_root()
+        common = next(realm for realm in path_a if realm in path_b)
+        realms = path_a[: path_a.index(common) + 1] + path_b[: path_b.index(common)]
+        return sum(realm.link.latency for realm in realms)
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(
+        self,
+        until: float | None = None,
+        *,
+        stop: Callable[[], bool] | None = None,
+        max_events: int | None = None,
+    ) -> None:
+        """Advance virtual time (see :meth:`Scheduler.run`)."""
+        self.scheduler.run(until, stop=stop, max_events=max_events)
+
+    def run_for(self, duration: float, *, stop: Callable[[], bool] | None = None) -> None:
+        self.run(self.now + duration, stop=stop)
+
+    def run_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Run until ``condition()`` holds or ``timeout`` virtual seconds pass; say which."""
+        self.run(self.now + timeout, stop=condition)
+        return condition()
+
+    # -- moving datagrams --------------------------------------------------------------
+
+    def new_packet(self) -> int:
+        """A fresh number linking the trace events of one datagram (or HTTP message)."""
+        self._packets += 1
+        return self._packets
+
+    def send(self, sender: str, source: Address, destination: Address, data: bytes) -> None:
+        """A node sends ``data`` from its own address: the start of a packet's journey."""
+        packet = self.new_packet()
+        self._record(EventKind.SENT, sender, source, destination, data, packet)
+        self._transmit(packet, self._locations[sender], source, destination, data)
+
+    def _record(
+        self,
+        kind: EventKind,
+        actor: str,
+        source: Address,
+        destination: Address,
+        data: bytes,
+        packet: int,
+        *,
+        reason: str = "",
+        time: float | None = None,
+        new_source: Address | None = None,
+        new_destination: Address | None = None,
+    ) -> None:
+        self.trace.datagram(
+            kind,
+            self.now if time is None else time,
+            actor,
+            source,
+            destination,
+            data,
+            reason=reason,
+            packet=packet,
+            new_src=new_source or "",
+            new_dst=new_destination or "",
+        )
+
+    def _transmit(
+        self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
+    ) -> None:
+        delays = realm.link.delays(self.rng)
+        if not delays:
+            self._record(
+                EventKind.DROPPED,
+                realm.name,
+                source,
+                destination,
+                data,
+                packet,
+                reason="lost on link",
+                time=self.now + realm.link.latency / 2,
+            )
+            return
+        for delay in delays:
+            self.scheduler.after(
+                delay, lambda: self._arrive(packet, realm, source, destination, data)
+            )
+
+    def _arrive(
+        self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
+    ) -> None:
+        """The datagram reached the far end of ``realm``'s link: deliver, translate or drop."""
+        ip, port = destination
+        sockets = realm.hosts.get(ip)
+        if sockets is not None:
+            receiver = sockets.get(port)
+            if receiver is None:
+                self._drop(packet, "port unreachable", ip, source, destination, data)
+                return
+            self._record(EventKind.DELIVERED, receiver.name, source, destination, data, packet)
+            receiver.deliver(data, source)
+            return
+        attached = realm.nats.get(ip)
+        if attached is not None:
+            box, inside = attached
+            result = box.inbound(source, port, self.now)
+            if isinstance(result, str):
+                self._drop(packet, result, box.name, source, destination, data)
+                return
+            self._record(
+                EventKind.TRANSLATED,
+                box.name,
+                source,
+                destination,
+                data,
+                packet,
+                new_destination=result,
+            )
+            self._transmit(packet, inside, source, result, data)
+            return
+        gateway = realm.gateway
+        if gateway is None:
+            self._drop(packet, "unknown destination", realm.name, source, destination, data)
+            return
+        assert realm.parent is not None
+        if ip == gateway.outside_ip:
+            self._hairpin(packet, realm, gateway, source, destination, data)
+            return
+        new_source = gateway.outbound(source, destination, self.now)
+        self._record(
+            EventKind.TRANSLATED,
+            gateway.name,
+            source,
+            destination,
+            data,
+            packet,
+            new_source=new_source,
+        )
+        self._transmit(packet, realm.parent, new_source, destination, data)
+
+    def _hairpin(
+        self,
+        packet: int,
+        realm: Realm,
+        gateway: NatBox,
+        source: Address,
+        destination: Address,
+        data: bytes,
+    ) -> None:
+        """A datagram from inside to the NAT's own public address (RFC 4787 section 6)."""
+        if not gateway.config.hairpinning:
+            self._drop(packet, "no hairpinning", gateway.name, source, destination, data)
+            return
+        new_source = gateway.outbound(source, destination, self.now)
+        result = gateway.inbound(new_source, destination[1], self.now)
+        if isinstance(result, str):
+            self._drop(packet, result, gateway.name, source, destination, data)
+            return
+        self._record(
+            EventKind.TRANSLATED,
+            gateway.name,
+            source,
+            destination,
+            data,
+            packet,
+            new_source=new_source,
+            new_destination=result,
+        )
+        self._transmit(packet, realm, new_source, result, data)
+
+    def _drop(
+        self,
+        packet: int,
+        reason: str,
+        actor: str,
+        source: Address,
+        destination: Address,
+        data: bytes,
+    ) -> None:
+        self._record(EventKind.DROPPED, actor, source, destination, data, packet, reason=reason)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def nat(self, name: str) -> NatBox:
+        for box in self.nat_boxes:
+            if box.name == name:
+                return box
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Network seed={self.seed} t={self.now:.3f}s {len(self.peers)} peers "
+            f"{len(self.nat_boxes)} NATs {len(self.servers)} servers>"
+        )

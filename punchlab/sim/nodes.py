@@ -1,0 +1,248 @@
+"""The protocol cores as nodes of the simulated network.
+
+These are the simulator's driver: the same :class:`RendezvousCore` and
+:class:`PeerCore` the asyncio driver runs, fed with virtual time. HTTP between
+a peer and the server is a reliable exchange that takes the path's latency
+each way (it runs over TCP in real life, which hides loss behind retries).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from punchlab.driving import SansIOCore, pump
+from punchlab.errors import LocalProtocolError
+from punchlab.messages import Address, format_address
+from punchlab.peer import (
+    Connected,
+    Failed,
+    PeerConfig,
+    PeerCore,
+    PeerEvent,
+    PeerState,
+    Registered,
+    TextReceived,
+)
+from punchlab.server import DEFAULT_REGISTRATION_TTL, RendezvousCore, RequestError
+from punchlab.trace import EventKind
+
+if TYPE_CHECKING:
+    from punchlab.sim.network import Network
+
+__all__ = ["SimNode", "SimPeer", "SimServer"]
+
+
+class SimNode:
+    """A core bound to one simulated address, with one virtual timer."""
+
+    def __init__(self, network: Network, name: str, address: Address, core: SansIOCore) -> None:
+        self.network = network
+        self.name = name
+        self.address = address
+        self.core = core
+        self.events: list[Any] = []
+        self.listeners: list[Callable[[Any], None]] = []
+        self._timer_due: float | None = None
+        self._timer_generation = 0
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        self.core.receive_datagram(data, source, self.network.now)
+        self.pump(data)
+
+    def pump(self, cause: bytes | None = None) -> None:
+        now = self.network.now
+        pump(
+            self.core,
+            now,
+            send=self._send,
+            on_event=self._dispatch,
+            trace=self.network.trace,
+            trace_time=now,
+            actor=self.name,
+            local_address=self.address,
+            cause=cause,
+        )
+        self._arm_timer()
+
+    def _send(self, data: bytes, destination: Address) -> None:
+        self.network.send(self.name, self.address, destination, data)
+
+    def _dispatch(self, event: Any, cause: bytes | None) -> None:
+        self.events.append(event)
+        self.on_event(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def on_event(self, event: Any) -> None:
+        """Subclasses react to their core's events here."""
+
+    def _arm_timer(self) -> None:
+        due = self.core.get_timer()
+        if due == self._timer_due:
+            return
+        self._timer_due = due
+        self._timer_generation += 1
+        if due is not None:
+            generation = self._timer_generation
+            self.network.scheduler.at(due, lambda: self._on_timer(generation))
+
+    def _on_timer(self, generation: int) -> None:
+        if generation != self._timer_generation:
+            return  # superseded by a later arm
+        self._timer_due = None
+        self.core.handle_timer(self.network.now)
+        self.pump()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} at {format_address(self.address)}>"
+
+
+class SimServer(SimNode):
+    """The rendezvous server on the simulated internet."""
+
+    core: RendezvousCore
+
+    def __init__(
+        self,
+        network: Network,
+        name: str,
+        address: Address,
+        *,
+        registration_ttl: float = DEFAULT_REGISTRATION_TTL,
+    ) -> None:
+        # Identifiers and tokens come from the network's seed: a replay gives the same ones.
+        rng = random.Random(network.rng.getrandbits(64))
+        super().__init__(
+            network, name, address, RendezvousCore(registration_ttl=registration_ttl, rng=rng)
+        )
+
+    @property
+    def registrations(self) -> list[Any]:
+        return self.core.registrations
+
+
+class SimPeer(SimNode):
+    """A peer in the simulation: ``register()``, ``connect(peer_id)``, ``send_text(...)``.
+
+    Calls only schedule work; run the network (``net.run_for(...)``) to let
+    it happen. What happened is in :attr:`state`, :attr:`texts`,
+    :attr:`events` and the network's trace.
+    """
+
+    core: PeerCore
+
+    def __init__(
+        self,
+        network: Network,
+        name: str,
+        address: Address,
+        server: SimServer,
+        config: PeerConfig | None = None,
+    ) -> None:
+        super().__init__(network, name, address, PeerCore(server.address, config))
+        self.server = server
+        self.texts: list[str] = []
+        self.errors: list[str] = []
+        self.connected_at: float | None = None
+        self.registered_at: float | None = None
+
+    @property
+    def state(self) -> PeerState:
+        return self.core.state
+
+    @property
+    def id(self) -> str | None:
+        return self.core.peer_id
+
+    @property
+    def peer_address(self) -> Address | None:
+        return self.core.peer_address
+
+    @property
+    def connected(self) -> bool:
+        return self.core.state is PeerState.CONNECTED
+
+    def register(self) -> None:
+        self.core.register(self.network.now)
+        self.pump()
+
+    def connect(self, peer_id: str) -> None:
+        """Ask the server (over simulated HTTP) to introduce us, then punch."""
+        if self.core.peer_id is None:
+            raise LocalProtocolError("register() first")
+        latency = self.network.base_latency(self.name, self.server.name)
+        request = f"POST /start-communication {peer_id[:8]}"
+        asked = self.network.new_packet()
+        self._http(EventKind.SENT, self.address, self.server.address, request, self.name, asked)
+        initiator = self.core.peer_id
+
+        def at_server() -> None:
+            server = self.server.name
+            self._http(
+                EventKind.DELIVERED, self.address, self.server.address, request, server, asked
+            )
+            try:
+                introduction = self.server.core.start_communication(
+                    initiator, peer_id, self.network.now
+                )
+            except RequestError as exc:
+                answer, result = f"{exc.status} {exc}", None
+            else:
+                answer = f"200 {format_address(introduction.peer_address)}"
+                result = introduction
+            self.server.pump()
+            answered = self.network.new_packet()
+            self._http(EventKind.SENT, self.server.address, self.address, answer, server, answered)
+
+            def at_peer() -> None:
+                self._http(
+                    EventKind.DELIVERED,
+                    self.server.address,
+                    self.address,
+                    answer,
+                    self.name,
+                    answered,
+                )
+                if result is None:
+                    self._dispatch(Failed(f"server refused: {answer}"), None)
+                    return
+                self.core.start_punching(result.peer_address, self.network.now, result.token)
+                self.pump()
+
+            self.network.scheduler.after(latency, at_peer)
+
+        self.network.scheduler.after(latency, at_server)
+
+    def send_text(self, text: str) -> None:
+        self.core.send_text(text, self.network.now)
+        self.pump()
+
+    def close(self) -> None:
+        self.core.close()
+        self.pump()
+
+    def on_event(self, event: PeerEvent) -> None:
+        if isinstance(event, TextReceived):
+            self.texts.append(event.text)
+        elif isinstance(event, Connected):
+            self.connected_at = self.network.now
+        elif isinstance(event, Registered):
+            self.registered_at = self.network.now
+        elif isinstance(event, Failed):
+            self.errors.append(event.reason)
+
+    def _http(
+        self,
+        kind: EventKind,
+        source: Address,
+        destination: Address,
+        text: str,
+        actor: str,
+        packet: int,
+    ) -> None:
+        """HTTP is not UDP, but the ladder diagram should show the request and its answer."""
+        self.network.trace.record_http(
+            kind, self.network.now, actor, source, destination, text, packet=packet
+        )

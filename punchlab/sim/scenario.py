@@ -1,0 +1,264 @@
+"""Ready-made experiments: one punch, the success matrix, a crowd of pairs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from punchlab.peer import PeerConfig, PeerState
+from punchlab.sim.links import LinkConfig
+from punchlab.sim.nat import PRESET_NAMES, NatBox, NatConfig
+from punchlab.sim.network import Network
+from punchlab.sim.nodes import SimPeer
+from punchlab.trace import Trace
+
+__all__ = ["MatrixResult", "PunchResult", "ScaleResult", "punch", "scale", "success_matrix"]
+
+#: A registration under heavy loss may need many tries; the experiment is the
+#: punch, so the scenario gives registration a generous budget.
+SCENARIO_REGISTRATION_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class PunchResult:
+    """What one simulated punch did.
+
+    ``connected`` means what DESIGN.md's matrix means: both sides received
+    SUCCESS *and* TEXT got through in both directions.
+    """
+
+    nat_a: str
+    nat_b: str
+    connected: bool
+    time_to_connect: float | None
+    state_a: PeerState
+    state_b: PeerState
+    texts_a_to_b: int
+    texts_b_to_a: int
+    trace: Trace = field(repr=False)
+    network: Network = field(repr=False)
+
+    def summary(self) -> str:
+        if self.connected:
+            assert self.time_to_connect is not None
+            outcome = f"connected in {self.time_to_connect * 1000:.0f} ms"
+        else:
+            outcome = f"no connection (A {self.state_a.value}, B {self.state_b.value})"
+        return (
+            f"{self.nat_a} <-> {self.nat_b}: {outcome}; "
+            f"TEXT A->B {self.texts_a_to_b}, B->A {self.texts_b_to_a}"
+        )
+
+
+def _label(kind: str | NatConfig) -> str:
+    return kind.name if isinstance(kind, NatConfig) else kind
+
+
+def _add_side(
+    net: Network, name: str, kind: str | NatConfig, nat_timeout: float | None
+) -> NatBox | None:
+    if _label(kind) == "none":
+        return None
+    if nat_timeout is None:
+        return net.add_nat(f"NAT {name}", kind)
+    return net.add_nat(f"NAT {name}", kind, timeout=nat_timeout)
+
+
+def punch(
+    nat_a: str | NatConfig,
+    nat_b: str | NatConfig,
+    *,
+    seed: int = 0,
+    latency: float = 0.02,
+    jitter: float = 0.0,
+    loss: float = 0.0,
+    duplicate: float = 0.0,
+    reorder: float = 0.0,
+    seed_compatible: bool = False,
+    texts: int = 5,
+    timeout: float = 10.0,
+    nat_timeout: float | None = None,
+    config: PeerConfig | None = None,
+) -> PunchResult:
+    """Two peers behind ``nat_a`` and ``nat_b``, a public server; A asks to talk to B.
+
+    Both register, A starts communication with B, and once both are
+    connected each sends ``texts`` lines. ``time_to_connect`` is virtual
+    seconds from A's request to both sides connected. Link settings apply to
+    the internet; the LANs behind the NATs are clean 1 ms links.
+    """
+    internet = LinkConfig(latency, jitter, loss, duplicate, reorder)
+    net = Network(seed, internet=internet)
+    net.add_server()
+    box_a = _add_side(net, "A", nat_a, nat_timeout)
+    box_b = _add_side(net, "B", nat_b, nat_timeout)
+    base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
+    peer_config = replace(
+        base, registration_attempts=max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
+    )
+    a = net.add_peer("A", behind=box_a, config=peer_config)
+    b = net.add_peer("B", behind=box_b, config=peer_config)
+
+    a.register()
+    b.register()
+    registered = net.run_until(lambda: a.id is not None and b.id is not None, 60.0)
+    started: float | None = None
+    if registered:
+        assert b.id is not None
+        started = net.now
+        a.connect(b.id)
+        net.run_until(lambda: _settled(a) and _settled(b), timeout)
+    both = a.connected and b.connected
+    time_to_connect = None
+    if both and started is not None:
+        assert a.connected_at is not None and b.connected_at is not None
+        time_to_connect = max(a.connected_at, b.connected_at) - started
+        _chat(net, a, b, texts)
+    return PunchResult(
+        nat_a=_label(nat_a),
+        nat_b=_label(nat_b),
+        connected=both and bool(a.texts) and bool(b.texts),
+        time_to_connect=time_to_connect,
+        state_a=a.state,
+        state_b=b.state,
+        texts_a_to_b=len(b.texts),
+        texts_b_to_a=len(a.texts),
+        trace=net.trace,
+        network=net,
+    )
+
+
+def _settled(peer: SimPeer) -> bool:
+    return peer.state not in (PeerState.REGISTERED, PeerState.PUNCHING)
+
+
+def _chat(net: Network, a: SimPeer, b: SimPeer, lines: int) -> None:
+    for number in range(1, lines + 1):
+        if a.connected:
+            a.send_text(f"hello from A #{number}")
+        if b.connected:
+            b.send_text(f"hello from B #{number}")
+        net.run_for(0.05)
+    net.run_until(lambda: len(a.texts) >= lines and len(b.texts) >= lines, 2.0)
+
+
+# -- the success matrix ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """Which preset pairs connect: ``cells[(a, b)]`` is one :class:`PunchResult`."""
+
+    kinds: tuple[str, ...]
+    seed_compatible: bool
+    cells: dict[tuple[str, str], PunchResult]
+
+    def connected(self, a: str, b: str) -> bool:
+        return self.cells[(a, b)].connected
+
+    def as_table(self) -> list[list[bool]]:
+        """Rows for A's NAT, columns for B's, in :attr:`kinds` order."""
+        return [[self.connected(a, b) for b in self.kinds] for a in self.kinds]
+
+    def text(self) -> str:
+        """The matrix as DESIGN.md prints it: yes/no, A's NAT down, B's across."""
+        width = max(len(kind) for kind in self.kinds)
+        header = " " * width + " | " + " | ".join(self.kinds)
+        rows = [header]
+        for a in self.kinds:
+            cells = [("yes" if self.connected(a, b) else "no").center(len(b)) for b in self.kinds]
+            rows.append(a.ljust(width) + " | " + " | ".join(cells))
+        return "\n".join(rows)
+
+
+def success_matrix(
+    kinds: Sequence[str] = PRESET_NAMES,
+    *,
+    seed_compatible: bool = False,
+    seed: int = 0,
+    progress: Callable[[int, int, PunchResult], None] | None = None,
+    **punch_options: object,
+) -> MatrixResult:
+    """Punch every ordered pair of ``kinds``; ``progress(done, total, result)`` after each."""
+    cells = {}
+    total = len(kinds) ** 2
+    for a in kinds:
+        for b in kinds:
+            result = punch(a, b, seed=seed, seed_compatible=seed_compatible, **punch_options)  # type: ignore[arg-type]
+            cells[(a, b)] = result
+            if progress is not None:
+                progress(len(cells), total, result)
+    return MatrixResult(tuple(kinds), seed_compatible, cells)
+
+
+# -- many pairs at once ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    pairs: int
+    connected_pairs: int
+    wall_seconds: float
+    virtual_seconds: float
+    events: int
+    trace_events: int
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.wall_seconds if self.wall_seconds else float("inf")
+
+    def summary(self) -> str:
+        return (
+            f"{self.connected_pairs}/{self.pairs} pairs connected in {self.virtual_seconds:.2f} "
+            f"virtual s; {self.wall_seconds:.2f} s wall, {self.events} events "
+            f"({self.events_per_second:,.0f}/s), {self.trace_events} trace events"
+        )
+
+
+def scale(
+    pairs: int = 1000,
+    *,
+    seed: int = 0,
+    nat: str = "port-restricted-cone",
+    timeout: float = 20.0,
+) -> ScaleResult:
+    """``pairs`` pairs of peers, each behind its own NAT, one server, all punching at once."""
+    started = time.perf_counter()
+    net = Network(seed)
+    net.add_server()
+    couples = []
+    for index in range(pairs):
+        a = net.add_peer(f"A{index}", behind=net.add_nat(f"NAT A{index}", nat))
+        b = net.add_peer(f"B{index}", behind=net.add_nat(f"NAT B{index}", nat))
+        a.register()
+        b.register()
+        couples.append((a, b))
+    unregistered = list(net.peers)
+
+    def all_registered() -> bool:
+        while unregistered and unregistered[-1].id is not None:
+            unregistered.pop()
+        return not unregistered
+
+    net.run_until(all_registered, timeout)
+    for a, b in couples:
+        if a.id is not None and b.id is not None:
+            a.connect(b.id)
+    pending = list(couples)
+
+    def all_connected() -> bool:
+        while pending and pending[-1][0].connected and pending[-1][1].connected:
+            pending.pop()
+        return not pending
+
+    net.run_until(all_connected, timeout)
+    connected = sum(1 for a, b in couples if a.connected and b.connected)
+    return ScaleResult(
+        pairs=pairs,
+        connected_pairs=connected,
+        wall_seconds=time.perf_counter() - started,
+        virtual_seconds=net.now,
+        events=net.scheduler.processed,
+        trace_events=len(net.trace),
+    )
