@@ -39,6 +39,7 @@ lab: demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/connect_time.py
+	$(BIN)/python bench/sim_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

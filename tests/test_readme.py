@@ -1,4 +1,4 @@
-"""The README's Python example must run as printed."""
+"""The README's Python examples must run as printed and say what the README shows."""
 
 from __future__ import annotations
 
@@ -15,11 +15,31 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-async def test_the_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    [example] = python_blocks()
+async def run_block(block: str) -> None:
     namespace: dict[str, object] = {}
-    exec("async def example():\n" + textwrap.indent(example, "    "), namespace)
+    exec("async def example():\n" + textwrap.indent(block, "    "), namespace)
     await namespace["example"]()  # type: ignore[operator]
+
+
+async def test_the_asyncio_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    [block] = [b for b in python_blocks() if "punchlab.aio" in b]
+    await run_block(block)
     out = capsys.readouterr().out
     assert out.startswith("hello\n")
     assert "SUCCESS" in out and "TEXT" in out
+
+
+async def test_the_simulator_example_prints_what_the_readme_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    [block] = [b for b in python_blocks() if "punchlab.sim" in b]
+    await run_block(block)
+    out = capsys.readouterr().out
+    after = README.read_text().split(block, 1)[1]
+    shown = re.match(r"```\n\s*```\n(.*?)```", after, flags=re.S)
+    assert shown is not None, "the README shows no output after the example"
+    lines = shown.group(1).splitlines()
+    assert len(lines) > 10
+    for line in lines:
+        if line != "...":
+            assert line in out, f"README shows {line!r}, the example printed:\n{out}"

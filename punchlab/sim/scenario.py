@@ -85,7 +85,8 @@ def punch(
 
     Both register, A starts communication with B, and once both are
     connected each sends ``texts`` lines. ``time_to_connect`` is virtual
-    seconds from A's request to both sides connected. Link settings apply to
+    seconds from A's request to both sides connected; later than ``timeout``
+    does not count as connected. Link settings apply to
     the internet; the LANs behind the NATs are clean 1 ms links.
     """
     internet = LinkConfig(latency, jitter, loss, duplicate, reorder)
@@ -108,12 +109,14 @@ def punch(
         assert b.id is not None
         started = net.now
         a.connect(b.id)
-        net.run_until(lambda: _settled(a) and _settled(b), timeout)
+        # A little past the timeout, so that a punch that gives up shows as failed.
+        net.run_until(lambda: _settled(a) and _settled(b), timeout + 1.0)
     both = a.connected and b.connected
     time_to_connect = None
     if both and started is not None:
         assert a.connected_at is not None and b.connected_at is not None
         time_to_connect = max(a.connected_at, b.connected_at) - started
+        both = time_to_connect <= timeout
         _chat(net, a, b, texts)
     return PunchResult(
         nat_a=_label(nat_a),
@@ -168,7 +171,7 @@ class MatrixResult:
         rows = [header]
         for a in self.kinds:
             cells = [("yes" if self.connected(a, b) else "no").center(len(b)) for b in self.kinds]
-            rows.append(a.ljust(width) + " | " + " | ".join(cells))
+            rows.append((a.ljust(width) + " | " + " | ".join(cells)).rstrip())
         return "\n".join(rows)
 
 
