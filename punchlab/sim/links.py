@@ -24,8 +24,9 @@ class LinkConfig:
     reorder_delay: float | None = None
 
     def __post_init__(self) -> None:
-        if self.latency < 0 or self.jitter < 0:
-            raise ValueError("latency and jitter must not be negative")
+        delays = (self.latency, self.jitter, self.reorder_delay or 0.0)
+        if not all(0.0 <= delay < float("inf") for delay in delays):
+            raise ValueError("latency, jitter and reorder_delay must be finite and not negative")
         for name in ("loss", "duplicate", "reorder"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability between 0 and 1")
