@@ -11,10 +11,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from punchlab import __version__
@@ -22,6 +24,7 @@ from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousSe
 from punchlab.errors import ConnectFailed, PunchlabError, UnknownPeer
 from punchlab.messages import format_address
 from punchlab.peer import Connected, Introduced, PeerAddressChanged, PeerConfig, PeerEvent
+from punchlab.sim.nat import PRESET_NAMES
 from punchlab.trace import Trace
 
 __all__ = ["build_parser", "main"]
@@ -97,9 +100,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="run a whole punch on this machine and print what crossed the network",
-        description="Start a server and two peers on loopback, connect them, exchange a line "
-        "each way, and print the trace.",
+        help="punch through two simulated NATs, print the trace and draw the diagram",
+        description="Run a whole punch on the simulated internet (two peers behind NATs and a "
+        "public server), print what crossed the network, and write the sequence diagram to a "
+        "PNG file. With --loopback, use real UDP sockets on this machine instead.",
+    )
+    demo.add_argument(
+        "--nat-a",
+        default="port-restricted-cone",
+        choices=PRESET_NAMES,
+        help="NAT in front of peer A (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--nat-b",
+        default="port-restricted-cone",
+        choices=PRESET_NAMES,
+        help="NAT in front of peer B (default: %(default)s)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument(
+        "--latency",
+        type=float,
+        default=20.0,
+        help="one-way internet latency in ms (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--loss",
+        type=float,
+        default=0.0,
+        help="chance a datagram is lost on the internet, 0..1 (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--original", action="store_true", help="use the original algorithm (3 s HELLO ticker)"
+    )
+    demo.add_argument(
+        "--output",
+        "-o",
+        default="punchlab-demo.png",
+        metavar="PNG",
+        help="where to write the diagram (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--all",
+        action="store_true",
+        help="draw every datagram (default: fold repeated HEART-BEATs and retries)",
+    )
+    demo.add_argument(
+        "--window",
+        type=float,
+        metavar="MS",
+        help="draw only the first MS milliseconds (default: the whole run if it connects, "
+        "else up to 300 ms after the request to connect)",
+    )
+    demo.add_argument(
+        "--loopback",
+        action="store_true",
+        help="real sockets on loopback instead of the simulator (no NATs, no diagram)",
     )
     demo.add_argument("--trace", metavar="FILE", help="also write the trace to FILE (JSON Lines)")
     return parser
@@ -107,9 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runner = {"serve": _serve, "chat": _chat, "demo": _demo}[args.command]
+    runner = {"serve": _serve, "chat": _chat, "demo": _loopback_demo}[args.command]
     try:
+        if args.command == "demo" and not args.loopback:
+            return _simulated_demo(args)
         return asyncio.run(runner(args))
+    except BrokenPipeError:  # output piped into `head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_OK
     except PunchlabError as exc:
@@ -281,7 +342,53 @@ async def _print_texts(peer: Peer) -> None:
 # -- demo ----------------------------------------------------------------------------
 
 
-async def _demo(args: argparse.Namespace) -> int:
+def _simulated_demo(args: argparse.Namespace) -> int:
+    """Punch through two simulated NATs; print the trace; draw the ladder diagram."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from punchlab.diagram import sequence_diagram
+    from punchlab.sim import punch
+
+    if not 0.0 <= args.loss <= 1.0:
+        print("punchlab: --loss is a probability between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    result = punch(
+        args.nat_a,
+        args.nat_b,
+        seed=args.seed,
+        latency=args.latency / 1000.0,
+        loss=args.loss,
+        seed_compatible=args.original,
+        texts=2,
+    )
+    algorithm = "original algorithm" if args.original else "punchlab"
+    _say(f"{result.summary()} ({algorithm}, seed {args.seed})")
+    _say("")
+    _say(result.trace.table())
+    _say("")
+    for box in result.network.nat_boxes:
+        _say(box.show(result.network.now))
+    window = None
+    if args.window is not None:
+        window = (0.0, args.window / 1000.0)
+    elif not result.connected:
+        # A failing punch retries for seconds; its story is told in the first few RTTs.
+        asked = next((e.time for e in result.trace if e.msg_type == "HTTP"), 0.0)
+        window = (0.0, asked + 0.3)
+    ax = sequence_diagram(
+        result.trace, collapse=not args.all, time_range=window, title=result.summary()
+    )
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    figure.savefig(args.output, dpi=110)
+    _say(f"\nsequence diagram written to {Path(args.output).resolve()}")
+    if args.trace:
+        _say(f"trace written to {result.trace.save(args.trace)}")
+    return EXIT_OK
+
+
+async def _loopback_demo(args: argparse.Namespace) -> int:
     trace = Trace()
     async with (
         RendezvousServer("127.0.0.1", 0, 0, trace=trace) as server,

@@ -8,10 +8,12 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from punchlab.cli import build_parser, main
+from punchlab.trace import Trace
 
 TIMEOUT = 10
 
@@ -133,13 +135,44 @@ async def test_chat_without_a_server_fails_with_a_clear_message(procs: list[Proc
     assert await alice.finish() == 1
 
 
-async def test_demo_prints_the_connection_and_the_trace(procs: list[Proc]) -> None:
-    demo = await Proc.start("demo")
+async def test_loopback_demo_prints_the_connection_and_the_trace(procs: list[Proc]) -> None:
+    demo = await Proc.start("demo", "--loopback")
     procs.append(demo)
     await demo.expect(r"A and B connected in [\d.]+ ms")
     await demo.expect(r"B got: hello from A")
     await demo.expect(r"delivered\s+A\s+.*SUCCESS")
     assert await demo.finish() == 0
+
+
+def test_demo_punches_simulated_nats_and_writes_the_diagram(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "ladder.png"
+    trace = tmp_path / "run.jsonl"
+    args = ["demo", "--nat-a", "full-cone", "--nat-b", "symmetric", "-o", str(png)]
+    code = main([*args, "--trace", str(trace)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "full-cone <-> symmetric: connected in" in out
+    assert "translated  NAT B" in out and "NAT B (symmetric, public address" in out
+    assert f"sequence diagram written to {png.resolve()}" in out
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000
+    assert Trace.load(trace).count("delivered", "SUCCESS") >= 2
+
+
+def test_demo_of_a_failing_pair_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "fail.png"
+    assert main(["demo", "--nat-b", "symmetric", "-o", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "port-restricted-cone <-> symmetric: no connection" in out
+    assert "filtered by NAT" in out and png.exists()
+
+
+def test_demo_refuses_a_bad_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--loss", "1.5"]) == 2
+    assert "--loss is a probability" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["chat"], ["demo"]])

@@ -15,8 +15,8 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-async def run_block(block: str) -> None:
-    namespace: dict[str, object] = {}
+async def run_block(block: str, **given: object) -> None:
+    namespace: dict[str, object] = dict(given)
     exec("async def example():\n" + textwrap.indent(block, "    "), namespace)
     await namespace["example"]()  # type: ignore[operator]
 
@@ -43,3 +43,20 @@ async def test_the_simulator_example_prints_what_the_readme_shows(
     for line in lines:
         if line != "...":
             assert line in out, f"README shows {line!r}, the example printed:\n{out}"
+
+
+async def test_the_diagram_example_draws_on_a_trace() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from punchlab.sim import punch
+
+    [block] = [b for b in python_blocks() if "punchlab.diagram" in b]
+    result = punch("full-cone", "full-cone")
+    try:
+        await run_block(block, trace=result.trace, peer=result.network.peers[0])
+        assert len(plt.get_fignums()) == 3
+    finally:
+        plt.close("all")

@@ -279,7 +279,8 @@ class Network:
         if sockets is not None:
             receiver = sockets.get(port)
             if receiver is None:
-                self._drop(packet, "port unreachable", ip, source, destination, data)
+                host = next(iter(sockets.values())).name if sockets else ip
+                self._drop(packet, "port unreachable", host, source, destination, data)
                 return
             self._record(EventKind.DELIVERED, receiver.name, source, destination, data, packet)
             receiver.deliver(data, source)
