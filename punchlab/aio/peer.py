@@ -72,7 +72,7 @@ class Peer:
         self.config = config or PeerConfig()
         self.trace = trace if trace is not None else Trace()
         self.name = name
-        self.on_event = on_event
+        self._listeners: list[Callable[[PeerEvent], None]] = [] if on_event is None else [on_event]
         self.core: PeerCore | None = None
         self._runner: CoreRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -97,6 +97,10 @@ class Peer:
     @property
     def local_address(self) -> Address | None:
         return self._runner.local_address if self._runner is not None else None
+
+    def add_listener(self, callback: Callable[[PeerEvent], None]) -> None:
+        """Call ``callback(event)`` for every event of the core (widgets use this)."""
+        self._listeners.append(callback)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -238,8 +242,8 @@ class Peer:
             self._texts.put_nowait(event.text)
         elif isinstance(event, Failed | Disconnected):
             self._failure = event.reason
-        if self.on_event is not None:
-            self.on_event(event)
+        for listener in self._listeners:
+            listener(event)
         self._changed.set()
 
     def _failure_text(self, default: str) -> str:

@@ -88,12 +88,18 @@ class RendezvousServer:
         self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng)
         self.trace = trace if trace is not None else Trace()
         self.actor = actor
-        self.on_event = on_event
+        self._listeners: list[Callable[[ServerEvent], None]] = (
+            [] if on_event is None else [on_event]
+        )
         self.http_errors = 0
         self._runner: CoreRunner | None = None
         self._http: web.AppRunner | None = None
         self.udp_address: Address | None = None
         self.http_address: Address | None = None
+
+    def add_listener(self, callback: Callable[[ServerEvent], None]) -> None:
+        """Call ``callback(event)`` for every registration, introduction, expiry, rejection."""
+        self._listeners.append(callback)
 
     @property
     def url(self) -> str:
@@ -206,5 +212,5 @@ class RendezvousServer:
             log.warning(
                 "rejected datagram from %s: %s", format_address(event.address), event.detail
             )
-        if self.on_event is not None:
-            self.on_event(event)
+        for listener in self._listeners:
+            listener(event)

@@ -78,6 +78,10 @@ class SimNode:
     def on_event(self, event: Any) -> None:
         """Subclasses react to their core's events here."""
 
+    def add_listener(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(event)`` for every event of this node's core (widgets use this)."""
+        self.listeners.append(callback)
+
     def _arm_timer(self) -> None:
         due = self.core.get_timer()
         if due == self._timer_due:

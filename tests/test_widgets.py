@@ -1,0 +1,230 @@
+"""The notebook panels, driven as a student would (clicks, typing), without a browser."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from punchlab.aio import Peer, RendezvousServer
+from punchlab.peer import PeerConfig, PeerState, TextReceived
+from punchlab.sim import Network
+from punchlab.sim.session import AsyncSimPeer, SimSession
+from punchlab.widgets import LiveDiagram, PeerPanel, ServerPanel, connect_panels, side_by_side
+
+
+def simulated(seed: int = 0, nat_b: str = "port-restricted-cone") -> tuple[SimSession, Network]:
+    net = Network(seed)
+    net.add_server()
+    net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"))
+    net.add_peer("Bob", behind=net.add_nat("NAT B", nat_b))
+    return SimSession(net), net
+
+
+async def text_arrives(peer: Peer | AsyncSimPeer) -> asyncio.Event:
+    arrived = asyncio.Event()
+    peer.add_listener(lambda e: arrived.set() if isinstance(e, TextReceived) else None)
+    return arrived
+
+
+async def click_through(a: PeerPanel, b: PeerPanel) -> None:
+    """Register both, paste B's ID into A, connect, send one line from A."""
+    a.register_button.click()
+    b.register_button.click()
+    await a.idle()
+    await b.idle()
+    assert b.peer.id is not None
+    assert b.peer.id in b.my_id.value
+    a.peer_id.value = b.peer.id
+    assert not a.connect_button.disabled
+    a.connect_button.click()
+    await a.idle()
+
+
+async def test_two_simulated_panels_register_connect_and_chat() -> None:
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    assert alice.connect_button.disabled and alice.send_button.disabled
+    await click_through(alice, bob)
+    assert alice.status_text.startswith("Connected to 198.51.100.2:5000 in")
+    assert bob.status_text.startswith("Connected to 198.51.100.1:5000 in")
+    assert not alice.send_button.disabled
+
+    alice.message.value = "hello Bob"
+    alice.send_button.click()
+    await alice.idle()
+    assert alice.log.value == "you: hello Bob\n"
+    assert bob.log.value == "peer: hello Bob\n"
+    assert alice.message.value == ""
+
+
+async def test_the_simulated_run_is_the_same_every_time() -> None:
+    traces = []
+    for _ in range(2):
+        session, net = simulated(seed=5)
+        alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+        await connect_panels(alice, bob)
+        traces.append(net.trace.to_jsonl())
+    assert traces[0] == traces[1]
+
+
+async def test_panels_on_real_sockets_chat() -> None:
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="Alice") as a,
+        Peer(server.url, host="127.0.0.1", name="Bob") as b,
+    ):
+        alice, bob = PeerPanel(a), PeerPanel(b)
+        await click_through(alice, bob)
+        assert a.state is b.state is PeerState.CONNECTED
+        assert "Connected to 127.0.0.1:" in alice.status_text
+        arrived = await text_arrives(b)
+        alice.message.value = "over loopback"
+        alice.send_button.click()
+        await alice.idle()
+        async with asyncio.timeout(2):
+            await arrived.wait()
+        assert bob.log.value == "peer: over loopback\n"
+
+
+async def test_an_unknown_peer_id_is_shown_as_an_error() -> None:
+    session, net = simulated()
+    alice = PeerPanel(session.peer(net.peers[0]))
+    alice.register_button.click()
+    await alice.idle()
+    alice.peer_id.value = "not-a-real-id"
+    alice.connect_button.click()
+    await alice.idle()
+    assert "No peer has the ID 'not-a-real-id'" in alice.status_text
+    assert "#b00020" in alice.status.value  # shown in red
+    assert alice.peer.state is PeerState.REGISTERED
+    assert not alice.connect_button.disabled  # free to try another ID
+
+
+async def test_an_empty_or_own_id_is_refused_before_asking_the_server() -> None:
+    session, net = simulated()
+    alice = PeerPanel(session.peer(net.peers[0]))
+    await alice.register()
+    await alice.connect("   ")
+    assert alice.status_text == "Type the other peer's ID first."
+    await alice.connect(alice.peer.id or "")
+    assert "your own ID" in alice.status_text
+    assert not [e for e in net.trace if e.msg_type == "HTTP"]
+
+
+async def test_an_unreachable_server_is_shown_as_an_error() -> None:
+    server = RendezvousServer("127.0.0.1", 0, 0)
+    await server.start()
+    url = server.url
+    await server.close()
+    async with Peer(url, host="127.0.0.1", name="Alice") as peer:
+        panel = PeerPanel(peer)
+        panel.register_button.click()
+        await panel.idle()
+        assert panel.status_text.startswith(
+            "Server unreachable: cannot reach the rendezvous server"
+        )
+        assert not panel.register_button.disabled  # can try again
+
+
+async def test_a_failed_punch_is_explained() -> None:
+    session, net = simulated(nat_b="symmetric")
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    assert alice.status_text.startswith("Could not connect")
+    assert "SUCCESS" in alice.status_text
+    assert alice.progress.layout.visibility == "hidden"
+
+
+async def test_the_server_panel_lists_registrations_and_introductions() -> None:
+    session, net = simulated()
+    panel = ServerPanel(net.servers[0])
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    assert "2 registered now · 2 registrations · 1 introductions" in panel.counts.value
+    assert alice.peer.id in panel.table.value and "198.51.100.1:5000" in panel.table.value
+    assert "introduced" in panel.log.value
+
+
+async def test_the_server_panel_follows_a_real_server() -> None:
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="Alice") as a,
+    ):
+        panel = ServerPanel(server)
+        peer_id = await a.register()
+        assert peer_id in panel.table.value
+        assert "1 registrations" in panel.counts.value
+
+
+async def test_live_diagram_redraws_when_the_peers_act(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, net = simulated()
+    alice, bob = (session.peer(p) for p in net.peers)
+    diagram = LiveDiagram(net.trace, collapse=True)
+    drawn = asyncio.Event()
+    original = diagram.refresh
+
+    def refresh() -> None:
+        original()
+        drawn.set()
+
+    monkeypatch.setattr(diagram, "refresh", refresh)
+    diagram.follow(alice, bob, delay=0.0)
+    await alice.register()
+    async with asyncio.timeout(5):
+        await drawn.wait()
+    assert diagram.redraws >= 1
+    assert bytes(diagram.image.value).startswith(b"\x89PNG")
+
+
+async def test_side_by_side_holds_the_panels() -> None:
+    session, net = simulated()
+    panels = [PeerPanel(session.peer(p)) for p in net.peers]
+    box = side_by_side(*panels)
+    assert list(box.children) == [p.widget for p in panels]
+
+
+@pytest.fixture
+async def paced() -> AsyncIterator[SimSession]:
+    session, _ = simulated()
+    session.speed = 200.0  # 200 virtual seconds per real second
+    session.start()
+    yield session
+    await session.stop()
+
+
+async def test_a_paced_session_moves_time_with_the_clock(paced: SimSession) -> None:
+    alice, bob = (paced.peer(p) for p in paced.network.peers)
+    await asyncio.gather(alice.register(timeout=30), bob.register(timeout=30))
+    assert bob.id is not None
+    await alice.connect(bob.id, timeout=10)
+    assert alice.state is PeerState.CONNECTED
+    before = paced.now
+    await paced.run_until(lambda: paced.now > before + 6.0, 30.0)
+    beats = paced.network.trace.filter(types=["HEART-BEAT"], kinds=["delivered"])
+    assert len(beats) >= 2  # time passed on its own, and heart-beats flowed
+
+
+def test_a_step_session_refuses_to_start() -> None:
+    session, _ = simulated()
+    with pytest.raises(RuntimeError, match="step-mode"):
+        session.start()
+
+
+async def test_sim_peer_has_the_real_peers_errors() -> None:
+    from punchlab.errors import ConnectFailed, UnknownPeer
+
+    session, net = simulated(nat_b="symmetric")
+    alice, bob = (session.peer(p) for p in net.peers)
+    await alice.register()
+    bob_id = await bob.register()
+    with pytest.raises(UnknownPeer):
+        await alice.connect("nobody")
+    with pytest.raises(ConnectFailed):
+        await alice.connect(bob_id)
+    assert PeerConfig().punch_timeout <= net.now
