@@ -2,44 +2,53 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
-.PHONY: help install test lint typecheck unit demo lab bench clean
+.PHONY: help lab test lint typecheck unit notebooks demo bench clean
 
 help:
-	@echo "make lab    open the notebooks in JupyterLab (simulated network)"
-	@echo "make test   lint, type-check and run every test"
-	@echo "make demo   run a punch on loopback and print the trace"
-	@echo "make bench  run the benchmarks"
+	@echo "make lab        open the notebooks in JupyterLab (simulated network, no setup)"
+	@echo "make test       lint, type-check, run every test and check every notebook"
+	@echo "make demo       punch through two simulated NATs and draw the diagram"
+	@echo "make notebooks  rebuild the notebooks from notebooks/build.py and store outputs"
+	@echo "make bench      run the benchmarks"
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.lab: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[lab]'
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.lab
 
-install: $(STAMP)
+lab: $(VENV)/.lab
+	$(BIN)/jupyter lab notebooks/01-what-a-nat-does.ipynb
 
-lint: $(STAMP)
-	$(BIN)/ruff check punchlab tests bench
-	$(BIN)/ruff format --check punchlab tests bench
+lint: $(VENV)/.test
+	$(BIN)/ruff check punchlab tests bench notebooks/build.py
+	$(BIN)/ruff format --check punchlab tests bench notebooks/build.py
 
-typecheck: $(STAMP)
+typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest
+# The unit, integration, image, browser tests and the notebooks (nbval, strict).
+unit: $(VENV)/.test
+	$(BIN)/pytest --nbval --nbval-current-env tests notebooks
 
 test: lint typecheck unit
 
-demo: $(STAMP)
+notebooks: $(VENV)/.test
+	$(BIN)/python notebooks/build.py
+
+demo: $(VENV)/.lab
 	$(BIN)/punchlab demo
 
-lab: demo
-
-bench: $(STAMP)
+bench: $(VENV)/.test
 	$(BIN)/python bench/connect_time.py
 	$(BIN)/python bench/sim_scale.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis artifacts

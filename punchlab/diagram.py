@@ -300,7 +300,7 @@ def sequence_diagram(
 
     ``actors`` chooses and orders the lifelines (default: :func:`lifeline_order`);
     ``types`` keeps only those message types; ``time_range`` is ``(start, end)``
-    in the trace's seconds; ``collapse`` folds repeated HEART-BEATs and retries;
+    in seconds from the trace's first event (the y axis counts from there too); ``collapse`` folds repeated HEART-BEATs and retries;
     ``addresses`` writes the rewrite at each NAT; ``reasons`` labels drops.
     The figure (when this function makes one) grows with the number of arrows.
     """
@@ -310,8 +310,11 @@ def sequence_diagram(
 
     arrows = datagram_arrows(trace)
     order = list(actors) if actors is not None else lifeline_order(trace, arrows)
+    # Times are shown (and windows chosen) from the trace's first event, so a
+    # real run's epoch timestamps read as "ms since the start" too.
+    origin = trace[0].time if len(trace) else 0.0
     if time_range is not None:
-        low, high = time_range
+        low, high = origin + time_range[0], origin + time_range[1]
         arrows = [a for a in arrows if low <= a.points[0].time <= high]
     if types is not None:
         wanted = set(types)
@@ -321,7 +324,6 @@ def sequence_diagram(
     if collapse:
         arrows = _collapse(arrows)
 
-    origin = time_range[0] if time_range is not None else (trace[0].time if len(trace) else 0.0)
     if ax is None:
         height = min(60.0, max(4.0, 1.5 + 0.28 * len(arrows)))
         _, ax = plt.subplots(figsize=(max(6.0, 1.7 * len(order)), height), layout="constrained")
@@ -330,11 +332,14 @@ def sequence_diagram(
     def ms(t: float) -> float:
         return (t - origin) * 1000.0
 
-    end = max((ms(p.time) for a in arrows for p in a.points), default=1.0)
+    times = [ms(p.time) for a in arrows for p in a.points] or [0.0, 1.0]
+    start, end = min(times), max(times)
+    span = max(end - start, 1.0)
+    top, bottom = start - span * 0.02, end + span * 0.02
     for actor, column in x.items():
         ax.plot(
             [column, column],
-            [0, end * 1.02 + 1],
+            [top, bottom],
             color="#cccccc",
             lw=1.2,
             zorder=0,
@@ -342,6 +347,7 @@ def sequence_diagram(
         )
     used_types: dict[str, str] = {}
     notes_shown: set[tuple[str, str]] = set()
+    label_spots: list[tuple[float, float]] = []
     for arrow in arrows:
         colour = TYPE_COLOURS.get(arrow.msg_type, OTHER_COLOUR)
         used_types.setdefault(arrow.msg_type, colour)
@@ -389,10 +395,25 @@ def sequence_diagram(
         label = arrow.msg_type + (f" x{arrow.repeats}" if arrow.repeats > 1 else "")
         (lx0, ly0), (lx1, ly1) = _label_segment(points)
         # A third of the way from the sender's side, so two arrows crossing
-        # in the middle (HELLOs from both ends) keep their labels apart.
+        # in the middle (HELLOs from both ends) keep their labels apart; other
+        # spots along the arrow when that one is taken (SUCCESS and HELLO sent
+        # together share one path).
+        spots = [(lx0 + (lx1 - lx0) * f, ly0 + (ly1 - ly0) * f) for f in (0.35, 0.65, 0.15, 0.85)]
+        label_x, label_y = next(
+            (
+                spot
+                for spot in spots
+                if all(
+                    abs(spot[0] - ux) > 0.45 or abs(spot[1] - uy) > span * 0.02
+                    for ux, uy in label_spots
+                )
+            ),
+            spots[0],
+        )
+        label_spots.append((label_x, label_y))
         ax.text(
-            lx0 + (lx1 - lx0) * 0.35,
-            ly0 + (ly1 - ly0) * 0.35,
+            label_x,
+            label_y,
             label,
             fontsize=7,
             color=colour,
@@ -418,7 +439,7 @@ def sequence_diagram(
                 )
 
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_ylim(end * 1.02 + 1, -max(1.0, end * 0.02))
+    ax.set_ylim(bottom, top)
     ax.set_xticks(range(len(order)), order)
     ax.xaxis.tick_top()
     ax.tick_params(axis="x", length=0, labelsize=9)
