@@ -300,8 +300,9 @@ def sequence_diagram(
 
     ``actors`` chooses and orders the lifelines (default: :func:`lifeline_order`);
     ``types`` keeps only those message types; ``time_range`` is ``(start, end)``
-    in seconds from the trace's first event (the y axis counts from there too); ``collapse`` folds repeated HEART-BEATs and retries;
-    ``addresses`` writes the rewrite at each NAT; ``reasons`` labels drops.
+    in seconds from the trace's first event (the y axis counts from there too);
+    ``collapse`` folds repeated HEART-BEATs and retries; ``addresses`` writes the
+    rewrite at each NAT; ``reasons`` labels drops.
     The figure (when this function makes one) grows with the number of arrows.
     """
     import matplotlib.pyplot as plt

@@ -346,7 +346,8 @@ class LiveDiagram(_Displayed):
     def __init__(self, trace: Trace, *, width: str = "100%", **diagram_options: Any) -> None:
         self.trace = trace
         self.options = diagram_options
-        self.image = w.Image(format="png", layout=w.Layout(width=width))
+        # Hidden until there is something to draw (an empty image shows as broken).
+        self.image = w.Image(format="png", layout=w.Layout(width=width, display="none"))
         self.widget = self.image
         self._pending: asyncio.Handle | None = None
         self.redraws = 0
@@ -377,6 +378,7 @@ class LiveDiagram(_Displayed):
         figure.savefig(buffer, format="png", dpi=80)
         plt.close(figure)
         self.image.value = buffer.getvalue()
+        self.image.layout.display = None
         self.redraws += 1
 
 
