@@ -24,8 +24,11 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.lab
 
+# JupyterLab refuses to run as root unless told; containers and CI machines are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(VENV)/.lab
-	$(BIN)/jupyter lab notebooks/01-what-a-nat-does.ipynb
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-what-a-nat-does.ipynb
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check punchlab tests bench notebooks/build.py
