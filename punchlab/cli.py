@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from punchlab import __version__
+from punchlab import __version__, scripted
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
 from punchlab.errors import ConnectFailed, PunchlabError, UnknownPeer
 from punchlab.messages import format_address
@@ -158,15 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="real sockets on loopback instead of the simulator (no NATs, no diagram)",
     )
     demo.add_argument("--trace", metavar="FILE", help="also write the trace to FILE (JSON Lines)")
+    scripted.add_parser(commands)
+    from punchlab.netlab.cli import add_parser as add_netlab_parser
+
+    add_netlab_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runner = {"serve": _serve, "chat": _chat, "demo": _loopback_demo}[args.command]
+    runner = {"serve": _serve, "chat": _chat, "demo": _loopback_demo}.get(args.command)
     try:
+        if args.command == "peer":
+            return scripted.main(args)
+        if args.command == "netlab":
+            return int(args.run(args))
         if args.command == "demo" and not args.loopback:
             return _simulated_demo(args)
+        assert runner is not None
         return asyncio.run(runner(args))
     except BrokenPipeError:  # output piped into `head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,6 +9,7 @@ dropped ends in a red cross where it died, with the reason.
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -242,7 +243,8 @@ def lifeline_order(trace: Trace, arrows: Sequence[Arrow] | None = None) -> list[
         and (e.msg_type == "INITIATE_CHAT" or (e.msg_type == "REGISTRATION" and e.payload))
     ]
     servers = list(dict.fromkeys(servers))
-    peers = [a for a in actors if a not in nats and a not in servers]
+    # Sorted by name: "A" left of "B" whichever registered first.
+    peers = sorted(a for a in actors if a not in nats and a not in servers)
     nats_of: dict[str, list[str]] = {}
     for peer in peers:
         path = next(
@@ -457,7 +459,7 @@ def sequence_diagram(
             handles=handles, loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize=8, frameon=False
         )
     if title:
-        ax.set_title(title, pad=24)
+        ax.set_title("\n".join(textwrap.wrap(title, 70)), pad=24, fontsize=10)
     return ax
 
 

@@ -10,10 +10,13 @@ set -euo pipefail
 # chromium: the browser tests (tests/test_browser.py) drive it through Playwright.
 # fonts-liberation, fonts-dejavu-core: text to render (chromium only recommends
 # fonts, and we install without recommends).
+# nftables, iproute2: the real NAT lab (tests/test_netlab.py): nft, ip netns, tc.
 PACKAGES=(
     chromium
     fonts-liberation
     fonts-dejavu-core
+    nftables
+    iproute2
 )
 
 missing=()

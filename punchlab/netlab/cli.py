@@ -1,0 +1,138 @@
+"""``punchlab netlab punch | matrix | cleanup``: the real NAT lab from the command line.
+
+Exit status of ``punch``: 0 when the peers connected and chatted both ways,
+1 when they did not, 2 for a usage or environment error (not root, no nft).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from punchlab.netlab.lab import Lab, LabResult
+from punchlab.netlab.nat_rules import LAB_KINDS
+from punchlab.netlab.system import LabUnavailable, cleanup_leftovers
+
+__all__ = ["add_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(commands: Any) -> None:
+    netlab = commands.add_parser(
+        "netlab",
+        help="real NATs: network namespaces and the kernel's NAT (Linux, root)",
+        description="Build network namespaces joined by veth pairs, with nftables NATs, and "
+        "run the real server and peers in them. Needs root, iproute2 and nftables.",
+    )
+    actions = netlab.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    punch = actions.add_parser(
+        "punch",
+        help="one punch between two NATs",
+        description="Punch between a peer behind --nat-a and one behind --nat-b. Exit 0 when "
+        "they connected and chatted both ways, 1 when not, 2 for a usage or environment error.",
+    )
+    punch.add_argument("--nat-a", default="port-restricted-cone", choices=LAB_KINDS)
+    punch.add_argument("--nat-b", default="port-restricted-cone", choices=LAB_KINDS)
+    punch.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="one-way delay per public link (netem)",
+    )
+    punch.add_argument("--loss", type=float, default=0.0, help="loss per public link, 0..1 (netem)")
+    punch.add_argument(
+        "--original", action="store_true", help="the original algorithm (3 s ticker)"
+    )
+    punch.add_argument(
+        "--output",
+        "-o",
+        default="netlab-punch.png",
+        metavar="PNG",
+        help="sequence diagram file (default: %(default)s)",
+    )
+    punch.add_argument("--trace", metavar="FILE", help="also write the merged trace (JSON Lines)")
+    punch.set_defaults(run=_punch)
+
+    matrix = actions.add_parser(
+        "matrix",
+        help="every pair of NAT kinds, compared with the simulator",
+        description="Punch every ordered pair of the lab's NAT kinds on real NATs and print "
+        "the result next to the simulator's prediction. Exit 0 when they all agree.",
+    )
+    matrix.add_argument("--kinds", nargs="+", default=list(LAB_KINDS), choices=LAB_KINDS)
+    matrix.set_defaults(run=_matrix)
+
+    cleanup = actions.add_parser(
+        "cleanup",
+        help="remove namespaces a killed run left behind",
+        description="Delete every network namespace whose name starts with 'punchlab-' "
+        "(and with it its veth ends and nftables tables). Touches nothing else.",
+    )
+    cleanup.set_defaults(run=_cleanup)
+
+
+def _punch(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.loss <= 1.0 or args.delay < 0:
+        print("punchlab netlab: --delay must be >= 0 and --loss between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with Lab(args.nat_a, args.nat_b, delay_ms=args.delay, loss=args.loss) as lab:
+            result = lab.punch(original=args.original)
+    except LabUnavailable as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(result.summary())
+    _draw(result, args.output)
+    if args.trace:
+        print(f"trace written to {result.trace.save(args.trace)}")
+    return EXIT_OK if result.connected else EXIT_FAILED
+
+
+def _draw(result: LabResult, output: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from punchlab.diagram import sequence_diagram
+
+    ax = sequence_diagram(result.trace, collapse=True, title=result.summary())
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    figure.savefig(output, dpi=110)
+    print(f"sequence diagram written to {Path(output).resolve()}")
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from punchlab.sim import success_matrix
+
+    predicted = success_matrix(tuple(args.kinds))
+    disagreements = 0
+    total = len(args.kinds) ** 2
+    done = 0
+    try:
+        for a in args.kinds:
+            for b in args.kinds:
+                with Lab(a, b) as lab:
+                    result = lab.punch()
+                done += 1
+                expected = predicted.connected(a, b)
+                agree = expected == result.connected
+                disagreements += not agree
+                verdict = "agrees" if agree else "DISAGREES with the simulator"
+                real = "connects" if result.connected else "fails"
+                print(f"[{done}/{total}] {a} <-> {b}: {real}; {verdict}", flush=True)
+    except LabUnavailable as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{total - disagreements}/{total} pairs agree with the simulator")
+    return EXIT_OK if disagreements == 0 else EXIT_FAILED
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    removed = cleanup_leftovers()
+    print(f"removed {len(removed)} namespace(s)" + (": " + ", ".join(removed) if removed else ""))
+    return EXIT_OK

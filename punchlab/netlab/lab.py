@@ -1,0 +1,366 @@
+"""A real NAT lab: network namespaces, veth pairs, the kernel's own NAT.
+
+Topology (one namespace per box, all named ``punchlab-<pid>-<n>-...``)::
+
+    peer-a (10.0.1.2) -- nat-a (10.0.1.1 | 203.0.113.11) --+
+                                                           +-- inet (bridge) -- srv (203.0.113.1)
+    peer-b (10.0.2.2) -- nat-b (10.0.2.1 | 203.0.113.12) --+
+
+A side of kind ``none`` puts its peer straight on the bridge (203.0.113.21/22).
+The server and the peers are separate ``python -m punchlab`` processes inside
+their namespaces; each writes its trace, and the lab merges them (one clock:
+one machine) so :func:`punchlab.diagram.sequence_diagram` draws the real run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
+from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
+from punchlab.trace import Trace
+
+__all__ = ["Lab", "LabResult", "PeerRun"]
+
+SERVER_IP = "203.0.113.1"
+SERVER_URL = f"http://{SERVER_IP}:8088"
+SUBNET = 24
+_counter = itertools.count(1)
+
+
+@dataclass
+class PeerRun:
+    """What one peer process reported (its JSON lines) and how it ended."""
+
+    name: str
+    exit_code: int | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def first(self, kind: str) -> dict[str, Any] | None:
+        return next((e for e in self.events if e["event"] == kind), None)
+
+    @property
+    def connected(self) -> bool:
+        return self.first("connected") is not None
+
+    @property
+    def texts(self) -> list[str]:
+        return [e["text"] for e in self.events if e["event"] == "text"]
+
+    @property
+    def failure(self) -> str | None:
+        failed = self.first("failed")
+        return None if failed is None else str(failed["reason"])
+
+
+@dataclass
+class LabResult:
+    nat_a: str
+    nat_b: str
+    a: PeerRun
+    b: PeerRun
+    trace: Trace = field(repr=False)
+    time_to_connect: float | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Both sides connected and every round of TEXT got through both ways."""
+        return self.a.exit_code == 0 and self.b.exit_code == 0
+
+    def summary(self) -> str:
+        if self.connected:
+            ttc = (
+                "" if self.time_to_connect is None else f" in {self.time_to_connect * 1000:.0f} ms"
+            )
+            return f"{self.nat_a} <-> {self.nat_b}: connected{ttc}, TEXT both ways (real NATs)"
+        reasons = "; ".join(
+            f"{run.name}: {run.failure or f'exit {run.exit_code}'}" for run in (self.a, self.b)
+        )
+        return f"{self.nat_a} <-> {self.nat_b}: no connection (real NATs) - {reasons}"
+
+
+class Lab:
+    """``with Lab("port-restricted-cone", "symmetric") as lab: result = lab.punch()``.
+
+    Leaving the block always removes every namespace (and with them their
+    veth ends and nftables tables), also when something failed.
+    """
+
+    def __init__(
+        self,
+        nat_a: str,
+        nat_b: str,
+        *,
+        conntrack_timeout: int | None = None,
+        delay_ms: float = 0.0,
+        loss: float = 0.0,
+        workdir: str | Path | None = None,
+    ) -> None:
+        for kind in (nat_a, nat_b):
+            if kind not in LAB_KINDS:
+                raise ValueError(f"unknown NAT kind {kind!r}; the lab has {', '.join(LAB_KINDS)}")
+        if not 0.0 <= loss <= 1.0 or delay_ms < 0:
+            raise ValueError("delay_ms must be >= 0 and loss between 0 and 1")
+        self.kinds = {"a": nat_a, "b": nat_b}
+        self.conntrack_timeout = conntrack_timeout
+        self.delay_ms = delay_ms
+        self.loss = loss
+        self.base = f"{PREFIX}{os.getpid()}-{next(_counter)}-"
+        self.created: list[str] = []
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="punchlab-lab-"))
+        self._processes: list[asyncio.subprocess.Process] = []
+
+    # -- building ---------------------------------------------------------------------------
+
+    def ns(self, role: str) -> str:
+        return self.base + role
+
+    def __enter__(self) -> Lab:
+        problems = lab_problems()
+        if problems:
+            raise LabUnavailable("the NAT lab " + "; ".join(problems))
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _add_namespace(self, role: str) -> str:
+        name = self.ns(role)
+        run(["ip", "netns", "add", name])
+        self.created.append(name)
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        return name
+
+    def _veth(self, ns_a: str, if_a: str, ns_b: str, if_b: str) -> None:
+        """A veth pair with one end in each namespace, renamed there (names are per namespace)."""
+        token = secrets.token_hex(3)
+        left, right = f"pl{token}a", f"pl{token}b"
+        run(["ip", "link", "add", left, "type", "veth", "peer", "name", right])
+        run(["ip", "link", "set", left, "netns", ns_a])
+        run(["ip", "link", "set", right, "netns", ns_b])
+        run(["ip", "-n", ns_a, "link", "set", left, "name", if_a])
+        run(["ip", "-n", ns_b, "link", "set", right, "name", if_b])
+
+    def _address(self, ns: str, interface: str, address: str) -> None:
+        run(["ip", "-n", ns, "addr", "add", f"{address}/{SUBNET}", "dev", interface])
+        run(["ip", "-n", ns, "link", "set", interface, "up"])
+
+    def _on_bridge(self, ns: str, interface: str, address: str, port_name: str) -> None:
+        inet = self.ns("inet")
+        self._veth(ns, interface, inet, port_name)
+        self._address(ns, interface, address)
+        run(["ip", "-n", inet, "link", "set", port_name, "master", "br0", "up"])
+        if self.delay_ms or self.loss:
+            # Each public link delays both ways: leaving the box and leaving the bridge.
+            self._netem(ns, interface)
+            self._netem(inet, port_name)
+
+    def _netem(self, ns: str, interface: str) -> None:
+        command = ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", interface, "root"]
+        command += ["netem", "delay", f"{self.delay_ms}ms"]
+        if self.loss:
+            command += ["loss", f"{self.loss * 100}%"]
+        try:
+            run(command)
+        except RuntimeError as exc:
+            raise LabUnavailable(
+                "link delay and loss need the kernel's netem qdisc, "
+                f"which this kernel lacks ({exc})"
+            ) from None
+
+    def _build(self) -> None:
+        inet = self._add_namespace("inet")
+        run(["ip", "-n", inet, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", inet, "link", "set", "br0", "up"])
+        self._on_bridge(self._add_namespace("srv"), "eth0", SERVER_IP, "srv")
+        for index, side in enumerate(("a", "b"), start=1):
+            kind = self.kinds[side]
+            peer = self._add_namespace(f"peer-{side}")
+            if kind == "none":
+                self._on_bridge(peer, "eth0", f"203.0.113.{20 + index}", f"peer{side}")
+                continue
+            nat = self._add_namespace(f"nat-{side}")
+            self._on_bridge(nat, "out0", f"203.0.113.{10 + index}", f"nat{side}")
+            self._veth(nat, "in0", peer, "eth0")
+            self._address(nat, "in0", f"10.0.{index}.1")
+            self._address(peer, "eth0", f"10.0.{index}.2")
+            run(["ip", "-n", peer, "route", "add", "default", "via", f"10.0.{index}.1"])
+            run(["ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            timeout = self.conntrack_timeout or 120
+            if self.conntrack_timeout is not None:
+                for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+                    run(
+                        [
+                            "ip",
+                            "netns",
+                            "exec",
+                            nat,
+                            "sysctl",
+                            "-qw",
+                            f"net.netfilter.{key}={timeout}",
+                        ]
+                    )
+            rules = ruleset(
+                kind, outside="out0", inside="in0", inside_host=f"10.0.{index}.2", timeout=timeout
+            )
+            run(["ip", "netns", "exec", nat, "nft", "-f", "-"], input=rules)
+
+    def close(self) -> None:
+        """Stop every process and delete every namespace this lab made."""
+        for process in self._processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        for name in reversed(self.created):
+            delete_namespace(name)
+        self.created.clear()
+
+    # -- running ----------------------------------------------------------------------------
+
+    def punch(self, **options: Any) -> LabResult:
+        """Run :meth:`apunch` to completion (for scripts; in a notebook ``await`` that)."""
+        return asyncio.run(self.apunch(**options))
+
+    async def apunch(
+        self,
+        *,
+        rounds: int = 1,
+        silence: float = 0.0,
+        heartbeat: float = 3.0,
+        punch_timeout: float = 6.0,
+        answer_timeout: float = 5.0,
+        original: bool = False,
+    ) -> LabResult:
+        """Server in its namespace, B waits, A connects to B; both chat ``rounds`` times."""
+        tag = secrets.token_hex(2)
+        traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
+        server = await self._start(
+            "srv",
+            "serve", "--host", SERVER_IP, "--http-port", "8088", "--udp-port", "8089",
+            "--quiet", "--trace", str(traces["server"]),
+        )  # fmt: skip
+        try:
+            await self._read_until(server, lambda line: "server ready" in line, 20.0)
+            common = [
+                "--server", SERVER_URL, "--rounds", str(rounds), "--silence", str(silence),
+                "--heartbeat", str(heartbeat), "--punch-timeout", str(punch_timeout),
+                "--timeout", str(answer_timeout),
+            ]  # fmt: skip
+            if original:
+                common.append("--original")
+            b_run, a_run = PeerRun("B"), PeerRun("A")
+            b = await self._start(
+                "peer-b", "peer", *common, "--name", "B", "--send", "hello from B",
+                "--trace", str(traces["B"]),
+            )  # fmt: skip
+            registered = await self._read_json_until(b, b_run, "registered", 20.0)
+            if registered is None:
+                raise RuntimeError(f"peer B did not register: {b_run.events}")
+            a = await self._start(
+                "peer-a", "peer", *common, "--name", "A", "--send", "hello from A",
+                "--connect", registered["id"], "--trace", str(traces["A"]),
+            )  # fmt: skip
+            budget = punch_timeout + rounds * (silence + answer_timeout) + 20.0
+            await asyncio.gather(self._finish(a, a_run, budget), self._finish(b, b_run, budget))
+        finally:
+            if server.returncode is None:
+                server.send_signal(signal.SIGINT)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(10):
+                        await server.wait()
+        trace = Trace.merge(*(Trace.load(path) for path in traces.values() if path.exists()))
+        return LabResult(
+            self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
+        )
+
+    async def _start(self, role: str, *arguments: str) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", self.ns(role), sys.executable, "-m", "punchlab", *arguments,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        self._processes.append(process)
+        return process
+
+    @staticmethod
+    async def _read_until(process: asyncio.subprocess.Process, match: Any, timeout: float) -> str:
+        assert process.stdout is not None
+        seen = []
+        try:
+            async with asyncio.timeout(timeout):
+                while raw := await process.stdout.readline():
+                    line = raw.decode(errors="replace").rstrip()
+                    seen.append(line)
+                    if match(line):
+                        return line
+        except TimeoutError:
+            pass
+        raise RuntimeError("process did not get ready; it said:\n" + "\n".join(seen))
+
+    @staticmethod
+    async def _read_json_until(
+        process: asyncio.subprocess.Process, record: PeerRun, kind: str, timeout: float
+    ) -> dict[str, Any] | None:
+        assert process.stdout is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while raw := await process.stdout.readline():
+                    event = _json_line(raw)
+                    if event is not None:
+                        record.events.append(event)
+                        if event["event"] == kind:
+                            return event
+                        if event["event"] == "failed":
+                            return None
+        return None
+
+    @staticmethod
+    async def _finish(process: asyncio.subprocess.Process, record: PeerRun, timeout: float) -> None:
+        assert process.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                while raw := await process.stdout.readline():
+                    event = _json_line(raw)
+                    if event is not None:
+                        record.events.append(event)
+                record.exit_code = await process.wait()
+        except TimeoutError:
+            process.kill()
+            record.exit_code = await process.wait()
+            record.events.append({"event": "failed", "reason": f"still running after {timeout} s"})
+
+
+def _json_line(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def _time_to_connect(a: PeerRun, b: PeerRun) -> float | None:
+    """From A's request to the later of the two ``connected`` events (one clock: one machine)."""
+    start = a.first("connecting")
+    ends = [run.first("connected") for run in (a, b)]
+    if start is None or any(end is None for end in ends):
+        return None
+    return max(float(end["time"]) for end in ends if end) - float(start["time"])

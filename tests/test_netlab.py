@@ -1,0 +1,167 @@
+"""The real NAT lab against the simulator's claims: namespaces, nftables, the kernel's NAT.
+
+Needs root, iproute2 and nftables. Skipped only where they are missing; CI
+installs them and sets PUNCHLAB_REQUIRE_NETLAB, which turns a skip into a
+failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from punchlab.cli import main
+from punchlab.netlab import (
+    LAB_KINDS,
+    Lab,
+    LabResult,
+    LabUnavailable,
+    cleanup_leftovers,
+    namespaces,
+)
+from punchlab.netlab.system import PREFIX, lab_problems
+from punchlab.sim import success_matrix
+
+pytestmark = pytest.mark.netlab
+
+PROBLEMS = lab_problems()
+if PROBLEMS:
+    if os.environ.get("PUNCHLAB_REQUIRE_NETLAB"):
+        pytest.fail(
+            "PUNCHLAB_REQUIRE_NETLAB is set but the lab cannot run: " + "; ".join(PROBLEMS),
+            pytrace=False,
+        )
+    pytest.skip("the NAT lab " + "; ".join(PROBLEMS), allow_module_level=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """No namespace of ours before the tests, and none after them, whatever happened."""
+    assert [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")] == []
+    yield
+    leftovers = [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
+    cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
+    assert leftovers == []
+
+
+def punch(nat_a: str, nat_b: str, **options: object) -> tuple[bool, LabResult]:
+    with Lab(nat_a, nat_b) as lab:
+        result = lab.punch(**options)
+    return result.connected, result
+
+
+def test_port_restricted_pair_connects_and_chats_both_ways() -> None:
+    connected, result = punch("port-restricted-cone", "port-restricted-cone")
+    assert connected, result.summary()
+    assert result.a.texts == ["hello from B #1"]
+    assert result.b.texts == ["hello from A #1"]
+    # The server saw the NATs' public addresses, not the private ones.
+    registrations = [e for e in result.trace if e.actor == "server" and e.kind == "delivered"]
+    assert {e.src.split(":")[0] for e in registrations} == {"203.0.113.11", "203.0.113.12"}
+
+
+def test_a_public_peer_connects_to_one_behind_a_symmetric_nat() -> None:
+    connected, result = punch("none", "symmetric")
+    assert connected, result.summary()
+
+
+@pytest.mark.parametrize(
+    ("nat_a", "nat_b"), [("symmetric", "symmetric"), ("port-restricted-cone", "symmetric")]
+)
+def test_pairs_that_cannot_punch_fail_clearly(nat_a: str, nat_b: str) -> None:
+    connected, result = punch(nat_a, nat_b, punch_timeout=3.0)
+    assert not connected
+    for side in (result.a, result.b):
+        assert side.exit_code == 1
+        assert side.failure == "no SUCCESS from the peer before the deadline"
+
+
+def test_the_real_nats_agree_with_the_simulator_for_every_pair() -> None:
+    predicted = success_matrix(LAB_KINDS)
+    disagreements = []
+    for a in LAB_KINDS:
+        for b in LAB_KINDS:
+            connected, result = punch(a, b, punch_timeout=3.0)
+            if connected != predicted.connected(a, b):
+                disagreements.append(result.summary())
+    assert disagreements == []
+
+
+def test_heartbeats_keep_a_chat_alive_past_the_kernels_udp_timeout() -> None:
+    with Lab("port-restricted-cone", "port-restricted-cone", conntrack_timeout=5) as lab:
+        result = lab.punch(rounds=2, silence=60.0, heartbeat=3.0)
+    assert result.connected, result.summary()
+    assert result.b.texts == ["hello from A #1", "hello from A #2"]
+
+
+def test_without_heartbeats_the_kernel_forgets_the_mapping() -> None:
+    with Lab("port-restricted-cone", "port-restricted-cone", conntrack_timeout=5) as lab:
+        result = lab.punch(rounds=2, silence=12.0, heartbeat=0)
+    assert not result.connected
+    assert result.b.texts == ["hello from A #1"]  # the second line never arrived
+    assert result.b.failure == "no answer in round 2"
+
+
+def test_a_failure_inside_the_lab_still_removes_every_namespace() -> None:
+    with pytest.raises(RuntimeError, match="boom"), Lab("symmetric", "full-cone") as lab:
+        assert len(lab.created) == 6
+        raise RuntimeError("boom")
+    assert not [n for n in namespaces() if n.startswith(lab.base)]
+
+
+def test_cleanup_removes_only_our_leftovers() -> None:
+    ours, other = f"{PREFIX}{os.getpid()}-leftover", "plt-not-ours"
+    for name in (ours, other):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        removed = cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
+        assert removed == [ours]
+        assert (
+            other
+            in subprocess.run(
+                ["ip", "netns", "list"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    finally:
+        subprocess.run(["ip", "netns", "delete", other], check=False)
+        subprocess.run(["ip", "netns", "delete", ours], check=False)
+    with pytest.raises(ValueError, match="refusing"):
+        cleanup_leftovers("not-ours-")
+
+
+def test_link_delay_works_or_says_why_not() -> None:
+    try:
+        with Lab("full-cone", "full-cone", delay_ms=20) as lab:
+            result = lab.punch()
+    except LabUnavailable as exc:
+        assert "netem" in str(exc)  # this kernel has no netem qdisc
+        return
+    assert result.connected and result.time_to_connect is not None
+    assert result.time_to_connect > 0.08  # at least one round trip across two 20 ms links
+
+
+def test_cli_punch_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = str(tmp_path / "lab.png")
+    assert netlab_cli_main(["punch", "-o", png]) == 0
+    assert "connected" in capsys.readouterr().out
+    assert (
+        netlab_cli_main(["punch", "--nat-a", "symmetric", "--nat-b", "symmetric", "-o", png]) == 1
+    )
+    out = capsys.readouterr().out
+    assert "no connection" in out and "sequence diagram written" in out
+
+
+def test_cli_says_why_the_lab_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("punchlab.netlab.lab.lab_problems", lambda: ["needs root"])
+    assert netlab_cli_main(["punch"]) == 2
+    assert "needs root" in capsys.readouterr().err
+
+
+def netlab_cli_main(arguments: list[str]) -> int:
+    return main(["netlab", *arguments])
