@@ -10,13 +10,15 @@ set -euo pipefail
 # chromium: the browser tests (tests/test_browser.py) drive it through Playwright.
 # fonts-liberation, fonts-dejavu-core: text to render (chromium only recommends
 # fonts, and we install without recommends).
-# nftables, iproute2: the real NAT lab (tests/test_netlab.py): nft, ip netns, tc.
+# nftables, iproute2, ethtool: the real NAT lab (tests/test_netlab.py): nft,
+# ip netns, tc, and turning off checksum offload on the lab's delay line.
 PACKAGES=(
     chromium
     fonts-liberation
     fonts-dejavu-core
     nftables
     iproute2
+    ethtool
 )
 
 missing=()

@@ -20,7 +20,9 @@ import itertools
 import json
 import os
 import secrets
+import select
 import signal
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -121,6 +123,11 @@ class Lab:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="punchlab-lab-"))
         self._processes: list[asyncio.subprocess.Process] = []
+        #: How delay and loss are made: "netem", "wire" (no netem here), or None.
+        self.link_emulation: str | None = None
+        self._wire_pairs: list[str] = []
+        self._public: list[tuple[str, str, str]] = []
+        self._wire: subprocess.Popen[str] | None = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -164,31 +171,73 @@ class Lab:
 
     def _on_bridge(self, ns: str, interface: str, address: str, port_name: str) -> None:
         inet = self.ns("inet")
-        self._veth(ns, interface, inet, port_name)
+        if self.link_emulation == "wire":
+            # box <-> wire namespace <-> bridge; the wire process holds each frame.
+            wire = self.ns("wire")
+            self._veth(ns, interface, wire, f"{port_name}0")
+            self._veth(wire, f"{port_name}1", inet, port_name)
+            for end in ("0", "1"):
+                run(["ip", "-n", wire, "link", "set", f"{port_name}{end}", "up"])
+            # veth leaves checksums to "hardware"; frames copied by the wire
+            # would arrive with them unfilled, so the senders must fill them.
+            for where, name in ((ns, interface), (inet, port_name)):
+                run(["ip", "netns", "exec", where, "ethtool", "-K", name, "tx", "off"])
+            self._wire_pairs.append(f"{port_name}0:{port_name}1")
+        else:
+            self._veth(ns, interface, inet, port_name)
         self._address(ns, interface, address)
         run(["ip", "-n", inet, "link", "set", port_name, "master", "br0", "up"])
-        if self.delay_ms or self.loss:
+        self._public.append((ns, interface, address))
+        if self.link_emulation == "netem":
             # Each public link delays both ways: leaving the box and leaving the bridge.
             self._netem(ns, interface)
             self._netem(inet, port_name)
 
-    def _netem(self, ns: str, interface: str) -> None:
+    def _netem_command(self, ns: str, interface: str) -> list[str]:
         command = ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", interface, "root"]
         command += ["netem", "delay", f"{self.delay_ms}ms"]
         if self.loss:
             command += ["loss", f"{self.loss * 100}%"]
-        try:
-            run(command)
-        except RuntimeError as exc:
-            raise LabUnavailable(
-                "link delay and loss need the kernel's netem qdisc, "
-                f"which this kernel lacks ({exc})"
-            ) from None
+        return command
+
+    def _netem(self, ns: str, interface: str) -> None:
+        run(self._netem_command(ns, interface))
+
+    def _choose_link_emulation(self) -> str | None:
+        """netem where the kernel has it, else the lab's own delay line (punchlab.netlab.wire)."""
+        if not (self.delay_ms or self.loss):
+            return None
+        probe = self._netem_command(self.ns("inet"), "lo")
+        if run(probe, check=False) == "" and "netem" in run(
+            ["ip", "netns", "exec", self.ns("inet"), "tc", "qdisc", "show", "dev", "lo"],
+            check=False,
+        ):
+            run(["ip", "netns", "exec", self.ns("inet"), "tc", "qdisc", "del", "dev", "lo", "root"])
+            return "netem"
+        return "wire"
+
+    def _start_wire(self) -> None:
+        command = ["ip", "netns", "exec", self.ns("wire"), sys.executable, "-m"]
+        command += ["punchlab.netlab.wire", "--delay", str(self.delay_ms), "--loss", str(self.loss)]
+        self._wire = subprocess.Popen(
+            [*command, *self._wire_pairs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self._wire.stdout is not None
+        ready, _, _ = select.select([self._wire.stdout], [], [], 20.0)
+        line = self._wire.stdout.readline() if ready else ""
+        if "wire ready" not in line:
+            raise RuntimeError(f"the delay line did not start: {line!r}")
 
     def _build(self) -> None:
         inet = self._add_namespace("inet")
         run(["ip", "-n", inet, "link", "add", "br0", "type", "bridge"])
         run(["ip", "-n", inet, "link", "set", "br0", "up"])
+        self.link_emulation = self._choose_link_emulation()
+        if self.link_emulation == "wire":
+            self._add_namespace("wire")
         self._on_bridge(self._add_namespace("srv"), "eth0", SERVER_IP, "srv")
         for index, side in enumerate(("a", "b"), start=1):
             kind = self.kinds[side]
@@ -221,6 +270,25 @@ class Lab:
                 kind, outside="out0", inside="in0", inside_host=f"10.0.{index}.2", timeout=timeout
             )
             run(["ip", "netns", "exec", nat, "nft", "-f", "-"], input=rules)
+        self._static_neighbours()
+        if self.link_emulation == "wire":
+            self._start_wire()
+
+    def _static_neighbours(self) -> None:
+        """Every public box knows every other's MAC address, as a router's cache would.
+
+        Without this the first datagram between two NATs waits for ARP, which
+        crosses the delayed links too and adds a whole round trip.
+        """
+        macs = {}
+        for ns, interface, address in self._public:
+            info = json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", interface]))
+            macs[address] = str(info[0]["address"])
+        for ns, interface, own in self._public:
+            for address, mac in macs.items():
+                if address != own:
+                    neighbour = ["neigh", "replace", address, "lladdr", mac, "dev", interface]
+                    run(["ip", "-n", ns, *neighbour, "nud", "permanent"])
 
     def close(self) -> None:
         """Stop every process and delete every namespace this lab made."""
@@ -228,6 +296,9 @@ class Lab:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
+        if self._wire is not None and self._wire.poll() is None:
+            self._wire.kill()
+            self._wire.wait(timeout=10)
         for name in reversed(self.created):
             delete_namespace(name)
         self.created.clear()

@@ -36,7 +36,7 @@ def lab_problems() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("needs root (network namespaces and nftables)")
-    for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("ethtool", "ethtool")):
         if shutil.which(tool) is None:
             problems.append(f"needs the `{tool}` command (Debian package {package})")
     if not os.path.exists("/proc/self/ns/net"):
