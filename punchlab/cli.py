@@ -16,7 +16,6 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import TextIO
 
 from punchlab import __version__, scripted
@@ -356,7 +355,7 @@ def _simulated_demo(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from punchlab.diagram import sequence_diagram
+    from punchlab.diagram import save_sequence_diagram
     from punchlab.sim import punch
 
     if not 0.0 <= args.loss <= 1.0:
@@ -385,13 +384,14 @@ def _simulated_demo(args: argparse.Namespace) -> int:
         # A failing punch retries for seconds; its story is told in the first few RTTs.
         asked = next((e.time for e in result.trace if e.msg_type == "HTTP"), 0.0)
         window = (0.0, asked + 0.3)
-    ax = sequence_diagram(
-        result.trace, collapse=not args.all, time_range=window, title=result.summary()
+    written = save_sequence_diagram(
+        result.trace,
+        args.output,
+        collapse=not args.all,
+        time_range=window,
+        title=result.summary(),
     )
-    figure = ax.get_figure(root=True)
-    assert figure is not None
-    figure.savefig(args.output, dpi=110)
-    _say(f"\nsequence diagram written to {Path(args.output).resolve()}")
+    _say(f"\nsequence diagram written to {written}")
     if args.trace:
         _say(f"trace written to {result.trace.save(args.trace)}")
     return EXIT_OK

@@ -13,7 +13,8 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from punchlab.peer import TRANSITIONS, PeerState, Trigger
 from punchlab.trace import EventKind, Trace, TraceEvent
@@ -26,6 +27,7 @@ __all__ = [
     "Arrow",
     "datagram_arrows",
     "lifeline_order",
+    "save_sequence_diagram",
     "sequence_diagram",
     "state_diagram",
 ]
@@ -461,6 +463,19 @@ def sequence_diagram(
     if title:
         ax.set_title("\n".join(textwrap.wrap(title, 70)), pad=24, fontsize=10)
     return ax
+
+
+def save_sequence_diagram(trace: Trace, path: str | Path, **options: Any) -> Path:
+    """Draw ``trace`` into a PNG (or any format matplotlib knows) and close the figure."""
+    import matplotlib.pyplot as plt
+
+    ax = sequence_diagram(trace, **options)
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.resolve()
 
 
 def _label_segment(

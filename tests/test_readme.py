@@ -55,6 +55,7 @@ async def test_the_diagram_example_draws_on_a_trace() -> None:
 
     [block] = [b for b in python_blocks() if "punchlab.diagram" in b]
     result = punch("full-cone", "full-cone")
+    plt.close("all")
     try:
         await run_block(block, trace=result.trace, peer=result.network.peers[0])
         assert len(plt.get_fignums()) == 3

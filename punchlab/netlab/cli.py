@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from punchlab.netlab.lab import Lab, LabResult
@@ -97,13 +96,10 @@ def _draw(result: LabResult, output: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from punchlab.diagram import sequence_diagram
+    from punchlab.diagram import save_sequence_diagram
 
-    ax = sequence_diagram(result.trace, collapse=True, title=result.summary())
-    figure = ax.get_figure(root=True)
-    assert figure is not None
-    figure.savefig(output, dpi=110)
-    print(f"sequence diagram written to {Path(output).resolve()}")
+    written = save_sequence_diagram(result.trace, output, collapse=True, title=result.summary())
+    print(f"sequence diagram written to {written}")
 
 
 def _matrix(args: argparse.Namespace) -> int:
