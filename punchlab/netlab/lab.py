@@ -292,10 +292,6 @@ class Lab:
 
     def close(self) -> None:
         """Stop every process and delete every namespace this lab made."""
-        for process in self._processes:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
         if self._wire is not None and self._wire.poll() is None:
             self._wire.kill()
             self._wire.wait(timeout=10)
@@ -351,15 +347,30 @@ class Lab:
             budget = punch_timeout + rounds * (silence + answer_timeout) + 20.0
             await asyncio.gather(self._finish(a, a_run, budget), self._finish(b, b_run, budget))
         finally:
-            if server.returncode is None:
-                server.send_signal(signal.SIGINT)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(10):
-                        await server.wait()
+            await self._stop_all()
         trace = Trace.merge(*(Trace.load(path) for path in traces.values() if path.exists()))
         return LabResult(
             self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
         )
+
+    async def _stop_all(self) -> None:
+        """Interrupt (the server saves its trace on SIGINT), then kill what lingers.
+
+        Each process is also drained to the end of its output, so that its
+        pipes close while this event loop still runs.
+        """
+        for process in self._processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGINT)
+        for process in self._processes:
+            try:
+                async with asyncio.timeout(10):
+                    await process.communicate()
+            except TimeoutError:
+                process.kill()
+                await process.communicate()
+        self._processes.clear()
 
     async def _start(self, role: str, *arguments: str) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
