@@ -100,6 +100,9 @@ class PeerConfig:
     hello_max_interval: float = 0.5
     punch_timeout: float = 10.0
     heartbeat_interval: float | None = 3.0
+    #: While registered and not yet introduced, beat this often instead: the
+    #: server retransmits a lost INITIATE_CHAT only to a peer it hears from.
+    waiting_heartbeat_interval: float | None = 1.0
     peer_timeout: float = 30.0
     #: The original algorithm: HELLO after ``original_interval`` and on a fixed
     #: ticker, no HELLO in answer to a HELLO, no peer-reflexive address.
@@ -313,7 +316,7 @@ class PeerCore:
             self._hello_tick(now)
         if self._server_beat_due is not None and now >= self._server_beat_due:
             self._send(Message(MessageType.HEART_BEAT), self.server_address)
-            self._server_beat_due = now + self._heartbeat_interval()
+            self._server_beat_due = now + self._server_beat_interval()
         silence = self._silence_deadline()
         if silence is not None and now >= silence:
             self._peer_beat_due = None
@@ -322,7 +325,7 @@ class PeerCore:
             self._events.append(Disconnected("peer went silent"))
             if self.config.heartbeat_interval is not None:
                 # Waiting again: keep the registration at the server alive.
-                self._server_beat_due = now + self.config.heartbeat_interval
+                self._server_beat_due = now + self._server_beat_interval()
         if self._peer_beat_due is not None and now >= self._peer_beat_due and self.peer_address:
             self._send(Message(MessageType.HEART_BEAT), self.peer_address)
             self._peer_beat_due = now + self._heartbeat_interval()
@@ -346,7 +349,7 @@ class PeerCore:
             self._transition(Trigger.REGISTRATION_ANSWERED)
             self._events.append(Registered(message.payload))
             if self.config.heartbeat_interval is not None:
-                self._server_beat_due = now + self.config.heartbeat_interval
+                self._server_beat_due = now + self._server_beat_interval()
 
     def _on_initiate_chat(self, message: Message, address: Address, now: float) -> None:
         if address != self.server_address:
@@ -492,6 +495,13 @@ class PeerCore:
         else:
             self._hello_due = now + self._hello_interval
             self._hello_interval = min(self._hello_interval * 2, self.config.hello_max_interval)
+
+    def _server_beat_interval(self) -> float:
+        """Faster while waiting to be introduced (see PeerConfig.waiting_heartbeat_interval)."""
+        waiting = self.config.waiting_heartbeat_interval
+        if self.state is PeerState.REGISTERED and waiting is not None and not self.config.original:
+            return waiting
+        return self._heartbeat_interval()
 
     def _heartbeat_interval(self) -> float:
         assert self.config.heartbeat_interval is not None

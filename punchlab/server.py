@@ -37,6 +37,7 @@ __all__ = [
     "RendezvousCore",
     "RequestError",
     "ServerEvent",
+    "ServerLimits",
     "UnknownIdentifier",
 ]
 
@@ -45,8 +46,11 @@ __all__ = [
 DEFAULT_REGISTRATION_TTL = 30.0
 
 #: Delays between retransmissions of an unacknowledged INITIATE_CHAT (only to
-#: peers that announced the ``ack`` feature; Go clients get it once).
-NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 2.0)
+#: peers that announced the ``ack`` feature; Go clients get it once). A copy
+#: goes out only if the peer has sent the server at least as many datagrams as
+#: it received (plus the introduction itself): a peer that fell silent, or an
+#: address that never asked, gets no flood.
+NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 class RequestError(PunchlabError):
@@ -75,6 +79,36 @@ class Registration:
     registered_at: float
     last_seen: float
     features: frozenset[str] = frozenset()
+    #: Datagrams from and to this address: the server never sends more than
+    #: it was sent, plus the one unprompted INITIATE_CHAT (no reflection).
+    received: int = 0
+    sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What one source may cost the server.
+
+    A token bucket per source IP limits REGISTRATION datagrams (a flood from
+    one host gets a clear refusal, the others are unaffected), and the table
+    of registrations has a ceiling so memory stays bounded.
+    """
+
+    registrations_per_second: float = 500.0
+    registration_burst: int = 2500
+    max_registrations: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.registrations_per_second <= 0 or self.registration_burst < 1:
+            raise ValueError("registration rate and burst must be positive")
+        if self.max_registrations < 1:
+            raise ValueError("max_registrations must be at least 1")
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
 
 
 @dataclass(slots=True)
@@ -140,10 +174,13 @@ class RendezvousCore:
         *,
         registration_ttl: float = DEFAULT_REGISTRATION_TTL,
         rng: random.Random | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         if registration_ttl <= 0:
             raise ValueError("registration_ttl must be positive")
         self.registration_ttl = registration_ttl
+        self.limits = limits or ServerLimits()
+        self._buckets: dict[str, _Bucket] = {}
         self._rng = rng
         # Ordered oldest-seen first, so the next expiry is always the first entry.
         self._by_id: OrderedDict[str, Registration] = OrderedDict()
@@ -189,8 +226,16 @@ class RendezvousCore:
         except RemoteProtocolError as exc:
             self._reject(address, exc.reason, str(exc))
             return
+        registration = self._registration_at(address)
+        if registration is not None:
+            registration.received += 1
         if message.type is MessageType.REGISTRATION:
-            self._register(address, now, message)
+            if not self._take_token(address[0], now):
+                self._reject(address, "rate limited", f"too many REGISTRATIONs from {address[0]}")
+            elif registration is None and len(self._by_id) >= self.limits.max_registrations:
+                self._reject(address, "server full", "the registration table is full")
+            else:
+                self._register(address, now, message)
         elif message.type is MessageType.INITIATE_CHAT_ACK:
             self._acknowledge(address, message, now)
         elif message.type is MessageType.HEART_BEAT:
@@ -230,7 +275,7 @@ class RendezvousCore:
             token=introduction.token,
         )
         data = encode(notice)
-        self._outbox.append((data, peer.address))
+        self._send(data, peer)
         if FEATURE_ACK in peer.features:
             delays = list(NOTICE_RETRANSMIT_DELAYS)
             self._pending[introduction.token] = _PendingNotice(
@@ -258,7 +303,12 @@ class RendezvousCore:
         for token, notice in list(self._pending.items()):
             if notice.due > now:
                 continue
-            self._outbox.append((notice.data, notice.address))
+            peer = self._registration_at(notice.address)
+            if peer is not None and not self._send(notice.data, peer):
+                # Not heard from the peer since the last copy: look again soon,
+                # without using up a retransmission.
+                notice.due = now + NOTICE_RETRANSMIT_DELAYS[0]
+                continue
             if notice.retransmits_left:
                 notice.due = now + notice.retransmits_left.pop(0)
             else:
@@ -275,12 +325,13 @@ class RendezvousCore:
         if peer_id is None:
             peer_id = self._new_id()
             features = frozenset(filter(None, (message.features or "").split(",")))
-            self._by_id[peer_id] = Registration(peer_id, address, now, now, features)
+            registration = Registration(peer_id, address, now, now, features, received=1)
+            self._by_id[peer_id] = registration
             self._by_address[address] = peer_id
         else:
             # A retry whose answer was lost: same peer, same identifier.
             self._touch(address, now)
-        self._outbox.append((encode(Message(MessageType.REGISTRATION, peer_id)), address))
+        self._send(encode(Message(MessageType.REGISTRATION, peer_id)), self._by_id[peer_id])
         self._events.append(PeerRegistered(peer_id, address, repeated))
 
     def _acknowledge(self, address: Address, message: Message, now: float) -> None:
@@ -290,6 +341,45 @@ class RendezvousCore:
             return
         del self._pending[message.token or ""]
         self._touch(address, now)
+
+    def _registration_at(self, address: Address) -> Registration | None:
+        peer_id = self._by_address.get(address)
+        return None if peer_id is None else self._by_id[peer_id]
+
+    def _send(self, data: bytes, to: Registration) -> bool:
+        """Queue ``data`` unless that would send ``to`` more than it sent us (plus one)."""
+        if to.sent > to.received:
+            self.rejected["reflection limit"] += 1
+            return False
+        to.sent += 1
+        self._outbox.append((data, to.address))
+        return True
+
+    def _take_token(self, ip: str, now: float) -> bool:
+        limits = self.limits
+        bucket = self._buckets.get(ip)
+        if bucket is None:
+            if len(self._buckets) >= limits.max_registrations:
+                self._forget_full_buckets(now)
+            bucket = self._buckets[ip] = _Bucket(float(limits.registration_burst), now)
+        elapsed = max(0.0, now - bucket.updated)
+        bucket.tokens = min(
+            float(limits.registration_burst),
+            bucket.tokens + elapsed * limits.registrations_per_second,
+        )
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+    def _forget_full_buckets(self, now: float) -> None:
+        """Buckets that have refilled carry no information; dropping them bounds memory."""
+        limits = self.limits
+        for ip, bucket in list(self._buckets.items()):
+            refill = (now - bucket.updated) * limits.registrations_per_second
+            if bucket.tokens + refill >= limits.registration_burst:
+                del self._buckets[ip]
 
     def _touch(self, address: Address, now: float) -> bool:
         peer_id = self._by_address.get(address)

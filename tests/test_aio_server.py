@@ -498,6 +498,8 @@ async def test_ack_peer_gets_initiate_chat_again_until_it_acknowledges(
     assert status == 200
 
     first, _ = await bob.recv()
+    # A heart-beat shows Bob is there (the server resends only to peers it hears from).
+    bob.send(dgram("HEART-BEAT"), server.udp_address)
     again, _ = await bob.recv()  # nobody acknowledged: the server sends it again
     assert loop.time() - asked_at >= NOTICE_RETRANSMIT_DELAYS[0] - 0.001
     assert again == first

@@ -150,8 +150,8 @@ def test_initiate_chat_sends_first_hello_at_once_and_acknowledges() -> None:
 
 def test_initiator_starts_punching_from_the_http_answer() -> None:
     core = registered()
-    core.start_punching(PEER, 2.0, TOKEN)
-    assert sent(core, 2.0) == [(Message(MessageType.HELLO, token=TOKEN), PEER)]
+    core.start_punching(PEER, 0.5, TOKEN)
+    assert sent(core, 0.5) == [(Message(MessageType.HELLO, token=TOKEN), PEER)]
     assert core.initiator and core.state is PeerState.PUNCHING
 
 
@@ -293,9 +293,20 @@ def heartbeats(core: PeerCore, until: float) -> list[tuple[float, tuple[str, int
         out += [(round(now, 3), a) for m, a in sent(core) if m.type is MessageType.HEART_BEAT]
 
 
-def test_heartbeats_go_to_the_server_while_waiting() -> None:
+def test_heartbeats_go_to_the_server_every_second_while_waiting() -> None:
     core = registered()
-    assert heartbeats(core, 10.0) == [(3.01, SERVER), (6.01, SERVER), (9.01, SERVER)]
+    assert heartbeats(core, 4.0) == [(1.01, SERVER), (2.01, SERVER), (3.01, SERVER)]
+
+
+def test_once_introduced_the_server_hears_every_three_seconds() -> None:
+    core = punching()  # introduced at 1.0; the 1 s waiting beat was due at 1.01
+    beats = [t for t, addr in heartbeats(core, 8.0) if addr == SERVER]
+    assert beats == [1.01, 4.01, 7.01]
+
+
+def test_the_original_client_beats_every_three_seconds_while_waiting() -> None:
+    core = registered(PeerConfig.seed_compatible())
+    assert heartbeats(core, 7.0) == [(3.01, SERVER), (6.01, SERVER)]
 
 
 def test_heartbeats_go_to_the_peer_once_connected_and_keep_it_alive() -> None:

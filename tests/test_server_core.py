@@ -94,11 +94,14 @@ def snapshot(core: RendezvousCore) -> object:
 
 
 def two_registered(
-    *, alice_features: str | None = None, bob_features: str | None = None
+    *, alice_features: str | None = None, bob_features: str | None = None, bob_beats: int = 0
 ) -> tuple[RendezvousCore, str, str]:
+    """Alice and Bob registered at 0.0; Bob's heart-beats give the server room to resend."""
     core = RendezvousCore(rng=random.Random(0))
     alice = register(core, ALICE, 0.0, alice_features)
     bob = register(core, BOB, 0.0, bob_features)
+    for _ in range(bob_beats):
+        core.receive_datagram(dgram("HEART-BEAT"), BOB, 0.0)
     return core, alice, bob
 
 
@@ -391,7 +394,7 @@ def retransmit_times(start: float) -> list[float]:
 
 
 def test_ack_peer_gets_initiate_chat_retransmitted_at_the_delays() -> None:
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     start = 1.0
     intro = core.start_communication(alice, bob, start)
     [(first, destination)] = drain(core, start)
@@ -411,7 +414,7 @@ def test_ack_peer_gets_initiate_chat_retransmitted_at_the_delays() -> None:
 
 
 def test_features_list_with_ack_enables_retransmission() -> None:
-    core, alice, bob = two_registered(bob_features="chat,ack")
+    core, alice, bob = two_registered(bob_features="chat,ack", bob_beats=5)
     core.start_communication(alice, bob, 0.0)
     drain(core)
     core.handle_timer(NOTICE_RETRANSMIT_DELAYS[0])
@@ -419,7 +422,7 @@ def test_features_list_with_ack_enables_retransmission() -> None:
 
 
 def test_ack_stops_retransmission() -> None:
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     intro = core.start_communication(alice, bob, 1.0)
     drain(core)
     first_retransmit = retransmit_times(1.0)[0]
@@ -439,7 +442,7 @@ def test_ack_stops_retransmission() -> None:
 
 
 def test_immediate_ack_means_no_retransmission_at_all() -> None:
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     intro = core.start_communication(alice, bob, 1.0)
     drain(core)
     core.receive_datagram(dgram("INITIATE_CHAT_ACK", token=intro.token), BOB, 1.01)
@@ -456,7 +459,7 @@ def test_immediate_ack_means_no_retransmission_at_all() -> None:
 def test_ack_from_elsewhere_or_with_wrong_token_is_rejected(
     source: Address, token: str | None
 ) -> None:
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     intro = core.start_communication(alice, bob, 1.0)
     drain(core)
     events(core)
@@ -484,7 +487,7 @@ def test_peer_without_ack_feature_gets_initiate_chat_exactly_once(features: str 
 
 
 def test_retransmission_stops_when_the_peer_expires() -> None:
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     core.receive_datagram(dgram("HEART-BEAT"), ALICE, 29.0)
     start = TTL - 0.5  # bob expires at TTL, in the middle of the retransmissions
     core.start_communication(alice, bob, start)
@@ -645,7 +648,7 @@ def is_registration(data: bytes) -> bool:
 @given(data=arbitrary_datagrams)
 def test_arbitrary_datagrams_never_raise_and_never_change_state(data: bytes) -> None:
     assume(not is_registration(data))
-    core, alice, bob = two_registered(bob_features="ack")
+    core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     core.start_communication(alice, bob, 1.0)
     drain(core)
     events(core)
@@ -676,3 +679,21 @@ def test_any_registration_payload_or_features_registers(payload: str, features: 
     peer_id = decode(out[0][0]).payload
     assert uuid.UUID(peer_id).version == 4
     assert core.lookup(peer_id) is not None
+
+
+def test_a_silent_peer_is_never_sent_more_than_it_sent_plus_the_introduction() -> None:
+    """No reflection: an address that stops talking stops getting copies."""
+    core, alice, bob = two_registered(bob_features="ack")
+    core.start_communication(alice, bob, 1.0)
+    sent = [a for _, a in drain(core)]
+    now = 1.0
+    while (due := core.get_timer()) is not None and due < 20.0:
+        now = due
+        core.handle_timer(now)
+        sent += [a for _, a in drain(core)]
+    assert sent == [BOB]  # one REGISTRATION came from Bob; one answer, one introduction
+    assert core.rejected["reflection limit"] > 0
+    # A heart-beat from Bob earns exactly one more copy.
+    core.receive_datagram(dgram("HEART-BEAT"), BOB, now + 0.01)
+    core.handle_timer(core.get_timer() or now)
+    assert [a for _, a in drain(core)] == [BOB]

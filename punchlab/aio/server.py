@@ -22,6 +22,7 @@ from punchlab.server import (
     RendezvousCore,
     RequestError,
     ServerEvent,
+    ServerLimits,
 )
 from punchlab.trace import Trace
 
@@ -78,6 +79,7 @@ class RendezvousServer:
         *,
         registration_ttl: float = DEFAULT_REGISTRATION_TTL,
         rng: random.Random | None = None,
+        limits: ServerLimits | None = None,
         trace: Trace | None = None,
         actor: str = "server",
         on_event: Callable[[ServerEvent], None] | None = None,
@@ -85,13 +87,14 @@ class RendezvousServer:
         self.host = host
         self.udp_port = udp_port
         self.http_port = http_port
-        self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng)
+        self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng, limits=limits)
         self.trace = trace if trace is not None else Trace()
         self.actor = actor
         self._listeners: list[Callable[[ServerEvent], None]] = (
             [] if on_event is None else [on_event]
         )
         self.http_errors = 0
+        self._warned: dict[tuple[str, str], tuple[float, int]] = {}
         self._runner: CoreRunner | None = None
         self._http: web.AppRunner | None = None
         self.udp_address: Address | None = None
@@ -191,6 +194,25 @@ class RendezvousServer:
 
     # -- events -----------------------------------------------------------------------
 
+    def _warn_rejected(self, event: DatagramRejected) -> None:
+        """One log line per source and reason per second, with the count it stands for.
+
+        A flood must be visible in the log without becoming a flood of log lines.
+        """
+        now = asyncio.get_running_loop().time()
+        key = (event.address[0], event.reason)
+        last, suppressed = self._warned.get(key, (float("-inf"), 0))
+        if now - last < 1.0:
+            self._warned[key] = (last, suppressed + 1)
+            return
+        if len(self._warned) > 10_000:
+            self._warned.clear()
+        more = f" (and {suppressed} more like it in the last second)" if suppressed else ""
+        log.warning(
+            "rejected datagram from %s: %s%s", format_address(event.address), event.detail, more
+        )
+        self._warned[key] = (now, 0)
+
     def _handle_event(self, event: ServerEvent, cause: bytes | None) -> None:
         if isinstance(event, PeerRegistered):
             again = " (again)" if event.repeated else ""
@@ -209,8 +231,6 @@ class RendezvousServer:
                 "registration of %s (%s) expired", event.peer_id, format_address(event.address)
             )
         elif isinstance(event, DatagramRejected):
-            log.warning(
-                "rejected datagram from %s: %s", format_address(event.address), event.detail
-            )
+            self._warn_rejected(event)
         for listener in self._listeners:
             listener(event)

@@ -1,0 +1,140 @@
+"""What a public server must survive: floods, reflection, bad HTTP, many peers at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from punchlab.aio import RendezvousServer
+from punchlab.aio.load import introduce_many, register_many
+from punchlab.messages import Message, MessageType, decode, encode
+from punchlab.server import RendezvousCore, ServerLimits
+
+REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
+
+
+def answers(core: RendezvousCore) -> list[tuple[str, tuple[str, int]]]:
+    return [(decode(data).payload, address) for data, address in core.datagrams_to_send(0.0)]
+
+
+# -- the core ----------------------------------------------------------------------------
+
+
+def test_a_registration_flood_from_one_host_is_limited_and_others_are_not() -> None:
+    core = RendezvousCore(limits=ServerLimits(registrations_per_second=1.0, registration_burst=10))
+    for port in range(1000, 1100):
+        core.receive_datagram(REGISTRATION, ("192.0.2.66", port), 0.0)
+    assert len(core) == 10 and len(answers(core)) == 10
+    assert core.rejected["rate limited"] == 90
+    core.receive_datagram(REGISTRATION, ("198.51.100.7", 5000), 0.0)
+    assert len(core) == 11  # another host is not affected
+    for port in range(2000, 2010):
+        core.receive_datagram(REGISTRATION, ("192.0.2.66", port), 5.0)
+    assert len(core) == 16  # five seconds refilled five tokens
+
+
+def test_the_registration_table_is_bounded() -> None:
+    core = RendezvousCore(limits=ServerLimits(max_registrations=100), registration_ttl=30.0)
+    for index in range(150):
+        core.receive_datagram(REGISTRATION, (f"10.1.{index // 250}.{index % 250}", 5000), 0.0)
+    assert len(core) == 100
+    assert core.rejected["server full"] == 50
+    core.handle_timer(31.0)  # they all fell silent
+    core.receive_datagram(REGISTRATION, ("10.9.9.9", 5000), 31.0)
+    assert len(core) == 1
+
+
+def test_a_flood_of_distinct_hosts_keeps_the_rate_table_bounded() -> None:
+    limits = ServerLimits(max_registrations=1000)
+    core = RendezvousCore(limits=limits, registration_ttl=1.0)
+    for index in range(20_000):
+        ip = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
+        core.receive_datagram(REGISTRATION, (ip, 5000), index / 1000)
+    assert len(core._buckets) <= 2 * limits.max_registrations
+    assert len(core) <= limits.max_registrations
+
+
+# -- the real server ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def limited_server() -> AsyncIterator[RendezvousServer]:
+    limits = ServerLimits(registrations_per_second=1.0, registration_burst=5)
+    async with RendezvousServer("127.0.0.1", 0, 0, limits=limits) as server:
+        yield server
+
+
+async def test_a_flood_is_logged_in_one_clear_line_not_one_per_datagram(
+    limited_server: RendezvousServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert limited_server.udp_address is not None
+    caplog.set_level(logging.WARNING, logger="punchlab.server")
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+            sock.sendto(REGISTRATION, limited_server.udp_address)
+        result = await register_many(limited_server.udp_address, 1, timeout=5.0)
+    finally:
+        for sock in sockets:
+            sock.close()
+    # The one well-behaved peer still registers, after its retries refill a token.
+    assert len(result.identifiers) == 1
+    assert limited_server.core.rejected["rate limited"] >= 35
+    lines = [
+        r.getMessage() for r in caplog.records if "REGISTRATIONs from 127.0.0.1" in r.getMessage()
+    ]
+    assert 1 <= len(lines) <= 6  # at most one a second while the test runs
+
+
+async def test_bad_http_of_every_kind_gets_json_errors_and_changes_nothing() -> None:
+    rng = random.Random(7)
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        ids = (await register_many(server.udp_address or ("", 0), 2)).identifiers
+        bodies: list[bytes] = [
+            rng.randbytes(rng.randrange(0, 300)) for _ in range(60)
+        ] + [
+            json.dumps(value).encode()
+            for value in (
+                None, 1, "x", [], {}, {"peerInitiator": 1, "peer": 2},
+                {"peerInitiator": ids[0]}, {"peerInitiator": ids[0], "peer": None},
+                {"peerInitiator": "a" * 100, "peer": ids[1]}, {"peer": ids[1], "x": [1] * 50},
+            )
+        ] + [b"{" * 5000, b"[" * 3000 + b"]" * 3000, b"x" * 100_000]  # fmt: skip
+        statuses = []
+        for body in bodies:
+            async with http.post(f"{server.url}/start-communication", data=body) as response:
+                statuses.append(response.status)
+                assert "error" in await response.json(content_type=None)
+        for method, path in [("PUT", "/start-communication"), ("DELETE", "/get-udp-port"),
+                             ("GET", "/nope"), ("POST", "/../../etc/passwd")]:  # fmt: skip
+            async with http.request(method, f"{server.url}{path}") as response:
+                statuses.append(response.status)
+                assert "error" in await response.json(content_type=None)
+        assert set(statuses) <= {400, 404, 405, 413}
+        assert server.core.introductions == 0
+        # ... and it still works:
+        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        assert statuses == [200]
+
+
+async def test_three_hundred_peers_register_at_once() -> None:
+    async with RendezvousServer("127.0.0.1", 0, 0) as server:
+        assert server.udp_address is not None
+        result = await register_many(server.udp_address, 300)
+        assert result.failures == []
+        assert len(result.identifiers) == len(set(result.identifiers)) == 300
+        assert len(server.core) == 300
+        pairs = list(zip(result.identifiers[0::2], result.identifiers[1::2], strict=True))
+        statuses, _ = await introduce_many(server.url, pairs)
+        assert statuses == [200] * 150
+        assert server.core.introductions == 150
