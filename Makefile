@@ -49,9 +49,16 @@ notebooks: $(VENV)/.test
 demo: $(VENV)/.lab
 	$(BIN)/punchlab demo
 
+# Each benchmark prints its figures and a ratio to a baseline measured in the
+# same run, and writes them to bench/results/ (the README summarises them).
 bench: $(VENV)/.test
-	$(BIN)/python bench/connect_time.py
-	$(BIN)/python bench/sim_scale.py
+	mkdir -p bench/results
+	$(BIN)/python bench/connect_time.py --json bench/results/connect_time.json
+	$(BIN)/python bench/sim_scale.py --json bench/results/sim_scale.json
+	$(BIN)/python bench/server_bench.py --json bench/results/server.json
+	$(BIN)/python bench/notebooks_time.py --json bench/results/notebooks.json
+	$(BIN)/python bench/netlab_connect.py --json bench/results/netlab_connect.json
+	$(BIN)/python -c "import json, os, platform; json.dump({'machine': platform.machine(), 'cpus': os.cpu_count(), 'python': platform.python_version(), 'kernel': platform.release()}, open('bench/results/machine.json', 'w'), indent=2)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis artifacts

@@ -9,6 +9,7 @@ We write lowercase keys and read keys in any letter case, as Go's
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import json
 import re
@@ -116,7 +117,7 @@ def encode(message: Message) -> bytes:
         fields["token"] = message.token
     if message.features is not None:
         fields["features"] = message.features
-    data = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = _ENCODER.encode(fields).encode("utf-8")
     if len(data) > MAX_DATAGRAM_BYTES:
         raise LocalProtocolError(
             f"message of {len(data)} bytes exceeds the {MAX_DATAGRAM_BYTES}-byte limit"
@@ -126,6 +127,11 @@ def encode(message: Message) -> bytes:
 
 def _reject_constant(name: str) -> Any:
     raise MalformedMessage(f"{name} is not valid JSON")
+
+
+# Built once: json.dumps/loads with options build a new coder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _fields_by_lowercase_key(obj: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +155,7 @@ def decode(data: bytes) -> Message:
     except UnicodeDecodeError as exc:
         raise MalformedMessage(f"datagram is not UTF-8: {exc.reason}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise MalformedMessage(f"datagram is not JSON: {exc.msg}") from None
     except ValueError as exc:  # e.g. an integer longer than Python will convert
@@ -192,6 +198,7 @@ def _replace_lone_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
+@functools.lru_cache(maxsize=4096)
 def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
     """Return ``(type, short payload)`` for traces, never raising.
 
@@ -210,6 +217,7 @@ def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
     return message.type.value, payload
 
 
+@functools.lru_cache(maxsize=65536)
 def format_address(address: Address) -> str:
     """``("198.51.100.7", 62001)`` -> ``"198.51.100.7:62001"``, the Go form."""
     host, port = address[0], address[1]

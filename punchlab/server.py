@@ -9,6 +9,7 @@ send what it hands back.
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import uuid
@@ -116,6 +117,7 @@ class _PendingNotice:
     """An INITIATE_CHAT waiting for its acknowledgement."""
 
     address: Address
+    token: str
     data: bytes
     due: float
     retransmits_left: list[float] = field(default_factory=list)
@@ -187,7 +189,9 @@ class RendezvousCore:
         self._by_address: dict[Address, str] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[ServerEvent] = deque()
-        self._pending: dict[str, _PendingNotice] = {}
+        # At most one per peer (a newer introduction replaces an older one), so
+        # this stays as small as the registration table.
+        self._pending: dict[Address, _PendingNotice] = {}
         self.rejected: Counter[str] = Counter()
         self.introductions = 0
 
@@ -278,8 +282,8 @@ class RendezvousCore:
         self._send(data, peer)
         if FEATURE_ACK in peer.features:
             delays = list(NOTICE_RETRANSMIT_DELAYS)
-            self._pending[introduction.token] = _PendingNotice(
-                peer.address, data, now + delays.pop(0), delays
+            self._pending[peer.address] = _PendingNotice(
+                peer.address, introduction.token, data, now + delays.pop(0), delays
             )
         self.introductions += 1
         self._events.append(PeerIntroduced(introduction))
@@ -291,16 +295,20 @@ class RendezvousCore:
         return out
 
     def get_timer(self) -> float | None:
-        """When the oldest registration expires or a notice is due again, if ever."""
+        """When the oldest registration expires or a notice is due again, if ever.
+
+        Expiry is rounded up to the next whole second: a registration may live
+        up to a second longer, and the timer does not move on every datagram.
+        """
         deadlines = [notice.due for notice in self._pending.values()]
         for registration in self._by_id.values():
-            deadlines.append(registration.last_seen + self.registration_ttl)
+            deadlines.append(float(math.ceil(registration.last_seen + self.registration_ttl)))
             break
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
         self._expire(now)
-        for token, notice in list(self._pending.items()):
+        for address, notice in list(self._pending.items()):
             if notice.due > now:
                 continue
             peer = self._registration_at(notice.address)
@@ -312,7 +320,7 @@ class RendezvousCore:
             if notice.retransmits_left:
                 notice.due = now + notice.retransmits_left.pop(0)
             else:
-                del self._pending[token]
+                del self._pending[address]
 
     def next_event(self) -> ServerEvent | None:
         return self._events.popleft() if self._events else None
@@ -335,11 +343,11 @@ class RendezvousCore:
         self._events.append(PeerRegistered(peer_id, address, repeated))
 
     def _acknowledge(self, address: Address, message: Message, now: float) -> None:
-        notice = self._pending.get(message.token or "")
-        if notice is None or notice.address != address:
+        notice = self._pending.get(address)
+        if notice is None or notice.token != message.token:
             self._reject(address, "unexpected ack", "INITIATE_CHAT_ACK for no pending introduction")
             return
-        del self._pending[message.token or ""]
+        del self._pending[address]
         self._touch(address, now)
 
     def _registration_at(self, address: Address) -> Registration | None:
@@ -396,9 +404,7 @@ class RendezvousCore:
                 return
             del self._by_id[peer_id]
             del self._by_address[registration.address]
-            for token, notice in list(self._pending.items()):
-                if notice.address == registration.address:
-                    del self._pending[token]
+            self._pending.pop(registration.address, None)
             self._events.append(RegistrationExpired(peer_id, registration.address))
 
     def _reject(self, address: Address, reason: str, detail: str) -> None:

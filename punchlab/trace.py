@@ -90,14 +90,23 @@ def _addr(address: Address | str) -> str:
 class Trace:
     """An append-only list of :class:`TraceEvent`, with the helpers people need to read it."""
 
-    def __init__(self, events: Iterable[TraceEvent] = ()) -> None:
+    def __init__(self, events: Iterable[TraceEvent] = (), *, max_events: int | None = None) -> None:
         self.events: list[TraceEvent] = list(events)
+        #: Keep only the newest events (a server that runs for days must not
+        #: grow without end); None keeps everything.
+        self.max_events = max_events
 
     # -- recording -----------------------------------------------------------------
 
     def record(self, event: TraceEvent) -> None:
         """Append an event (drivers call this; events arrive in time order)."""
         self.events.append(event)
+        self._trim()
+
+    def _trim(self) -> None:
+        # Trim in chunks so that appending stays cheap on average.
+        if self.max_events is not None and len(self.events) > self.max_events * 1.25:
+            del self.events[: len(self.events) - self.max_events]
 
     def datagram(
         self,
@@ -128,7 +137,7 @@ class Trace:
             new_dst=_addr(new_dst),
             packet=packet,
         )
-        self.events.append(event)
+        self.record(event)
         return event
 
     def record_http(
@@ -144,7 +153,7 @@ class Trace:
     ) -> TraceEvent:
         """Record an HTTP request or answer (type ``HTTP``) so diagrams show the rendezvous."""
         event = TraceEvent(time, kind, actor, _addr(src), _addr(dst), "HTTP", text, packet=packet)
-        self.events.append(event)
+        self.record(event)
         return event
 
     # -- reading -------------------------------------------------------------------

@@ -437,3 +437,12 @@ def test_table_limit_zero_does_not_claim_empty(session: Trace) -> None:
     table = session.table(limit=0)
     assert table != "(empty trace)"
     assert "6 more events" in table
+
+
+def test_a_bounded_trace_keeps_the_newest_events() -> None:
+    trace = Trace(max_events=100)
+    for index in range(1000):
+        trace.record_http(EventKind.SENT, float(index), "A", "1.2.3.4:5", "5.6.7.8:9", str(index))
+    assert 100 <= len(trace) <= 125
+    assert trace[-1].payload == "999"
+    assert trace[0].time == 1000 - len(trace)

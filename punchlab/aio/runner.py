@@ -135,8 +135,10 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.transport.sendto(data, destination)
 
     def _arm_timer(self) -> None:
-        self.cancel_timer()
         due = self.core.get_timer()
+        if self._timer is not None and due == self._timer.when():
+            return  # already armed for that moment: most datagrams change nothing
+        self.cancel_timer()
         if due is not None and self.transport is not None and not self.transport.is_closing():
             self._timer = self._loop.call_at(due, self._on_timer)
 

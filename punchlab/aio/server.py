@@ -32,6 +32,8 @@ log = logging.getLogger("punchlab.server")
 
 DEFAULT_HTTP_PORT = 8088
 DEFAULT_UDP_PORT = 8089
+#: The newest datagrams a server keeps in its trace (older ones are dropped).
+SERVER_TRACE_EVENTS = 100_000
 #: A start-communication body is two identifiers; anything much larger is abuse.
 MAX_BODY_BYTES = 4096
 
@@ -88,7 +90,7 @@ class RendezvousServer:
         self.udp_port = udp_port
         self.http_port = http_port
         self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng, limits=limits)
-        self.trace = trace if trace is not None else Trace()
+        self.trace = trace if trace is not None else Trace(max_events=SERVER_TRACE_EVENTS)
         self.actor = actor
         self._listeners: list[Callable[[ServerEvent], None]] = (
             [] if on_event is None else [on_event]
