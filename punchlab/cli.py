@@ -20,7 +20,8 @@ from typing import TextIO
 
 from punchlab import __version__, scripted
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
-from punchlab.errors import ConnectFailed, PunchlabError, UnknownPeer
+from punchlab.aio.server import SERVER_TRACE_EVENTS
+from punchlab.errors import ConnectFailed, LocalProtocolError, PunchlabError, UnknownPeer
 from punchlab.messages import format_address
 from punchlab.peer import Connected, Introduced, PeerAddressChanged, PeerConfig, PeerEvent
 from punchlab.sim.nat import PRESET_NAMES
@@ -208,7 +209,7 @@ async def _serve(args: argparse.Namespace) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
-    trace = Trace()
+    trace = Trace(max_events=SERVER_TRACE_EVENTS)
     server = RendezvousServer(
         args.host, args.udp_port, args.http_port, registration_ttl=args.ttl, trace=trace
     )
@@ -334,7 +335,7 @@ async def _connect_or_wait(peer: Peer, lines: asyncio.Queue[str | None], timeout
         started = time.perf_counter()
         try:
             await peer.connect(line.strip(), timeout=timeout)
-        except (UnknownPeer, ConnectFailed) as exc:
+        except (UnknownPeer, ConnectFailed, LocalProtocolError) as exc:
             _say(f"Could not connect: {exc}. Type another ID, or wait.")
             waiting = asyncio.create_task(peer.wait_connected())
             continue

@@ -278,7 +278,7 @@ def _collapse(arrows: list[Arrow]) -> list[Arrow]:
     kept: list[Arrow] = []
     last: dict[tuple[str, str], Arrow] = {}
     for arrow in arrows:
-        key = (arrow.sender, arrow.msg_type)
+        key = (arrow.sender, arrow.msg_type, tuple(p.actor for p in arrow.points))
         previous = last.get(key)
         if previous is not None and previous.signature() == arrow.signature():
             previous.repeats += 1

@@ -198,8 +198,19 @@ def _replace_lone_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-@functools.lru_cache(maxsize=4096)
 def describe(data: bytes, limit: int = 40) -> tuple[str, str]:
+    """Return ``(type, short payload)`` for traces, never raising (cached for small datagrams)."""
+    if len(data) <= 512:
+        return _describe_cached(data, limit)
+    return _describe(data, limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _describe_cached(data: bytes, limit: int) -> tuple[str, str]:
+    return _describe(data, limit)
+
+
+def _describe(data: bytes, limit: int = 40) -> tuple[str, str]:
     """Return ``(type, short payload)`` for traces, never raising.
 
     Undecodable datagrams are described by the reason they fail, so a trace

@@ -69,6 +69,9 @@ class Trigger(enum.StrEnum):
 
 _S, _T = PeerState, Trigger
 
+#: Server tokens are 16 hex digits; anything far longer is not one.
+MAX_TOKEN_LENGTH = 64
+
 #: Every allowed transition. A trigger not listed for a state is a local error.
 TRANSITIONS: dict[tuple[PeerState, Trigger], PeerState] = {
     (_S.IDLE, _T.REGISTER): _S.REGISTERING,
@@ -122,8 +125,10 @@ class PeerConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
-            raise ValueError("heartbeat_interval must be positive or None (off)")
+        for name in ("heartbeat_interval", "waiting_heartbeat_interval"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None (off)")
 
     @classmethod
     def seed_compatible(cls, **overrides: object) -> PeerConfig:
@@ -220,6 +225,8 @@ class PeerCore:
         self.initiator = False
         self.connected_at: float | None = None
         self._valid_sources: set[Address] = set()
+        #: Tokens of every introduction to the current peer (both sides may ask).
+        self._tokens: set[str] = set()
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PeerEvent] = deque()
         self.ignored = 0
@@ -364,13 +371,20 @@ class PeerCore:
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
             return
         token = None if self.config.original else message.token
+        if token is not None and len(token) > MAX_TOKEN_LENGTH:
+            self._ignore(address, "malformed", "INITIATE_CHAT token too long")
+            return
         if token is not None:
             # Acknowledge every copy, so the server stops retransmitting.
-            ack = Message(MessageType.INITIATE_CHAT_ACK, message.payload, token=message.token)
+            ack = Message(MessageType.INITIATE_CHAT_ACK, token=token)
             self._send(ack, address)
         if self.state in (PeerState.PUNCHING, PeerState.CONNECTED):
             if peer_address != self.introduced_address:
                 self._ignore(address, "busy", "introduced to another peer while busy")
+            elif token is not None:
+                # The peer asked for us while we asked for it: its HELLOs carry
+                # the token of its introduction, ours of ours.
+                self._tokens.add(token)
             return
         if (self.state, Trigger.INTRODUCED) not in TRANSITIONS:
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
@@ -398,7 +412,8 @@ class PeerCore:
             self._transition(Trigger.SUCCESS_RECEIVED)
             assert self.peer_address is not None and self._introduced_at is not None
             self._events.append(Connected(self.peer_address, now - self._introduced_at))
-            self._server_beat_due = None
+            # The server keeps hearing from us (as Go clients do), so the
+            # registration is still there for a later introduction.
             if self.config.heartbeat_interval is not None:
                 self._peer_beat_due = now + self.config.heartbeat_interval
 
@@ -429,8 +444,8 @@ class PeerCore:
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
         assert self.introduced_address is not None
-        if message.token is not None and self.token is not None:
-            valid = message.token == self.token
+        if message.token is not None and self._tokens:
+            valid = message.token in self._tokens
         else:
             valid = address in self._valid_sources or address[0] == self.introduced_address[0]
         if not valid:
@@ -456,6 +471,7 @@ class PeerCore:
         self.peer_address = self.introduced_address = peer_address
         self._valid_sources = {peer_address}
         self.token = None if self.config.original else token
+        self._tokens = set() if self.token is None else {self.token}
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now

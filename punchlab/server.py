@@ -54,6 +54,12 @@ DEFAULT_REGISTRATION_TTL = 30.0
 NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
+#: What a registered peer legitimately sends the server (and so earns answers).
+_COUNTED = frozenset(
+    {MessageType.REGISTRATION, MessageType.HEART_BEAT, MessageType.INITIATE_CHAT_ACK}
+)
+
+
 class RequestError(PunchlabError):
     """A start-communication request the server refuses (HTTP 400)."""
 
@@ -84,6 +90,7 @@ class Registration:
     #: it was sent, plus the one unprompted INITIATE_CHAT (no reflection).
     received: int = 0
     sent: int = 0
+    introduced: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +190,7 @@ class RendezvousCore:
         self.registration_ttl = registration_ttl
         self.limits = limits or ServerLimits()
         self._buckets: dict[str, _Bucket] = {}
+        self._buckets_swept = float("-inf")
         self._rng = rng
         # Ordered oldest-seen first, so the next expiry is always the first entry.
         self._by_id: OrderedDict[str, Registration] = OrderedDict()
@@ -231,7 +239,7 @@ class RendezvousCore:
             self._reject(address, exc.reason, str(exc))
             return
         registration = self._registration_at(address)
-        if registration is not None:
+        if registration is not None and message.type in _COUNTED:
             registration.received += 1
         if message.type is MessageType.REGISTRATION:
             if not self._take_token(address[0], now):
@@ -279,6 +287,7 @@ class RendezvousCore:
             token=introduction.token,
         )
         data = encode(notice)
+        peer.introduced += 1  # each introduction may send one datagram unprompted
         self._send(data, peer)
         if FEATURE_ACK in peer.features:
             delays = list(NOTICE_RETRANSMIT_DELAYS)
@@ -355,8 +364,8 @@ class RendezvousCore:
         return None if peer_id is None else self._by_id[peer_id]
 
     def _send(self, data: bytes, to: Registration) -> bool:
-        """Queue ``data`` unless that would send ``to`` more than it sent us (plus one)."""
-        if to.sent > to.received:
+        """Queue ``data`` unless ``to`` would get more than it sent (plus one per introduction)."""
+        if to.sent >= to.received + to.introduced:
             self.rejected["reflection limit"] += 1
             return False
         to.sent += 1
@@ -367,8 +376,13 @@ class RendezvousCore:
         limits = self.limits
         bucket = self._buckets.get(ip)
         if bucket is None:
-            if len(self._buckets) >= limits.max_registrations:
-                self._forget_full_buckets(now)
+            cap = 2 * limits.max_registrations
+            if len(self._buckets) >= cap:
+                if now - self._buckets_swept >= 1.0:  # at most one sweep a second
+                    self._buckets_swept = now
+                    self._forget_full_buckets(now)
+                if len(self._buckets) >= cap:
+                    return False  # every bucket busy: a flood from many hosts
             bucket = self._buckets[ip] = _Bucket(float(limits.registration_burst), now)
         elapsed = max(0.0, now - bucket.updated)
         bucket.tokens = min(

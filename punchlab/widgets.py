@@ -21,7 +21,6 @@ from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
     PunchlabError,
-    RegistrationFailed,
     ServerUnreachable,
     UnknownPeer,
 )
@@ -163,7 +162,7 @@ class PeerPanel(_Displayed):
         except ServerUnreachable as exc:
             self._error(f"Server unreachable: {exc}")
             self.register_button.disabled = False
-        except (RegistrationFailed, LocalProtocolError) as exc:
+        except (PunchlabError, OSError) as exc:
             self._error(f"Registration failed: {exc}")
             self.register_button.disabled = False
 
@@ -183,7 +182,7 @@ class PeerPanel(_Displayed):
             self._error(f"No peer has the ID {peer_id!r}: the server answered 404. Check it.")
         except ServerUnreachable as exc:
             self._error(f"Server unreachable: {exc}")
-        except (ConnectFailed, PunchlabError) as exc:
+        except (ConnectFailed, PunchlabError, OSError) as exc:
             self._error(f"Could not connect: {exc}")
         finally:
             ticker.cancel()

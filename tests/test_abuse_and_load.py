@@ -138,3 +138,24 @@ async def test_three_hundred_peers_register_at_once() -> None:
         statuses, _ = await introduce_many(server.url, pairs)
         assert statuses == [200] * 150
         assert server.core.introductions == 150
+
+
+def test_each_introduction_of_a_go_peer_reaches_it_even_in_quick_succession() -> None:
+    core = RendezvousCore()
+    core.receive_datagram(REGISTRATION, ("198.51.100.1", 5000), 0.0)
+    core.receive_datagram(REGISTRATION, ("198.51.100.2", 5000), 0.0)
+    (alice, _), (bob, _) = answers(core)
+    core.start_communication(alice, bob, 1.0)
+    core.start_communication(alice, bob, 1.5)  # no heart-beat from Bob in between
+    notices = [a for payload, a in answers(core)]
+    assert notices == [("198.51.100.2", 5000)] * 2
+
+
+def test_rejected_datagrams_earn_no_answers() -> None:
+    core = RendezvousCore()
+    core.receive_datagram(REGISTRATION, ("198.51.100.1", 5000), 0.0)
+    answers(core)
+    for _ in range(5):
+        core.receive_datagram(encode(Message(MessageType.TEXT, "x")), ("198.51.100.1", 5000), 0.1)
+    [registration] = core.registrations
+    assert registration.received == 1

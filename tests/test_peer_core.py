@@ -189,8 +189,12 @@ def test_success_connects_and_stops_the_hello_retries() -> None:
     assert core.state is PeerState.CONNECTED
     [connected_event] = [e for e in events(core) if isinstance(e, Connected)]
     assert connected_event.elapsed == pytest.approx(0.04)
-    # Next timer is the peer heart-beat, three seconds later.
-    assert core.get_timer() == pytest.approx(4.04)
+    # No more HELLOs: from here on only heart-beats go out.
+    now = 1.04
+    while (due := core.get_timer()) is not None and due < 10.0:
+        now = due
+        core.handle_timer(now)
+        assert {m.type for m, _ in sent(core, now)} <= {MessageType.HEART_BEAT}
 
 
 def test_duplicated_success_and_initiate_chat_do_not_restart_anything() -> None:
@@ -316,8 +320,11 @@ def test_heartbeats_go_to_the_peer_once_connected_and_keep_it_alive() -> None:
         core.receive_datagram(msg(MessageType.HEART_BEAT), PEER, float(second))
         beats += heartbeats(core, float(second))
     assert core.state is PeerState.CONNECTED
-    assert {addr for _, addr in beats} == {PEER}
-    assert beats[0][0] == pytest.approx(4.05)
+    to_peer = [t for t, addr in beats if addr == PEER]
+    assert to_peer[0] == pytest.approx(4.05)
+    assert all(b - a == pytest.approx(3.0) for a, b in itertools.pairwise(to_peer))
+    # The server keeps hearing from a connected peer too, so its registration lives on.
+    assert {addr for _, addr in beats} == {PEER, SERVER}
 
 
 def test_heartbeats_can_be_turned_off() -> None:
@@ -396,3 +403,16 @@ def test_arbitrary_bytes_never_raise_nor_change_state(data: bytes, which: str) -
     core.receive_datagram(data, STRANGER, 2.0)
     assert (core.state, core.peer_address, core.peer_id) == before
     assert sent(core) == []
+
+
+def test_an_initiate_chat_with_a_huge_token_is_ignored_not_raised() -> None:
+    core = registered()
+    huge = encode(Message(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token="t" * 8000))
+    core.receive_datagram(huge, SERVER, 1.0)
+    assert core.state is PeerState.REGISTERED
+    assert sent(core) == []
+
+
+def test_a_zero_waiting_heartbeat_is_refused() -> None:
+    with pytest.raises(ValueError, match="waiting_heartbeat_interval"):
+        PeerConfig(waiting_heartbeat_interval=0.0)

@@ -220,3 +220,23 @@ def test_a_thousand_pairs_connect() -> None:
 def test_an_unknown_nat_kind_is_refused_with_the_choices(kind: str) -> None:
     with pytest.raises(ValueError, match="port-restricted-cone"):
         punch(kind, "none")
+
+
+def test_two_peers_asking_for_each_other_at_once_still_connect() -> None:
+    net = Network(seed=0)
+    net.add_server()
+    a = net.add_peer("A", behind=net.add_nat("NAT A", "full-cone"))
+    b = net.add_peer("B", behind=net.add_nat("NAT B", "port-restricted-cone"))
+    a.register()
+    b.register()
+    assert net.run_until(lambda: a.id is not None and b.id is not None, 5)
+    a.connect(b.id or "")
+    b.connect(a.id or "")
+    assert net.run_until(lambda: a.connected and b.connected, 10), (a.state, b.state)
+
+
+def test_a_connected_peer_stays_registered_for_a_later_introduction() -> None:
+    result = punch("full-cone", "full-cone")
+    net = result.network
+    net.run_for(60.0)  # twice the registration lifetime
+    assert {p.id for p in net.peers} <= {r.peer_id for r in net.servers[0].registrations}

@@ -7,6 +7,7 @@ no ``asyncio.run``, no threads, no loop patching.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -36,6 +37,8 @@ from punchlab.peer import (
 from punchlab.trace import Trace
 
 __all__ = ["Peer"]
+
+log = logging.getLogger(__name__)
 
 #: How long one HTTP request to the rendezvous server may take.
 HTTP_TIMEOUT = 5.0
@@ -135,6 +138,9 @@ class Peer:
         core, runner = self._registered()
         if not isinstance(peer_id, str) or not peer_id.strip():
             raise ValueError("peer_id must be a non-empty identifier")
+        if core.state not in (PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED):
+            # Checked before asking the server, which would introduce the other side.
+            raise LocalProtocolError(f"cannot connect while {core.state.value}")
         reply = await self._http_request(
             "POST", "/start-communication", {"peerInitiator": core.peer_id, "peer": peer_id.strip()}
         )
@@ -242,9 +248,12 @@ class Peer:
             self._texts.put_nowait(event.text)
         elif isinstance(event, Failed | Disconnected):
             self._failure = event.reason
-        for listener in self._listeners:
-            listener(event)
         self._changed.set()
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a widget's bug must not stop the peer
+                log.exception("%s: listener failed on %r", self.name, event)
 
     def _failure_text(self, default: str) -> str:
         text = self._failure or default

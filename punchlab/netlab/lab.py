@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -298,6 +299,8 @@ class Lab:
         for name in reversed(self.created):
             delete_namespace(name)
         self.created.clear()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- running ----------------------------------------------------------------------------
 
