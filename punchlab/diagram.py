@@ -276,7 +276,7 @@ def _collapse(arrows: list[Arrow]) -> list[Arrow]:
     not by the HEART-BEATs interleaved with it.
     """
     kept: list[Arrow] = []
-    last: dict[tuple[str, str], Arrow] = {}
+    last: dict[tuple[str, str, tuple[str, ...]], Arrow] = {}
     for arrow in arrows:
         key = (arrow.sender, arrow.msg_type, tuple(p.actor for p in arrow.points))
         previous = last.get(key)
