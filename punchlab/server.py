@@ -121,9 +121,8 @@ class _Bucket:
 
 @dataclass(slots=True)
 class _PendingNotice:
-    """An INITIATE_CHAT waiting for its acknowledgement."""
+    """An INITIATE_CHAT waiting for its acknowledgement (kept under the peer's address)."""
 
-    address: Address
     token: str
     data: bytes
     due: float
@@ -292,7 +291,7 @@ class RendezvousCore:
         if FEATURE_ACK in peer.features:
             delays = list(NOTICE_RETRANSMIT_DELAYS)
             self._pending[peer.address] = _PendingNotice(
-                peer.address, introduction.token, data, now + delays.pop(0), delays
+                introduction.token, data, now + delays.pop(0), delays
             )
         self.introductions += 1
         self._events.append(PeerIntroduced(introduction))
@@ -320,7 +319,7 @@ class RendezvousCore:
         for address, notice in list(self._pending.items()):
             if notice.due > now:
                 continue
-            peer = self._registration_at(notice.address)
+            peer = self._registration_at(address)
             if peer is not None and not self._send(notice.data, peer):
                 # Not heard from the peer since the last copy: look again soon,
                 # without using up a retransmission.

@@ -402,31 +402,36 @@ class Lab:
         raise RuntimeError("process did not get ready; it said:\n" + "\n".join(seen))
 
     @staticmethod
-    async def _read_json_until(
-        process: asyncio.subprocess.Process, record: PeerRun, kind: str, timeout: float
+    async def _collect(
+        process: asyncio.subprocess.Process, record: PeerRun, until: str | None
     ) -> dict[str, Any] | None:
+        """Record a peer's JSON events up to one of kind ``until`` (None: to the end)."""
         assert process.stdout is not None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while raw := await process.stdout.readline():
-                    event = _json_line(raw)
-                    if event is not None:
-                        record.events.append(event)
-                        if event["event"] == kind:
-                            return event
-                        if event["event"] == "failed":
-                            return None
+        while raw := await process.stdout.readline():
+            event = _json_line(raw)
+            if event is None:
+                continue
+            record.events.append(event)
+            if until is not None and event["event"] in (until, "failed"):
+                return event if event["event"] == until else None
         return None
 
-    @staticmethod
-    async def _finish(process: asyncio.subprocess.Process, record: PeerRun, timeout: float) -> None:
-        assert process.stdout is not None
+    @classmethod
+    async def _read_json_until(
+        cls, process: asyncio.subprocess.Process, record: PeerRun, kind: str, timeout: float
+    ) -> dict[str, Any] | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                return await cls._collect(process, record, kind)
+        return None
+
+    @classmethod
+    async def _finish(
+        cls, process: asyncio.subprocess.Process, record: PeerRun, timeout: float
+    ) -> None:
         try:
             async with asyncio.timeout(timeout):
-                while raw := await process.stdout.readline():
-                    event = _json_line(raw)
-                    if event is not None:
-                        record.events.append(event)
+                await cls._collect(process, record, None)
                 record.exit_code = await process.wait()
         except TimeoutError:
             process.kill()
