@@ -336,6 +336,30 @@ def test_round_trip_all_types(message: Message) -> None:
 
 
 @settings(derandomize=True, max_examples=200)
+@given(messages)
+def test_encode_writes_exactly_what_json_dumps_would(message: Message) -> None:
+    fields = {"type": message.type.value, "payload": message.payload}
+    if message.token is not None:
+        fields["token"] = message.token
+    if message.features is not None:
+        fields["features"] = message.features
+    expected = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert encode(message) == expected
+
+
+def test_a_remembered_small_datagram_decodes_the_same_every_time() -> None:
+    wire = b'{"type":"HEART-BEAT","payload":"..."}'
+    assert decode(wire) is decode(wire)  # parsed once, shared (a Message is immutable)
+    assert decode(wire) == Message(MessageType.HEART_BEAT, "...")
+
+
+def test_a_small_bad_datagram_raises_every_time_it_comes() -> None:
+    for _ in range(3):
+        with pytest.raises(MalformedMessage):
+            decode(b'{"type": 1}')
+
+
+@settings(derandomize=True, max_examples=200)
 @given(
     st.sampled_from(list(MessageType)),
     st.text(alphabet=st.sampled_from('"\\\n\r\t\x00\u2028é✓😀/{}:,'), max_size=60)
