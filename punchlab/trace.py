@@ -83,6 +83,9 @@ class TraceEvent:
             raise ValueError(f"not a trace event: {data!r} ({exc})") from None
 
 
+_Undescribed = tuple[EventKind, float, str, Address, Address, bytes]
+
+
 def _addr(address: Address | str) -> str:
     return address if isinstance(address, str) else format_address(address)
 
@@ -91,10 +94,20 @@ class Trace:
     """An append-only list of :class:`TraceEvent`, with the helpers people need to read it."""
 
     def __init__(self, events: Iterable[TraceEvent] = (), *, max_events: int | None = None) -> None:
-        self.events: list[TraceEvent] = list(events)
+        self._events: list[TraceEvent] = list(events)
+        # Datagrams noted by :meth:`datagram_later`, newer than every entry of
+        # ``_events``: described only when someone reads the trace.
+        self._undescribed: list[_Undescribed] = []
         #: Keep only the newest events (a server that runs for days must not
         #: grow without end); None keeps everything.
         self.max_events = max_events
+
+    @property
+    def events(self) -> list[TraceEvent]:
+        """Every event in time order (datagrams noted for later are described now)."""
+        if self._undescribed:
+            self._describe_noted()
+        return self._events
 
     # -- recording -----------------------------------------------------------------
 
@@ -105,8 +118,13 @@ class Trace:
 
     def _trim(self) -> None:
         # Trim in chunks so that appending stays cheap on average.
-        if self.max_events is not None and len(self.events) > self.max_events * 1.25:
-            del self.events[: len(self.events) - self.max_events]
+        if self.max_events is None:
+            return
+        excess = len(self._events) + len(self._undescribed) - self.max_events
+        if excess > self.max_events // 4:
+            dropped = min(excess, len(self._events))
+            del self._events[:dropped]
+            del self._undescribed[: excess - dropped]
 
     def datagram(
         self,
@@ -140,6 +158,28 @@ class Trace:
         self.record(event)
         return event
 
+    def datagram_later(
+        self, kind: EventKind, time: float, actor: str, src: Address, dst: Address, data: bytes
+    ) -> None:
+        """Like :meth:`datagram`, but describe the bytes only when the trace is read.
+
+        A busy server records every datagram and is rarely asked for its
+        trace, so it keeps the raw bytes and skips the work of describing them.
+        """
+        undescribed = self._undescribed
+        undescribed.append((kind, time, actor, src, dst, data))
+        limit = self.max_events
+        if limit is not None and len(undescribed) + len(self._events) > limit + limit // 4:
+            self._trim()
+
+    def _describe_noted(self) -> None:
+        noted, self._undescribed = self._undescribed, []
+        for kind, time, actor, src, dst, data in noted:
+            msg_type, payload = describe(data)
+            self._events.append(
+                TraceEvent(time, kind, actor, _addr(src), _addr(dst), msg_type, payload)
+            )
+
     def record_http(
         self,
         kind: EventKind,
@@ -159,7 +199,7 @@ class Trace:
     # -- reading -------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._events) + len(self._undescribed)
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
@@ -171,7 +211,7 @@ class Trace:
         return isinstance(other, Trace) and self.events == other.events
 
     def __repr__(self) -> str:
-        return f"<Trace of {len(self.events)} events>"
+        return f"<Trace of {len(self)} events>"
 
     def filter(
         self,

@@ -446,3 +446,32 @@ def test_a_bounded_trace_keeps_the_newest_events() -> None:
     assert 100 <= len(trace) <= 125
     assert trace[-1].payload == "999"
     assert trace[0].time == 1000 - len(trace)
+
+
+def test_a_datagram_noted_for_later_reads_as_if_described_at_once() -> None:
+    eager, lazy = Trace(), Trace()
+    for trace, note in ((eager, eager.datagram), (lazy, lazy.datagram_later)):
+        note(EventKind.DELIVERED, 1.0, "server", A_PUBLIC, SERVER, wire(MessageType.REGISTRATION))
+        trace.record_http(EventKind.SENT, 1.5, "peer-a", A, SERVER, "POST /start-communication")
+        note(EventKind.SENT, 2.0, "server", SERVER, B_PUBLIC, b"\xffjunk")
+    assert len(lazy) == 3
+    assert lazy.events == eager.events
+    assert [e.msg_type for e in lazy] == ["REGISTRATION", "HTTP", "MALFORMED"]
+
+
+def test_len_of_a_trace_does_not_describe_what_was_noted() -> None:
+    trace = Trace()
+    trace.datagram_later(EventKind.SENT, 1.0, "server", SERVER, A_PUBLIC, wire(MessageType.TEXT))
+    assert len(trace) == 1 and trace._undescribed  # counted, still raw
+    assert trace[0].msg_type == "TEXT" and not trace._undescribed
+
+
+def test_a_bounded_trace_keeps_the_newest_datagrams_noted_for_later() -> None:
+    trace = Trace(max_events=100)
+    trace.record_http(EventKind.SENT, -1.0, "A", A, SERVER, "first")
+    for index in range(1000):
+        trace.datagram_later(EventKind.SENT, float(index), "A", A, SERVER, wire(MessageType.TEXT))
+        assert len(trace) <= 125
+    assert len(trace) >= 100
+    assert trace[-1].time == 999.0
+    assert trace[0].time == 1000 - len(trace)
