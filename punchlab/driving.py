@@ -16,6 +16,8 @@ from punchlab.trace import EventKind, Trace
 
 __all__ = ["SansIOCore", "pump"]
 
+_REFUSALS = (DatagramRejected, DatagramIgnored)
+
 
 class SansIOCore(Protocol):
     """The interface DESIGN.md section 2 gives both protocol cores."""
@@ -47,7 +49,7 @@ def pump(
     for data, destination in core.datagrams_to_send(now):
         send(data, destination)
     while (event := core.next_event()) is not None:
-        if cause is not None and isinstance(event, DatagramRejected | DatagramIgnored):
+        if cause is not None and isinstance(event, _REFUSALS):
             trace.datagram(
                 EventKind.IGNORED,
                 trace_time,

@@ -29,6 +29,7 @@ from punchlab.server import (
     RendezvousCore,
     RequestError,
     UnknownIdentifier,
+    uuid4_text,
 )
 
 ALICE: Address = ("198.51.100.7", 62001)
@@ -147,6 +148,12 @@ def test_seeded_rng_gives_reproducible_identifiers() -> None:
     assert first != ids(1)
     assert len(set(first)) == 3
     assert all(uuid.UUID(i).version == 4 for i in first)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_identifiers_are_formatted_exactly_as_the_uuid_module_would(bits: int) -> None:
+    assert uuid4_text(f"{bits:032x}") == str(uuid.UUID(int=bits, version=4))
 
 
 def test_unseeded_identifiers_are_distinct_uuid4() -> None:

@@ -217,8 +217,11 @@ class RendezvousServer:
 
     def _handle_event(self, event: ServerEvent, cause: bytes | None) -> None:
         if isinstance(event, PeerRegistered):
-            again = " (again)" if event.repeated else ""
-            log.info("registered %s from %s%s", event.peer_id, format_address(event.address), again)
+            if log.isEnabledFor(logging.INFO):  # skip the formatting under load
+                again = " (again)" if event.repeated else ""
+                log.info(
+                    "registered %s from %s%s", event.peer_id, format_address(event.address), again
+                )
         elif isinstance(event, PeerIntroduced):
             intro = event.introduction
             log.info(
