@@ -9,7 +9,14 @@
   introductions.
 
 Servers run in a child process, so the load generator does not share their
-event loop; the registration rate limit is lifted for the measurement.
+event loop; where there are two CPUs or more, the load generator and the
+servers are pinned to different ones, so that neither the baseline nor
+punchlab depends on where the scheduler happened to put them. The echo
+server and the load generator read with the same buffer as punchlab's server
+(the largest UDP datagram), and the UDP windows alternate echo, punchlab, echo,
+punchlab...: the ratio is the median of each pair, so a slow moment of a
+shared machine does not fall on one side only. The registration rate limit
+is lifted for the measurement.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
+import statistics
 import sys
 import tracemalloc
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -29,6 +39,7 @@ from aiohttp import web
 
 from punchlab.aio import RendezvousServer
 from punchlab.aio.load import introduce_many, register_many
+from punchlab.aio.runner import RECEIVE_BUFFER
 from punchlab.messages import Message, MessageType, encode
 from punchlab.server import RendezvousCore, ServerLimits
 
@@ -39,9 +50,24 @@ REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
 # -- servers, each in its own process ------------------------------------------------------
 
 
+#: CPUs this run may use, read before anything is pinned (children inherit pins).
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def _pin(cpu: int | None) -> None:
+    """Keep this process on one CPU (None: the machine has fewer than two)."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+#: Load generator on one CPU, servers on another, when there are two.
+GENERATOR_CPU, SERVER_CPU = (CPUS[0], CPUS[1]) if len(CPUS) >= 2 else (None, None)
+
+
 class _Echo(asyncio.DatagramProtocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: Any = transport
+    def connection_made(self, transport: Any) -> None:
+        transport.max_size = RECEIVE_BUFFER  # read as punchlab's server does
+        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.transport.sendto(data, addr)
@@ -74,7 +100,8 @@ async def _serve(kind: str, pipe: Connection) -> None:
     await loop.run_in_executor(None, pipe.recv)  # until the parent says stop
 
 
-def _child(kind: str, pipe: Connection) -> None:
+def _child(kind: str, cpu: int | None, pipe: Connection) -> None:
+    _pin(cpu)
     asyncio.run(_serve(kind, pipe))
 
 
@@ -82,7 +109,7 @@ class Child:
     def __init__(self, kind: str) -> None:
         self.pipe, child_end = multiprocessing.Pipe()
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_child, args=(kind, child_end), daemon=True
+            target=_child, args=(kind, SERVER_CPU, child_end), daemon=True
         )
 
     def __enter__(self) -> tuple[Any, Any]:
@@ -108,9 +135,10 @@ async def udp_rate(target: tuple[str, int], seconds: float, clients: int = 64) -
     deadline = loop.time() + seconds
 
     class Client(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport: Any = transport
-            self.transport.sendto(REGISTRATION, target)
+        def connection_made(self, transport: Any) -> None:
+            transport.max_size = RECEIVE_BUFFER  # read as the servers do
+            transport.sendto(REGISTRATION, target)
+            self.transport = transport
 
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
             nonlocal answered
@@ -180,22 +208,44 @@ def memory_per_peer(count: int = 20_000) -> float:
     return grown / count
 
 
-async def measure(seconds: float, load_peers: int, introductions: int) -> dict[str, float]:
+async def alternate(
+    baseline: Callable[[], Awaitable[float]], mine: Callable[[], Awaitable[float]], rounds: int
+) -> tuple[float, float, float]:
+    """Baseline, punchlab, baseline, punchlab...: medians of each and of the pairs' ratios."""
+    base_rates: list[float] = []
+    my_rates: list[float] = []
+    for _ in range(rounds):
+        base_rates.append(await baseline())
+        my_rates.append(await mine())
+    ratio = statistics.median(m / b for m, b in zip(my_rates, base_rates, strict=True))
+    return statistics.median(base_rates), statistics.median(my_rates), ratio
+
+
+async def measure(
+    seconds: float, rounds: int, load_peers: int, introductions: int
+) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with Child("echo") as (echo_udp, _):
-        figures["echo_datagrams_per_s"] = await udp_rate(tuple(echo_udp), seconds)
-    with Child("punchlab") as (udp, url):
-        figures["registrations_per_s"] = await udp_rate(tuple(udp), seconds)
+    with Child("echo") as (echo_udp, _), Child("punchlab") as (udp, url):
+        (
+            figures["echo_datagrams_per_s"],
+            figures["registrations_per_s"],
+            figures["registrations_vs_echo"],
+        ) = await alternate(
+            lambda: udp_rate(tuple(echo_udp), seconds),
+            lambda: udp_rate(tuple(udp), seconds),
+            rounds,
+        )
         pair = await two_ids(tuple(udp))
-        figures["start_communication_per_s"] = await http_rate(url, pair, seconds)
-    with Child("aiohttp") as (_, bare_url):
-        figures["bare_aiohttp_per_s"] = await http_rate(bare_url, ("a", "b"), seconds)
-    figures["registrations_vs_echo"] = (
-        figures["registrations_per_s"] / figures["echo_datagrams_per_s"]
-    )
-    figures["start_communication_vs_bare_aiohttp"] = (
-        figures["start_communication_per_s"] / figures["bare_aiohttp_per_s"]
-    )
+        with Child("aiohttp") as (_, bare_url):
+            (
+                figures["bare_aiohttp_per_s"],
+                figures["start_communication_per_s"],
+                figures["start_communication_vs_bare_aiohttp"],
+            ) = await alternate(
+                lambda: http_rate(bare_url, ("a", "b"), seconds),
+                lambda: http_rate(url, pair, seconds),
+                rounds,
+            )
     with Child("punchlab") as (udp, url):
         result = await register_many(tuple(udp), load_peers, timeout=120)
         figures["load_peers"] = load_peers
@@ -213,12 +263,19 @@ async def measure(seconds: float, load_peers: int, introductions: int) -> dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate window")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each rate window")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="windows for each server, alternating with its baseline",
+    )
     parser.add_argument("--peers", type=int, default=2000, help="peers registering at once")
     parser.add_argument("--introductions", type=int, default=500)
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    figures = asyncio.run(measure(args.seconds, args.peers, args.introductions))
+    _pin(GENERATOR_CPU)
+    figures = asyncio.run(measure(args.seconds, args.rounds, args.peers, args.introductions))
     figures["memory_bytes_per_peer"] = memory_per_peer()
     print(
         f"baseline: bare asyncio UDP echo        {figures['echo_datagrams_per_s']:10,.0f} "
