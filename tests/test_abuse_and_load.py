@@ -1,7 +1,14 @@
-"""What a public server must survive: floods, reflection, bad HTTP, many peers at once."""
+"""What a public server must survive: floods, reflection, bad HTTP, many peers at once.
+
+The hypothesis tests at the end throw arbitrary datagrams and requests at a
+real server on loopback, then check that it holds nothing it should not and
+still registers and introduces peers.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -10,10 +17,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from punchlab.aio import RendezvousServer
 from punchlab.aio.load import introduce_many, register_many
-from punchlab.messages import Message, MessageType, decode, encode
+from punchlab.messages import Message, MessageType, RemoteProtocolError, decode, encode
 from punchlab.server import RendezvousCore, ServerLimits
 
 REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
@@ -159,3 +168,121 @@ def test_rejected_datagrams_earn_no_answers() -> None:
         core.receive_datagram(encode(Message(MessageType.TEXT, "x")), ("198.51.100.1", 5000), 0.1)
     [registration] = core.registrations
     assert registration.received == 1
+
+
+# -- hypothesis against the real server --------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+type_names = st.sampled_from([t.value for t in MessageType]) | st.text(max_size=12)
+datagrams = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    # Every type, with a payload (or extension key) of the wrong kind.
+    st.fixed_dictionaries(
+        {"type": type_names},
+        optional={"payload": json_values, "token": json_values, "features": json_values},
+    ).map(lambda fields: json.dumps(fields).encode()),
+    # Well-formed messages of every type, from an address that never registered.
+    st.builds(
+        Message,
+        st.sampled_from(list(MessageType)),
+        st.text(max_size=40),
+        st.none() | st.text(max_size=20),
+        st.none() | st.sampled_from(["ack", "", "x,ack"]),
+    ).map(encode),
+    st.integers(min_value=8193, max_value=20_000).map(lambda size: b"x" * size),
+)
+
+
+def _registrations_in(batch: list[bytes]) -> int:
+    """How many of ``batch`` a server answers (well-formed REGISTRATIONs)."""
+    count = 0
+    for data in batch:
+        with contextlib.suppress(RemoteProtocolError):
+            count += decode(data).type is MessageType.REGISTRATION
+    return count
+
+
+async def _after_garbage_it_still_works(batch: list[bytes]) -> None:
+    async with RendezvousServer("127.0.0.1", 0, 0) as server:
+        assert server.udp_address is not None
+        loop = asyncio.get_running_loop()
+        received: asyncio.Queue[bytes] = asyncio.Queue()
+
+        class Sender(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                received.put_nowait(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Sender, local_addr=("127.0.0.1", 0))
+        try:
+            for data in [*batch, REGISTRATION]:  # the last one tells us all were handled
+                transport.sendto(data, server.udp_address)
+            answers = [
+                await asyncio.wait_for(received.get(), 5.0)
+                for _ in range(_registrations_in(batch) + 1)
+            ]
+            sender = transport.get_extra_info("sockname")
+        finally:
+            transport.close()
+        # Only registration answers came back, all with the one identifier...
+        assert {decode(answer).type for answer in answers} == {MessageType.REGISTRATION}
+        assert len({decode(answer).payload for answer in answers}) == 1
+        # ... and the server holds nothing else: one registration, no introduction.
+        assert [r.address for r in server.core.registrations] == [sender]
+        assert server.core.introductions == 0 and not server.core._pending
+        ids = (await register_many(server.udp_address, 2)).identifiers
+        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        assert statuses == [200]
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.lists(datagrams, max_size=30))
+def test_arbitrary_datagrams_at_the_real_server_change_nothing(batch: list[bytes]) -> None:
+    asyncio.run(_after_garbage_it_still_works(batch))
+
+
+http_bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.fixed_dictionaries(
+        {}, optional={"peerInitiator": json_values, "peer": json_values, "PEER": json_values}
+    ).map(lambda fields: json.dumps(fields).encode()),
+    st.integers(min_value=4097, max_value=50_000).map(lambda size: b"{" * size),
+)
+requests = st.tuples(
+    st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+    st.sampled_from(["/start-communication", "/get-udp-port", "/", "/start-communication/x"])
+    | st.text(alphabet="abcdefghijklmnopqrstuvwxyz/-.%", max_size=20).map(lambda p: "/" + p),
+    http_bodies,
+)
+
+
+async def _after_bad_requests_it_still_works(batch: list[tuple[str, str, bytes]]) -> None:
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        assert server.udp_address is not None
+        for method, path, body in batch:
+            async with http.request(method, f"{server.url}{path}", data=body) as response:
+                assert response.status < 500, (method, path, body[:40])
+                if response.status >= 400:
+                    assert "error" in await response.json(content_type=None)
+        assert server.core.introductions == 0 and len(server.core) == 0
+        ids = (await register_many(server.udp_address, 2)).identifiers
+        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        assert statuses == [200]
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(st.lists(requests, max_size=12))
+def test_arbitrary_http_requests_get_answers_and_change_nothing(
+    batch: list[tuple[str, str, bytes]],
+) -> None:
+    asyncio.run(_after_bad_requests_it_still_works(batch))
