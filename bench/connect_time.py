@@ -1,9 +1,11 @@
-"""Time from connect() to both peers connected, on loopback.
+"""Time from connect() to both peers connected, on loopback and in the simulator.
 
 Prints the median and p95 of N tries of punchlab's schedule, a few tries of
 the original algorithm (3 s HELLO ticker) for comparison, and both as a
 multiple of a baseline measured in the same run: the round-trip time of one
-datagram between two asyncio UDP sockets on loopback.
+datagram between two asyncio UDP sockets on loopback. In the simulator, two
+peers behind port-restricted NATs on a 20 ms (+/- 2 ms jitter) internet, one
+seed per run, as a multiple of the round trip between the two peers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from punchlab.aio import Peer, RendezvousServer
 from punchlab.peer import PeerConfig
+from punchlab.sim import punch
 
 
 class _Echo(asyncio.DatagramProtocol):
@@ -104,6 +107,25 @@ async def run(tries: int, original_tries: int) -> dict[str, object]:
     return result
 
 
+def simulated(runs: int, nat: str = "port-restricted-cone") -> dict[str, object]:
+    """Virtual time from A's request to both connected, over ``runs`` seeds."""
+    times: list[float] = []
+    rtt = 0.0
+    for seed in range(runs):
+        result = punch(nat, nat, seed=seed, latency=0.02, jitter=0.002, texts=1)
+        if not result.connected or result.time_to_connect is None:
+            raise RuntimeError(f"seed {seed}: the simulated pair did not connect")
+        times.append(result.time_to_connect)
+        rtt = 2 * result.network.base_latency("A", "B")
+    return {
+        "sim_runs": runs,
+        "sim_rtt_ms": rtt * 1000,
+        "sim_median_ms": statistics.median(times) * 1000,
+        "sim_p95_ms": percentile(times, 0.95) * 1000,
+        "sim_median_in_rtt": statistics.median(times) / rtt,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tries", type=int, default=20, help="punchlab connects (default 20)")
@@ -111,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         "--original-tries", type=int, default=3, help="original connects (3 s each)"
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--sim-runs", type=int, default=20, help="simulated connects (seeds)")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.tries, args.original_tries))
+    if args.sim_runs:
+        result |= simulated(args.sim_runs)
     print(f"loopback datagram round trip (baseline): {result['baseline_loopback_rtt_ms']:.3f} ms")
     print(
         f"punchlab connect, {args.tries} tries: median {result['punchlab_median_ms']:.2f} ms, "
@@ -123,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
             f"original algorithm, {args.original_tries} tries: "
             f"median {result['original_median_ms']:.0f} ms "
             f"= {result['original_over_punchlab']:.0f} x punchlab"
+        )
+    if args.sim_runs:
+        print(
+            f"simulator, {args.sim_runs} seeds, port-restricted NATs: "
+            f"median {result['sim_median_ms']:.1f} ms, p95 {result['sim_p95_ms']:.1f} ms "
+            f"= {result['sim_median_in_rtt']:.2f} x the {result['sim_rtt_ms']:.0f} ms RTT "
+            "between the peers"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
