@@ -83,7 +83,11 @@ class TraceEvent:
             raise ValueError(f"not a trace event: {data!r} ({exc})") from None
 
 
-_Undescribed = tuple[EventKind, float, str, Address, Address, bytes]
+_Noted = tuple[EventKind, float, str, Address, Address, bytes] | TraceEvent
+
+#: A noted datagram larger than this is described at once, so that a trace of
+#: big datagrams holds short descriptions, not up to 64 KiB of bytes each.
+NOTE_RAW_BYTES = 128
 
 
 def _addr(address: Address | str) -> str:
@@ -97,7 +101,7 @@ class Trace:
         self._events: list[TraceEvent] = list(events)
         # Datagrams noted by :meth:`datagram_later`, newer than every entry of
         # ``_events``: described only when someone reads the trace.
-        self._undescribed: list[_Undescribed] = []
+        self._noted: list[_Noted] = []
         #: Keep only the newest events (a server that runs for days must not
         #: grow without end); None keeps everything.
         self.max_events = max_events
@@ -105,7 +109,7 @@ class Trace:
     @property
     def events(self) -> list[TraceEvent]:
         """Every event in time order (datagrams noted for later are described now)."""
-        if self._undescribed:
+        if self._noted:
             self._describe_noted()
         return self._events
 
@@ -120,11 +124,11 @@ class Trace:
         # Trim in chunks so that appending stays cheap on average.
         if self.max_events is None:
             return
-        excess = len(self._events) + len(self._undescribed) - self.max_events
+        excess = len(self._events) + len(self._noted) - self.max_events
         if excess > self.max_events // 4:
             dropped = min(excess, len(self._events))
             del self._events[:dropped]
-            del self._undescribed[: excess - dropped]
+            del self._noted[: excess - dropped]
 
     def datagram(
         self,
@@ -164,17 +168,26 @@ class Trace:
         """Like :meth:`datagram`, but describe the bytes only when the trace is read.
 
         A busy server records every datagram and is rarely asked for its
-        trace, so it keeps the raw bytes and skips the work of describing them.
+        trace, so it keeps the raw bytes (of small datagrams; big ones are
+        described at once) and skips the work of describing them.
         """
-        undescribed = self._undescribed
-        undescribed.append((kind, time, actor, src, dst, data))
+        noted = self._noted
+        if len(data) <= NOTE_RAW_BYTES:
+            noted.append((kind, time, actor, src, dst, data))
+        else:
+            msg_type, payload = describe(data)
+            noted.append(TraceEvent(time, kind, actor, _addr(src), _addr(dst), msg_type, payload))
         limit = self.max_events
-        if limit is not None and len(undescribed) + len(self._events) > limit + limit // 4:
+        if limit is not None and len(noted) + len(self._events) > limit + limit // 4:
             self._trim()
 
     def _describe_noted(self) -> None:
-        noted, self._undescribed = self._undescribed, []
-        for kind, time, actor, src, dst, data in noted:
+        noted, self._noted = self._noted, []
+        for entry in noted:
+            if isinstance(entry, TraceEvent):
+                self._events.append(entry)
+                continue
+            kind, time, actor, src, dst, data = entry
             msg_type, payload = describe(data)
             self._events.append(
                 TraceEvent(time, kind, actor, _addr(src), _addr(dst), msg_type, payload)
@@ -199,7 +212,7 @@ class Trace:
     # -- reading -------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._events) + len(self._undescribed)
+        return len(self._events) + len(self._noted)
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -462,8 +463,8 @@ def test_a_datagram_noted_for_later_reads_as_if_described_at_once() -> None:
 def test_len_of_a_trace_does_not_describe_what_was_noted() -> None:
     trace = Trace()
     trace.datagram_later(EventKind.SENT, 1.0, "server", SERVER, A_PUBLIC, wire(MessageType.TEXT))
-    assert len(trace) == 1 and trace._undescribed  # counted, still raw
-    assert trace[0].msg_type == "TEXT" and not trace._undescribed
+    assert len(trace) == 1 and trace._noted  # counted, still raw
+    assert trace[0].msg_type == "TEXT" and not trace._noted
 
 
 def test_a_bounded_trace_keeps_the_newest_datagrams_noted_for_later() -> None:
@@ -475,3 +476,18 @@ def test_a_bounded_trace_keeps_the_newest_datagrams_noted_for_later() -> None:
     assert len(trace) >= 100
     assert trace[-1].time == 999.0
     assert trace[0].time == 1000 - len(trace)
+
+
+def test_a_trace_of_big_datagrams_keeps_their_descriptions_not_their_bytes() -> None:
+    trace = Trace(max_events=1000)
+    tracemalloc.start()
+    try:
+        for index in range(2000):
+            data = wire(MessageType.TEXT, f"{index:05d}" + "z" * 8000)  # 8 KB each
+            trace.datagram_later(EventKind.DELIVERED, float(index), "server", A, SERVER, data)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(trace) <= 1250
+    assert held < 1250 * 1024  # the bytes themselves would be 10 MB
+    assert trace[-1].payload.startswith("01999zzz") and trace[-1].payload.endswith("…")
