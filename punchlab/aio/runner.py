@@ -139,6 +139,7 @@ class CoreRunner(asyncio.DatagramProtocol):
             log.exception("%s: error handling event %r", self.actor, event)
 
     def send(self, data: bytes, destination: Address) -> None:
+        """Send and trace one datagram (from :meth:`pump`, whose time it is stamped with)."""
         if self.transport is None or self.transport.is_closing():
             return
         self.trace.datagram_later(
