@@ -14,6 +14,7 @@ import logging
 import random
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from punchlab.aio import RendezvousServer
 from punchlab.aio.load import introduce_many, register_many
+from punchlab.aio.runner import CoreRunner
 from punchlab.messages import Message, MessageType, RemoteProtocolError, decode, encode
 from punchlab.server import RendezvousCore, ServerLimits
 
@@ -286,3 +288,23 @@ def test_arbitrary_http_requests_get_answers_and_change_nothing(
     batch: list[tuple[str, str, bytes]],
 ) -> None:
     asyncio.run(_after_bad_requests_it_still_works(batch))
+
+
+async def test_register_many_closes_its_sockets_when_opening_one_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened: list[CoreRunner] = []
+    real_open = CoreRunner.open
+
+    async def open_until_the_fourth(*args: Any, **kwargs: Any) -> CoreRunner:
+        if len(opened) == 3:
+            raise OSError(24, "Too many open files")
+        runner = await real_open(*args, **kwargs)
+        opened.append(runner)
+        return runner
+
+    monkeypatch.setattr(CoreRunner, "open", open_until_the_fourth)
+    with pytest.raises(OSError, match="Too many open files"):
+        await register_many(("127.0.0.1", 9), 10)
+    assert len(opened) == 3
+    assert all(r.transport is not None and r.transport.is_closing() for r in opened)

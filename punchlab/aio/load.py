@@ -36,32 +36,32 @@ async def register_many(
     config = PeerConfig(registration_attempts=10, heartbeat_interval=None)
     runners: list[tuple[CoreRunner, PeerCore]] = []
     trace = Trace()  # shared and unread: tracing is part of the work being measured
-    for index in range(count):
-        core = PeerCore(server_udp, config)
-
-        def on_event(event: object, cause: bytes | None, index: int = index) -> None:
-            if isinstance(event, Registered):
-                done.put_nowait(("ok", event.peer_id))
-            elif isinstance(event, Failed):
-                done.put_nowait(("failed", f"peer {index}: {event.reason}"))
-
-        runner = await CoreRunner.open(
-            core, host, 0, actor=f"load{index}", trace=trace, on_event=on_event
-        )
-        runners.append((runner, core))
-    started = loop.time()
-    for runner, core in runners:
-        core.register(loop.time())
-        runner.pump()
     identifiers: list[str] = []
     failures: list[str] = []
-    try:
+    try:  # every socket opened is closed, also when opening the next one fails
+        for index in range(count):
+            core = PeerCore(server_udp, config)
+
+            def on_event(event: object, cause: bytes | None, index: int = index) -> None:
+                if isinstance(event, Registered):
+                    done.put_nowait(("ok", event.peer_id))
+                elif isinstance(event, Failed):
+                    done.put_nowait(("failed", f"peer {index}: {event.reason}"))
+
+            runner = await CoreRunner.open(
+                core, host, 0, actor=f"load{index}", trace=trace, on_event=on_event
+            )
+            runners.append((runner, core))
+        started = loop.time()
+        for runner, core in runners:
+            core.register(loop.time())
+            runner.pump()
         async with asyncio.timeout(timeout):
             while len(identifiers) + len(failures) < count:
                 outcome, value = await done.get()
                 (identifiers if outcome == "ok" else failures).append(value)
-    finally:
         elapsed = loop.time() - started
+    finally:
         for runner, _ in runners:
             runner.close()
     return LoadResult(identifiers, failures, elapsed)
