@@ -112,6 +112,28 @@ def test_a_failure_inside_the_lab_still_removes_every_namespace() -> None:
     assert not [n for n in namespaces() if n.startswith(lab.base)]
 
 
+def test_a_veth_pair_that_cannot_be_moved_is_not_left_in_the_root_namespace() -> None:
+    def root_links() -> set[str]:
+        listing = subprocess.run(
+            ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
+        ).stdout
+        return {line.split(":")[1].strip().split("@")[0] for line in listing.splitlines()}
+
+    before = root_links()
+    try:
+        # The first move fails: both ends are still in the root namespace,
+        # where deleting the lab's namespaces would never reach them.
+        with (
+            Lab("port-restricted-cone", "port-restricted-cone") as lab,
+            pytest.raises(RuntimeError, match="netns"),
+        ):
+            lab._veth(f"{lab.base}no-such-namespace", "t0", lab.ns("inet"), "t1")
+        assert root_links() == before
+    finally:
+        for name in root_links() - before:  # what a failure above left behind
+            subprocess.run(["ip", "link", "del", name], check=False)
+
+
 def test_cleanup_removes_only_our_leftovers() -> None:
     ours, other = f"{PREFIX}{os.getpid()}-leftover", "plt-not-ours"
     for name in (ours, other):

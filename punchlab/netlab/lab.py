@@ -161,8 +161,16 @@ class Lab:
         token = secrets.token_hex(3)
         left, right = f"pl{token}a", f"pl{token}b"
         run(["ip", "link", "add", left, "type", "veth", "peer", "name", right])
-        run(["ip", "link", "set", left, "netns", ns_a])
-        run(["ip", "link", "set", right, "netns", ns_b])
+        try:
+            run(["ip", "link", "set", left, "netns", ns_a])
+            run(["ip", "link", "set", right, "netns", ns_b])
+        except RuntimeError:
+            # An end still in the root namespace would outlive the lab (deleting
+            # the lab's namespaces only removes the ends inside them): delete it,
+            # and with it the pair.
+            for end in (left, right):
+                run(["ip", "link", "del", end], check=False)
+            raise
         run(["ip", "-n", ns_a, "link", "set", left, "name", if_a])
         run(["ip", "-n", ns_b, "link", "set", right, "name", if_b])
 
