@@ -210,6 +210,43 @@ async def test_a_paced_session_moves_time_with_the_clock(paced: SimSession) -> N
     assert len(beats) >= 2  # time passed on its own, and heart-beats flowed
 
 
+async def test_an_error_inside_a_paced_simulation_reaches_whoever_waits() -> None:
+    session, net = simulated()
+    session.speed = 1.0
+
+    def broken_node() -> None:
+        raise ValueError("a node's bug")
+
+    net.scheduler.after(0.01, broken_node)
+    session.start()
+    try:
+        with pytest.raises(RuntimeError, match="the simulation stopped") as info:
+            await session.run_until(lambda: False, 30.0)  # not a 31 s wait for a timeout
+        assert isinstance(info.value.__cause__, ValueError)
+    finally:
+        await session.stop()
+
+
+async def test_a_pacer_that_died_unheard_is_logged_when_stopped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session, net = simulated()
+    session.speed = 1.0
+    died = asyncio.Event()
+
+    def broken_node() -> None:
+        died.set()
+        raise ValueError("a node's bug")
+
+    net.scheduler.after(0.01, broken_node)
+    session.start()
+    await asyncio.wait_for(died.wait(), 5.0)
+    await session.stop()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == ["the paced simulation had stopped"]
+    assert errors[0].exc_info is not None and errors[0].exc_info[0] is ValueError
+
+
 def test_a_step_session_refuses_to_start() -> None:
     session, _ = simulated()
     with pytest.raises(RuntimeError, match="step-mode"):

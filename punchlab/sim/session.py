@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ from punchlab.sim.nodes import SimPeer
 from punchlab.trace import Trace
 
 __all__ = ["AsyncSimPeer", "SimSession"]
+
+log = logging.getLogger(__name__)
 
 #: In step mode, how many simulator events run before yielding to the loop
 #: (so widgets stay responsive during a long run).
@@ -49,6 +52,7 @@ class SimSession:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._error_reported = False  # a waiter was told why the pacer died
 
     @property
     def now(self) -> float:
@@ -65,13 +69,26 @@ class SimSession:
             raise RuntimeError("a step-mode session moves only when awaited; give a speed")
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._pace())
+            # Whoever waits must wake when the pacer dies, to hear why.
+            self._task.add_done_callback(lambda _: self._changed.set())
+
+    def _raise_if_pacer_died(self) -> None:
+        """An error inside the simulation stops the pacer; waiters get it, not a timeout."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                self._error_reported = True
+                raise RuntimeError(f"the simulation stopped: {error!r}") from error
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task])  # its end, however it came, without raising it here
+        if not task.cancelled() and task.exception() is not None and not self._error_reported:
+            log.error("the paced simulation had stopped", exc_info=task.exception())
 
     async def _pace(self) -> None:
         assert self.speed is not None
@@ -106,6 +123,7 @@ class SimSession:
         try:
             async with asyncio.timeout(timeout / self.speed + 1.0):
                 while not condition():
+                    self._raise_if_pacer_died()
                     self._changed.clear()
                     await self._changed.wait()
         except TimeoutError:
