@@ -94,6 +94,35 @@ def _addr(address: Address | str) -> str:
     return address if isinstance(address, str) else format_address(address)
 
 
+def _described(
+    kind: EventKind,
+    time: float,
+    actor: str,
+    src: Address | str,
+    dst: Address | str,
+    data: bytes,
+    reason: str = "",
+    new_src: Address | str = "",
+    new_dst: Address | str = "",
+    packet: int | None = None,
+) -> TraceEvent:
+    """The event for one datagram, its type and payload read from the raw bytes."""
+    msg_type, payload = describe(data)
+    return TraceEvent(
+        time=time,
+        kind=kind,
+        actor=actor,
+        src=_addr(src),
+        dst=_addr(dst),
+        msg_type=msg_type,
+        payload=payload,
+        reason=reason,
+        new_src=_addr(new_src),
+        new_dst=_addr(new_dst),
+        packet=packet,
+    )
+
+
 class Trace:
     """An append-only list of :class:`TraceEvent`, with the helpers people need to read it."""
 
@@ -145,20 +174,7 @@ class Trace:
         new_dst: Address | str = "",
     ) -> TraceEvent:
         """Record a datagram event, describing its content from the raw bytes."""
-        msg_type, payload = describe(data)
-        event = TraceEvent(
-            time=time,
-            kind=kind,
-            actor=actor,
-            src=_addr(src),
-            dst=_addr(dst),
-            msg_type=msg_type,
-            payload=payload,
-            reason=reason,
-            new_src=_addr(new_src),
-            new_dst=_addr(new_dst),
-            packet=packet,
-        )
+        event = _described(kind, time, actor, src, dst, data, reason, new_src, new_dst, packet)
         self.record(event)
         return event
 
@@ -175,23 +191,16 @@ class Trace:
         if len(data) <= NOTE_RAW_BYTES:
             noted.append((kind, time, actor, src, dst, data))
         else:
-            msg_type, payload = describe(data)
-            noted.append(TraceEvent(time, kind, actor, _addr(src), _addr(dst), msg_type, payload))
+            noted.append(_described(kind, time, actor, src, dst, data))
         limit = self.max_events
         if limit is not None and len(noted) + len(self._events) > limit + limit // 4:
             self._trim()
 
     def _describe_noted(self) -> None:
         noted, self._noted = self._noted, []
-        for entry in noted:
-            if isinstance(entry, TraceEvent):
-                self._events.append(entry)
-                continue
-            kind, time, actor, src, dst, data = entry
-            msg_type, payload = describe(data)
-            self._events.append(
-                TraceEvent(time, kind, actor, _addr(src), _addr(dst), msg_type, payload)
-            )
+        self._events.extend(
+            entry if isinstance(entry, TraceEvent) else _described(*entry) for entry in noted
+        )
 
     def record_http(
         self,

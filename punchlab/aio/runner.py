@@ -57,7 +57,6 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.local_address: Address = ("0.0.0.0", 0)
         self.socket_errors: list[OSError] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_due: float | None = None  # when ``_timer`` fires
         self._wall = 0.0  # wall-clock time of the datagrams being sent now
         self._loop = asyncio.get_running_loop()
 
@@ -149,12 +148,11 @@ class CoreRunner(asyncio.DatagramProtocol):
 
     def _arm_timer(self) -> None:
         due = self.core.get_timer()
-        if due == self._timer_due and self._timer is not None:
+        if self._timer is not None and due == self._timer.when():
             return  # already armed for that moment: most datagrams change nothing
         self.cancel_timer()
         if due is not None and self.transport is not None and not self.transport.is_closing():
             self._timer = self._loop.call_at(due, self._on_timer)
-            self._timer_due = due
 
     def _on_timer(self) -> None:
         self._timer = None
