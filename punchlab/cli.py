@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import selectors
 import socket
 import sys
 import time
@@ -21,15 +22,34 @@ from typing import TextIO
 from punchlab import __version__, scripted
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
 from punchlab.aio.server import SERVER_TRACE_EVENTS
-from punchlab.errors import ConnectFailed, LocalProtocolError, PunchlabError, UnknownPeer
+from punchlab.display import EscapingFormatter, printable
+from punchlab.errors import ConnectFailed, LocalProtocolError, PunchlabError
 from punchlab.messages import format_address
-from punchlab.peer import Connected, Introduced, PeerAddressChanged, PeerConfig, PeerEvent
+from punchlab.peer import (
+    Connected,
+    Introduced,
+    PeerAddressChanged,
+    PeerConfig,
+    PeerEvent,
+    PeerState,
+)
 from punchlab.sim.nat import PRESET_NAMES
 from punchlab.trace import Trace
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         "chat",
         help="register and chat with another peer (for a student)",
         description="Register with a rendezvous server, then type another peer's identifier "
-        "to connect (or wait to be connected to), and chat line by line. Ctrl-D quits.",
+        "to connect (or wait to be connected to), and chat line by line. Ctrl-D (the end of "
+        "input) quits. Control characters in what the network sends are shown escaped, "
+        "Python-style (\\x1b, \\r, \\u202e).",
     )
     chat.add_argument(
         "--server",
@@ -93,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=15.0,
         help="seconds to wait for a connection (default: %(default)s)",
+    )
+    chat.add_argument(
+        "--punch-timeout",
+        type=_seconds,
+        default=PeerConfig().punch_timeout,
+        metavar="SECONDS",
+        help="seconds to keep punching before giving up (default: %(default)s)",
     )
     chat.add_argument(
         "--trace", metavar="FILE", help="write every datagram to FILE (JSON Lines) on exit"
@@ -183,10 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except PunchlabError as exc:
-        print(f"punchlab: {exc}", file=sys.stderr)
+        # The message may quote the network (a server's error text): escaped.
+        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
-        print(f"punchlab: {exc}", file=sys.stderr)
+        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -203,12 +233,10 @@ def _lan_addresses() -> list[str]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stdout,
-    )
+    # Log lines quote the network (an unknown message type, a requested ID): escaped.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     trace = Trace(max_events=SERVER_TRACE_EVENTS)
     server = RendezvousServer(
         args.host, args.udp_port, args.http_port, registration_ttl=args.ttl, trace=trace
@@ -234,44 +262,121 @@ async def _serve(args: argparse.Namespace) -> int:
 
 # -- chat ----------------------------------------------------------------------------
 
+#: How much of an identifier is shown: a real one is a 36-character UUID.
+ID_SHOWN = 100
+#: How much of an error message is shown (a server's error text can be long).
+ERROR_SHOWN = 500
+#: Longest input line read at once; a longer one is refused, not buffered.
+INPUT_LINE_BYTES = 64 * 1024
+
+
+class _Input:
+    """Lines of standard input, read without blocking the event loop.
+
+    ``get`` returns ``None`` at the end of input, and again on every later
+    call, so each stage of the chat sees the end. The queue is bounded, so a
+    fast producer waits instead of filling memory.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
+        self.ended = asyncio.Event()
+
+    async def put(self, line: str | None) -> None:
+        """Queue a line, or ``None`` for the end (waits while the queue is full)."""
+        await self._queue.put(line)
+        if line is None:
+            self.ended.set()
+
+    async def get(self) -> str | None:
+        """The next line, or ``None`` once input has ended."""
+        line = await self._queue.get()
+        if line is None:
+            self._queue.put_nowait(None)
+        return line
+
+    def exhausted(self) -> bool:
+        """Input has ended and no line before the end is left to read."""
+        return self.ended.is_set() and self._queue.qsize() == 1
+
+
+def _pollable(fd: int) -> bool:
+    """Whether the event loop can watch ``fd``: not so for /dev/null or a regular file."""
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(fd, selectors.EVENT_READ)
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+async def _pump_pipe(stream: TextIO, lines: _Input) -> None:
+    """Read a terminal, pipe or socket through the event loop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=INPUT_LINE_BYTES)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), stream
+    )
+    try:
+        while True:
+            try:
+                raw = await reader.readline()
+            except ValueError:  # longer than the limit: the reader has dropped it
+                _say(f"(an input line longer than {INPUT_LINE_BYTES} bytes was ignored)")
+                continue
+            if not raw:
+                break
+            await lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    finally:
+        transport.close()
+    await lines.put(None)
+
+
+async def _pump_file(stream: TextIO, lines: _Input) -> None:
+    """Read what the event loop cannot watch (/dev/null, a file) in a thread.
+
+    Such reads never wait for a person, so the thread never outlives the chat.
+    """
+    while line := await asyncio.to_thread(stream.readline, INPUT_LINE_BYTES):
+        await lines.put(line.rstrip("\r\n"))
+    await lines.put(None)
+
 
 @contextlib.asynccontextmanager
-async def _stdin_lines(stream: TextIO) -> AsyncIterator[asyncio.Queue[str | None]]:
-    """Lines of standard input on a queue (``None`` at end), without blocking the loop."""
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    transport = None
-    task = None
+async def _stdin_lines(stream: TextIO | None) -> AsyncIterator[_Input]:
+    """Lines of ``stream`` as they come, whatever it is (terminal, pipe, file, /dev/null)."""
+    lines = _Input()
+    if stream is None:  # started with standard input closed: it has ended already
+        await lines.put(None)
+        yield lines
+        return
+    fd = stream.fileno()
+    blocking = os.get_blocking(fd)
+    pump = _pump_pipe if _pollable(fd) else _pump_file
+    task = asyncio.create_task(pump(stream, lines))
     try:
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), stream
-        )
-
-        async def pump() -> None:
-            while line := await reader.readline():
-                await queue.put(line.decode("utf-8", "replace").rstrip("\r\n"))
-            await queue.put(None)
-
-        task = asyncio.create_task(pump())
-    except ValueError:  # a regular file cannot be watched; it never blocks either
-        for line in stream:
-            queue.put_nowait(line.rstrip("\r\n"))
-        queue.put_nowait(None)
-    try:
-        yield queue
+        yield lines
     finally:
-        if task is not None:
-            task.cancel()
-        if transport is not None:
-            transport.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        os.set_blocking(fd, blocking)  # leave the terminal as the shell gave it
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    """Print a line; what the terminal's encoding cannot show is escaped, never fatal."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), flush=True)
+
+
+def _bye() -> int:
+    """Say why we stop (the user may not know their input ended) and stop."""
+    _say("End of input: leaving the chat.")
+    return EXIT_OK
 
 
 def _chat_event(event: PeerEvent) -> None:
+    """Say what the peer does (addresses were parsed, so they are safe to print)."""
     if isinstance(event, Introduced) and not event.initiator:
         _say(f"A peer at {format_address(event.peer_address)} wants to talk; punching...")
     elif isinstance(event, PeerAddressChanged):
@@ -280,10 +385,19 @@ def _chat_event(event: PeerEvent) -> None:
         _say(f"Connected to {format_address(event.peer_address)} in {event.elapsed * 1000:.0f} ms.")
 
 
+def _chat_config(args: argparse.Namespace) -> PeerConfig:
+    """The peer's timing: --original's or ours, punching for --punch-timeout seconds."""
+    fields = {"punch_timeout": args.punch_timeout}
+    return PeerConfig.seed_compatible(**fields) if args.original else PeerConfig(**fields)
+
+
 async def _chat(args: argparse.Namespace) -> int:
-    config = PeerConfig.seed_compatible() if args.original else PeerConfig()
     async with Peer(
-        args.server, port=args.port, config=config, name=args.name, on_event=_chat_event
+        args.server,
+        port=args.port,
+        config=_chat_config(args),
+        name=args.name,
+        on_event=_chat_event,
     ) as peer:
         try:
             return await _chat_session(peer, args)
@@ -292,60 +406,122 @@ async def _chat(args: argparse.Namespace) -> int:
                 _say(f"trace written to {peer.trace.save(args.trace)}")
 
 
+async def _register(peer: Peer, lines: _Input) -> str | None:
+    """Our identifier, or ``None`` if input ends (with nothing left to read) first."""
+    registering = asyncio.create_task(peer.register())
+    ended = asyncio.create_task(lines.ended.wait())
+    try:
+        await asyncio.wait({registering, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if not registering.done() and lines.exhausted():
+            return None
+        return await registering  # lines typed before the end are still to be acted on
+    finally:
+        registering.cancel()
+        ended.cancel()
+
+
 async def _chat_session(peer: Peer, args: argparse.Namespace) -> int:
-    _say(f"Registering with {args.server} ...")
-    my_id = await peer.register()
-    _say(f"Your ID: {my_id}")
+    """Register, connect (or be connected to), then send typed lines until input ends."""
+    _say(f"Registering with {printable(args.server)} ...")
     async with _stdin_lines(sys.stdin) as lines:
+        my_id = await _register(peer, lines)
+        if my_id is None:
+            return _bye()
+        _say(f"Your ID: {printable(my_id, ID_SHOWN)}")
         if args.peer:
             await peer.connect(args.peer, timeout=args.timeout)
         else:
             _say("Type a peer's ID and press Enter to connect, or wait to be connected to.")
             if not await _connect_or_wait(peer, lines, args.timeout):
-                return EXIT_OK
+                return _bye()
         _say("Type a message and press Enter; Ctrl-D quits.")
         printer = asyncio.create_task(_print_texts(peer))
         try:
             while (line := await lines.get()) is not None:
                 if line:
-                    await peer.send_text(line)
+                    await _send(peer, line)
         finally:
             printer.cancel()
-    return EXIT_OK
+    return _bye()
 
 
-async def _connect_or_wait(peer: Peer, lines: asyncio.Queue[str | None], timeout: float) -> bool:
-    """Either the user types an identifier or someone connects to us; False at end of input."""
-    waiting = asyncio.create_task(peer.wait_connected())
-    while True:
-        typed = asyncio.create_task(lines.get())
-        done, _ = await asyncio.wait({waiting, typed}, return_when=asyncio.FIRST_COMPLETED)
-        if waiting in done:
-            typed.cancel()
-            waiting.result()
-            return True
-        line = typed.result()
-        if line is None:
+async def _send(peer: Peer, line: str) -> None:
+    """Send one line; one that cannot be sent (too long) is said, not fatal."""
+    try:
+        await peer.send_text(line)
+    except LocalProtocolError as exc:
+        if peer.state is not PeerState.CONNECTED:
+            raise  # the peer is gone: nothing more can be sent
+        _say(f"Not sent: {printable(str(exc), ERROR_SHOWN)}")
+
+
+async def _connect_or_wait(peer: Peer, lines: _Input, timeout: float) -> bool:
+    """Either the user types an identifier or someone connects to us; False at end of input.
+
+    Nothing the network does ends the wait: a failed incoming punch or a
+    server's odd answer is said, and the user can type another ID.
+    """
+    waiting: asyncio.Task[None] | None = None
+    typed: asyncio.Task[str | None] | None = None
+    try:
+        while True:
+            waiting = waiting or asyncio.create_task(peer.wait_connected())
+            typed = typed or asyncio.create_task(lines.get())
+            await asyncio.wait({waiting, typed}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting.done():
+                if _incoming_connected(peer, waiting):
+                    return True
+                waiting = None
+                continue
+            line, typed = typed.result(), None
+            if line is None:
+                return False
+            if not line.strip():
+                continue
             waiting.cancel()
-            return False
-        if not line.strip():
-            continue
-        waiting.cancel()
-        _say(f"Connecting to {line.strip()} ...")
-        started = time.perf_counter()
-        try:
-            await peer.connect(line.strip(), timeout=timeout)
-        except (UnknownPeer, ConnectFailed, LocalProtocolError) as exc:
-            _say(f"Could not connect: {exc}. Type another ID, or wait.")
-            waiting = asyncio.create_task(peer.wait_connected())
-            continue
-        _say(f"Connected after {(time.perf_counter() - started) * 1000:.0f} ms.")
-        return True
+            waiting = None
+            if await _dial(peer, line.strip(), timeout):
+                return True
+    finally:
+        for task in (waiting, typed):
+            if task is not None:
+                task.cancel()
+
+
+def _incoming_connected(peer: Peer, waiting: asyncio.Task[None]) -> bool:
+    """Whether the peer that asked for us got through; if not, say why (we keep waiting)."""
+    try:
+        waiting.result()
+    except ConnectFailed as exc:
+        if peer.state is PeerState.CLOSED:
+            raise  # nothing more will come
+        address = peer.peer_address
+        who = f"A peer at {format_address(address)}" if address else "A peer"
+        _say(
+            f"{who} asked to connect but the punch failed: {printable(str(exc), ERROR_SHOWN)}; "
+            "still waiting. Type an ID, or wait."
+        )
+        return False
+    return True
+
+
+async def _dial(peer: Peer, peer_id: str, timeout: float) -> bool:
+    """Connect to a typed identifier; on any failure say it (escaped) and return False."""
+    _say(f"Connecting to {printable(peer_id, ID_SHOWN)} ...")
+    started = time.perf_counter()
+    try:
+        await peer.connect(peer_id, timeout=timeout)
+    except PunchlabError as exc:
+        _say(f"Could not connect: {printable(str(exc), ERROR_SHOWN)}. Type another ID, or wait.")
+        return False
+    _say(f"Connected after {(time.perf_counter() - started) * 1000:.0f} ms.")
+    return True
 
 
 async def _print_texts(peer: Peer) -> None:
+    """Show each received line, escaped: it is the remote peer's, not the terminal's."""
     async for text in peer.texts():
-        _say(f"Message: {text}")
+        _say(f"Message: {printable(text)}")
 
 
 # -- demo ----------------------------------------------------------------------------

@@ -5,6 +5,11 @@ functions that only schedule a coroutine; what that coroutine has to say goes
 into widget state (a status line, the chat log), never to ``print``. The
 panels work the same with a real :class:`punchlab.aio.Peer` and with a
 simulated :class:`punchlab.sim.session.AsyncSimPeer`.
+
+Text from the network (chat lines, identifiers, error messages) is shown
+through :func:`punchlab.display.printable`, so a control character or bidi
+override shows as its escape, and through :func:`html.escape` wherever a
+widget renders HTML (``HTML`` widgets); a ``Textarea`` shows its value as text.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Protocol
 
 import ipywidgets as w
 
+from punchlab.display import printable
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
@@ -48,6 +54,16 @@ __all__ = ["LiveDiagram", "PeerPanel", "ServerPanel", "connect_panels", "side_by
 
 #: How long ``connect`` waits for the punch, in (real or virtual) seconds.
 CONNECT_TIMEOUT = 12.0
+
+
+#: How much of an identifier or a status line is shown (a server chooses identifiers).
+ID_SHOWN = 100
+STATUS_SHOWN = 500
+
+
+def _html(text: str, limit: int | None = None) -> str:
+    """``text`` for an HTML widget: control characters escaped, then markup escaped."""
+    return html.escape(printable(text, limit))
 
 
 class PanelPeer(Protocol):
@@ -119,7 +135,7 @@ class PeerPanel(_Displayed):
     def __init__(self, peer: PanelPeer, *, title: str | None = None) -> None:
         self.peer = peer
         self.tasks = _Tasks()
-        self.title = w.HTML(f"<b>{html.escape(title or peer.name)}</b>")
+        self.title = w.HTML(f"<b>{_html(title or peer.name)}</b>")
         self.register_button = w.Button(
             description="Register", button_style="primary", icon="id-card"
         )
@@ -256,11 +272,11 @@ class PeerPanel(_Displayed):
         if peer_id is None:
             return "<i>no ID yet</i>"
         # user-select: all makes one click select the whole ID for copying.
-        return f"Your ID: <code style='user-select: all'>{html.escape(peer_id)}</code>"
+        return f"Your ID: <code style='user-select: all'>{_html(peer_id, ID_SHOWN)}</code>"
 
     @staticmethod
     def _status_html(text: str, colour: str = "#333333") -> str:
-        return f"<span style='color: {colour}'>{html.escape(text)}</span>"
+        return f"<span style='color: {colour}'>{_html(text, STATUS_SHOWN)}</span>"
 
     def _info(self, text: str) -> None:
         self.status.value = self._status_html(text)
@@ -269,7 +285,8 @@ class PeerPanel(_Displayed):
         self.status.value = self._status_html(text, "#b00020")
 
     def _append(self, line: str) -> None:
-        self.log.value = f"{self.log.value}{line}\n"
+        """One line of the chat log: a Textarea shows text, so only control characters matter."""
+        self.log.value = f"{self.log.value}{printable(line)}\n"
 
     @property
     def status_text(self) -> str:
@@ -283,7 +300,7 @@ class ServerPanel(_Displayed):
 
     def __init__(self, server: Any, *, title: str = "Rendezvous server") -> None:
         self.server = server
-        self.title = w.HTML(f"<b>{html.escape(title)}</b>")
+        self.title = w.HTML(f"<b>{_html(title)}</b>")
         self.counts = w.HTML()
         self.table = w.HTML()
         self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="8em"))
@@ -320,7 +337,7 @@ class ServerPanel(_Displayed):
         self._refresh()
 
     def _append(self, line: str) -> None:
-        self.log.value = f"{self.log.value}{line}\n"
+        self.log.value = f"{self.log.value}{printable(line)}\n"
 
     def _refresh(self) -> None:
         registrations = self.server.core.registrations
@@ -329,7 +346,7 @@ class ServerPanel(_Displayed):
             f"{self.introduced} introductions · {self.refused} refused datagrams"
         )
         rows = "".join(
-            f"<tr><td><code>{html.escape(r.peer_id)}</code></td>"
+            f"<tr><td><code>{_html(r.peer_id, ID_SHOWN)}</code></td>"
             f"<td>{html.escape(format_address(r.address))}</td></tr>"
             for r in registrations
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import matplotlib
@@ -265,3 +266,48 @@ async def test_sim_peer_has_the_real_peers_errors() -> None:
     with pytest.raises(ConnectFailed):
         await alice.connect(bob_id)
     assert PeerConfig().punch_timeout <= net.now
+
+
+# -- text from the network is shown as text ---------------------------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07<img src=x onerror=alert(1)> <b>bold</b>\r\nyou: forged \u202egnp.exe"
+HOSTILE_SHOWN = (
+    r"\x1b]0;pwned\x07<img src=x onerror=alert(1)> <b>bold</b>\r\nyou: forged \u202egnp.exe"
+)
+
+
+async def test_a_chat_line_with_markup_and_controls_is_shown_as_one_line_of_text() -> None:
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    alice.message.value = HOSTILE
+    alice.send_button.click()
+    await alice.idle()
+    # A Textarea shows its value as text, so markup stays markup-free text; the
+    # controls (and the newline that would forge a "you:" line) are escaped.
+    assert bob.log.value == f"peer: {HOSTILE_SHOWN}\n"
+    assert alice.log.value == f"you: {HOSTILE_SHOWN}\n"
+
+
+async def test_a_hostile_servers_identifier_and_error_are_escaped_in_html() -> None:
+    from tests.standin import StandInServer
+
+    error = '<img src=x onerror="alert(1)">\x1b[2J\u202e'
+    async with (
+        StandInServer(
+            registration_answer="<b>id</b>\x1b]0;pwned\x07",
+            start_status=500,
+            start_body=json.dumps({"error": error}).encode(),
+        ) as standin,
+        Peer(standin.url, host="127.0.0.1", name="Alice") as peer,
+    ):
+        panel = PeerPanel(peer)
+        panel.register_button.click()
+        await panel.idle()
+        assert "&lt;b&gt;id&lt;/b&gt;\\x1b]0;pwned\\x07</code>" in panel.my_id.value
+        await panel.connect("someone")
+    status = str(panel.status.value)
+    assert "<img" not in status and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in status
+    assert panel.status_text.endswith('<img src=x onerror="alert(1)">\\x1b[2J\\u202e')
+    for widget in (panel.my_id, panel.status):
+        assert not [c for c in str(widget.value) if ord(c) < 0x20 or c == "\u202e"]
