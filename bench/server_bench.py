@@ -43,7 +43,14 @@ from punchlab.aio.runner import RECEIVE_BUFFER
 from punchlab.messages import Message, MessageType, encode
 from punchlab.server import RendezvousCore, ServerLimits
 
-UNLIMITED = ServerLimits(registrations_per_second=1e12, registration_burst=10**12)
+#: A server that throttles nothing: the benchmarks measure its work, not its limits.
+UNLIMITED = ServerLimits(
+    registrations_per_second=1e12,
+    registration_burst=10**12,
+    max_registrations_per_ip=10**9,
+    introductions_per_second=1e12,
+    introduction_burst=10**12,
+)
 REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
 
 
@@ -161,11 +168,14 @@ async def udp_rate(target: tuple[str, int], seconds: float, clients: int = 64) -
     return rate
 
 
-async def http_rate(url: str, pair: tuple[str, str], seconds: float, clients: int = 32) -> float:
+async def http_rate(
+    url: str, pair: tuple[str, str, str], seconds: float, clients: int = 32
+) -> float:
+    """start-communication answers per second; ``pair`` is (initiator, peer, initiator's secret)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     count = 0
-    body = {"peerInitiator": pair[0], "peer": pair[1]}
+    body = {"peerInitiator": pair[0], "peer": pair[1], "secret": pair[2]}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
 
         async def worker() -> None:
@@ -181,10 +191,11 @@ async def http_rate(url: str, pair: tuple[str, str], seconds: float, clients: in
         return count / (loop.time() - started)
 
 
-async def two_ids(udp: tuple[str, int]) -> tuple[str, str]:
+async def two_ids(udp: tuple[str, int]) -> tuple[str, str, str]:
+    """Two registered identifiers and the first one's secret."""
     result = await register_many(udp, 2)
     a, b = result.identifiers
-    return a, b
+    return a, b, result.secrets[a]
 
 
 # -- measurements ----------------------------------------------------------------------------
@@ -242,7 +253,7 @@ async def measure(
                 figures["start_communication_per_s"],
                 figures["start_communication_vs_bare_aiohttp"],
             ) = await alternate(
-                lambda: http_rate(bare_url, ("a", "b"), seconds),
+                lambda: http_rate(bare_url, ("a", "b", ""), seconds),
                 lambda: http_rate(url, pair, seconds),
                 rounds,
             )
@@ -254,7 +265,9 @@ async def measure(
         figures["load_seconds"] = result.seconds
         ids = result.identifiers
         pairs = list(zip(ids[0::2], ids[1::2], strict=False))[:introductions]
-        statuses, took = await introduce_many(url, pairs, concurrency=introductions)
+        statuses, took = await introduce_many(
+            url, pairs, concurrency=introductions, secrets=result.secrets
+        )
         figures["introductions"] = len(pairs)
         figures["introductions_ok"] = statuses.count(200)
         figures["introductions_seconds"] = took

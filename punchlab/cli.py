@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the rendezvous server: peers register over UDP and ask to be "
         "introduced over HTTP. Registrations and introductions are logged as they happen.",
     )
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="address to listen on (default: every IPv4 address; '::' for IPv6 and IPv4)",
+    )
     serve.add_argument(
         "--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port (default: %(default)s)"
     )
@@ -78,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ttl",
         type=float,
         default=30.0,
-        help="seconds a silent registration lives (default: %(default)s)",
+        help="seconds a silent registration lives (default: %(default)s). Go clients stop "
+        "beating the server once they chat, so they are forgotten this long after; raise it "
+        "to keep them introducible, at the price of holding vanished peers as long",
     )
     serve.add_argument(
         "--trace", metavar="FILE", help="write every datagram to FILE (JSON Lines) on exit"

@@ -21,8 +21,13 @@ from punchlab.errors import LocalProtocolError, PunchlabError, RemoteProtocolErr
 
 __all__ = [
     "FEATURE_ACK",
+    "FEATURE_LARGE",
+    "FEATURE_SECRET",
+    "FEATURE_TOKEN",
+    "GO_DATAGRAM_BYTES",
     "MAX_DATAGRAM_BYTES",
     "ORIGINAL_TYPES",
+    "PEER_FEATURES",
     "Address",
     "LocalProtocolError",
     "MalformedMessage",
@@ -37,6 +42,7 @@ __all__ = [
     "encode",
     "format_address",
     "parse_address",
+    "parse_features",
 ]
 
 #: Largest datagram we accept or send. The Go client read into a 1024-byte
@@ -88,27 +94,59 @@ class MessageType(enum.StrEnum):
 #: The types the Go implementation knows.
 ORIGINAL_TYPES = frozenset(MessageType) - {MessageType.INITIATE_CHAT_ACK}
 
-#: Feature names a peer may announce in the ``features`` key of REGISTRATION.
+#: The capability channel (DESIGN.md section 1): a peer lists what it can do
+#: in the ``features`` key of REGISTRATION, the server lists its own in the
+#: answer, and hands each side its partner's list with the introduction.
+#: Whoever announced nothing is treated as the original Go program.
+#:
+#: ``ack``: acknowledges INITIATE_CHAT (so a punchlab server retransmits it).
 FEATURE_ACK = "ack"
+#: ``token``: sends the introduction's token on every datagram to its partner
+#: and accepts none without it, once both sides announced it.
+FEATURE_TOKEN = "token"
+#: ``large``: reads datagrams up to :data:`MAX_DATAGRAM_BYTES`; a partner that
+#: did not say so gets datagrams of at most :data:`GO_DATAGRAM_BYTES`.
+FEATURE_LARGE = "large"
+#: ``secret`` (a server's): hands out a registration secret and asks for it
+#: from whoever claims to be the initiator of an introduction.
+FEATURE_SECRET = "secret"
+
+#: The features a punchlab peer can announce; a server keeps no other names
+#: (an announcement is a claim from the network, and its size is bounded).
+PEER_FEATURES = frozenset({FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE})
+
+#: The Go client reads into a 1024-byte buffer: a longer datagram is cut off
+#: and its JSON no longer parses, so the line is lost without a word.
+GO_DATAGRAM_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     """One datagram's content.
 
-    ``token`` and ``features`` are punchlab's extensions, written only when
-    set, in keys the Go implementation ignores: the per-introduction secret
-    that lets two punchlab peers recognise each other from an unexpected
-    port, and the comma-separated features a peer supports.
+    ``token``, ``features`` and ``secret`` are punchlab's extensions, written
+    only when set, in keys the Go implementation ignores: the per-introduction
+    token that lets two punchlab peers recognise each other from an unexpected
+    port, the comma-separated features of the sender (or, in an introduction,
+    of the partner), and the registration secret a punchlab server hands a
+    punchlab peer so that only that peer can ask for introductions.
     """
 
     type: MessageType
     payload: str = "..."
     token: str | None = None
     features: str | None = None
+    secret: str | None = None
 
     def has_feature(self, name: str) -> bool:
-        return self.features is not None and name in self.features.split(",")
+        return name in parse_features(self.features)
+
+
+def parse_features(text: str | None) -> frozenset[str]:
+    """The names in a ``features`` value (``None``, an announcement of nothing, is empty)."""
+    if not text:
+        return frozenset()
+    return frozenset(name for name in text.split(",") if name)
 
 
 def encode(message: Message) -> bytes:
@@ -120,6 +158,8 @@ def encode(message: Message) -> bytes:
         text += ',"token":' + _quote(message.token)
     if message.features is not None:
         text += ',"features":' + _quote(message.features)
+    if message.secret is not None:
+        text += ',"secret":' + _quote(message.secret)
     data = (text + "}").encode("utf-8")
     if len(data) > MAX_DATAGRAM_BYTES:
         raise LocalProtocolError(
@@ -187,6 +227,7 @@ def _decode(data: bytes) -> Message:
     payload = fields.get("payload")
     token = fields.get("token")
     features = fields.get("features")
+    secret = fields.get("secret")
     if not isinstance(type_name, str):
         raise MalformedMessage("field 'type' is missing or not a string")
     if not isinstance(payload, str):
@@ -195,6 +236,8 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage("field 'token' is not a string")
     if features is not None and not isinstance(features, str):
         raise MalformedMessage("field 'features' is not a string")
+    if secret is not None and not isinstance(secret, str):
+        raise MalformedMessage("field 'secret' is not a string")
     try:
         message_type = MessageType(type_name)
     except ValueError:
@@ -204,6 +247,7 @@ def _decode(data: bytes) -> Message:
         _replace_lone_surrogates(payload),
         None if token is None else _replace_lone_surrogates(token),
         None if features is None else _replace_lone_surrogates(features),
+        None if secret is None else _replace_lone_surrogates(secret),
     )
 
 

@@ -12,9 +12,15 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 
+from punchlab.addresses import same_host
 from punchlab.messages import (
-    FEATURE_ACK,
+    FEATURE_LARGE,
+    FEATURE_TOKEN,
+    GO_DATAGRAM_BYTES,
+    MAX_DATAGRAM_BYTES,
+    PEER_FEATURES,
     Address,
     LocalProtocolError,
     Message,
@@ -24,6 +30,7 @@ from punchlab.messages import (
     encode,
     format_address,
     parse_address,
+    parse_features,
 )
 
 __all__ = [
@@ -43,6 +50,11 @@ __all__ = [
     "TextReceived",
     "Trigger",
 ]
+
+
+def _quoted_size(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON string literal, as :func:`encode` writes it."""
+    return len(encode_basestring(text).encode("utf-8")) - 2
 
 
 class PeerState(enum.StrEnum):
@@ -71,6 +83,13 @@ _S, _T = PeerState, Trigger
 
 #: Server tokens are 16 hex digits; anything far longer is not one.
 MAX_TOKEN_LENGTH = 64
+
+#: Live tokens for one partner: our introduction's and, when both sides asked
+#: at once, the partner's. A third introduction is ignored.
+MAX_TOKENS_PER_PARTNER = 2
+
+#: What a punchlab peer announces in REGISTRATION.
+PEER_FEATURE_LIST = ",".join(sorted(PEER_FEATURES))
 
 #: Every allowed transition. A trigger not listed for a state is a local error.
 TRANSITIONS: dict[tuple[PeerState, Trigger], PeerState] = {
@@ -222,11 +241,18 @@ class PeerCore:
         self.peer_address: Address | None = None
         self.introduced_address: Address | None = None
         self.token: str | None = None
+        #: From the server's REGISTRATION answer: proves to the server that a
+        #: start-communication request is ours (a Go server gives none).
+        self.secret: str | None = None
+        self.server_features: frozenset[str] = frozenset()
+        #: What the introduced partner announced (empty: the Go original).
+        self.partner_features: frozenset[str] = frozenset()
         self.initiator = False
         self.connected_at: float | None = None
-        self._valid_sources: set[Address] = set()
-        #: Tokens of every introduction to the current peer (both sides may ask).
+        #: Tokens of the introductions to the current peer (both sides may ask).
         self._tokens: set[str] = set()
+        #: The token we put on datagrams: the last one the partner proved it holds.
+        self._send_token: str | None = None
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PeerEvent] = deque()
         self.ignored = 0
@@ -250,17 +276,64 @@ class PeerCore:
         self._registration_due = now
         self.handle_timer(now)
 
-    def start_punching(self, peer_address: Address, now: float, token: str | None = None) -> None:
-        """The initiator's side: the server's HTTP answer named the peer's address."""
-        self._introduce(peer_address, now, token, initiator=True)
+    def start_punching(
+        self,
+        peer_address: Address,
+        now: float,
+        token: str | None = None,
+        partner_features: str | None = None,
+    ) -> None:
+        """The initiator's side: the server's HTTP answer named the peer's address.
 
-    def send_text(self, text: str, now: float) -> None:
-        """Queue one chat line; only a connected peer can chat."""
+        ``partner_features`` is the ``features`` value of that answer (what
+        the peer announced); ``None`` means a Go server or a Go peer.
+        When the peer asked for us at the same moment, we are already punching
+        toward it: the answer only adds its token.
+        """
+        if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
+            self._add_partner_token(None if self.config.original else token, peer_address)
+            return
+        self._introduce(peer_address, now, token, partner_features, initiator=True)
+
+    @property
+    def checks_tokens(self) -> bool:
+        """Both sides announced ``token``: every datagram between them must carry it."""
+        return self.token is not None and FEATURE_TOKEN in self.partner_features
+
+    def send_text(self, text: str, now: float) -> int:
+        """Queue one chat line; only a connected peer can chat. Returns the datagrams used.
+
+        A partner that did not announce ``large`` reads at most
+        :data:`GO_DATAGRAM_BYTES` (the Go client's buffer), so a longer line
+        goes to it in pieces, each its own line.
+        """
         if self.state is not PeerState.CONNECTED or self.peer_address is None:
             raise LocalProtocolError(f"cannot send text while {self.state.value}")
+        limit = MAX_DATAGRAM_BYTES if FEATURE_LARGE in self.partner_features else GO_DATAGRAM_BYTES
         # Go clients end every line with a newline; so do we, for them to print.
-        message = Message(MessageType.TEXT, text if text.endswith("\n") else text + "\n")
-        self._send(message, self.peer_address)
+        body = text[:-1] if text.endswith("\n") else text
+        pieces = list(self._text_pieces(body, limit))
+        for piece in pieces:
+            self._send(self._to_peer(MessageType.TEXT, piece + "\n"), self.peer_address)
+        return len(pieces)
+
+    def _text_pieces(self, text: str, limit: int) -> list[str]:
+        """Split ``text`` so that each TEXT datagram (token included) is at most ``limit`` bytes."""
+        overhead = len(encode(self._to_peer(MessageType.TEXT, "\n")))
+        if overhead + _quoted_size(text) <= limit:
+            return [text]
+        pieces: list[str] = []
+        piece: list[str] = []
+        size = overhead
+        for char in text:
+            char_size = _quoted_size(char)
+            if size + char_size > limit and piece:
+                pieces.append("".join(piece))
+                piece, size = [], overhead
+            piece.append(char)
+            size += char_size
+        pieces.append("".join(piece))
+        return pieces
 
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
@@ -334,7 +407,7 @@ class PeerCore:
                 # Waiting again: keep the registration at the server alive.
                 self._server_beat_due = now + self._server_beat_interval()
         if self._peer_beat_due is not None and now >= self._peer_beat_due and self.peer_address:
-            self._send(Message(MessageType.HEART_BEAT), self.peer_address)
+            self._send(self._to_peer(MessageType.HEART_BEAT), self.peer_address)
             self._peer_beat_due = now + self._heartbeat_interval()
 
     def next_event(self) -> PeerEvent | None:
@@ -352,6 +425,9 @@ class PeerCore:
                 self._ignore(address, "unexpected", "REGISTRATION answer while not registering")
         else:
             self.peer_id = message.payload
+            if not self.config.original:
+                self.secret = message.secret
+                self.server_features = parse_features(message.features)
             self._registration_due = None
             self._transition(Trigger.REGISTRATION_ANSWERED)
             self._events.append(Registered(message.payload))
@@ -378,33 +454,41 @@ class PeerCore:
             # Acknowledge every copy, so the server stops retransmitting.
             ack = Message(MessageType.INITIATE_CHAT_ACK, token=token)
             self._send(ack, address)
+        if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
+            self._add_partner_token(token, address)
+            return
         if self.state in (PeerState.PUNCHING, PeerState.CONNECTED):
-            if peer_address != self.introduced_address:
-                self._ignore(address, "busy", "introduced to another peer while busy")
-            elif token is not None:
-                # The peer asked for us while we asked for it: its HELLOs carry
-                # the token of its introduction, ours of ours.
-                self._tokens.add(token)
+            self._ignore(address, "busy", f"introduced again while {self.state.value}")
             return
         if (self.state, Trigger.INTRODUCED) not in TRANSITIONS:
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
             return
-        self._introduce(peer_address, now, token, initiator=False)
+        features = None if self.config.original else message.features
+        self._introduce(peer_address, now, token, features, initiator=False)
+
+    def _add_partner_token(self, token: str | None, address: Address) -> None:
+        """Both sides asked at once: the partner's HELLOs carry its introduction's token."""
+        if token is None or token in self._tokens:
+            return
+        if len(self._tokens) >= MAX_TOKENS_PER_PARTNER:
+            self._ignore(address, "busy", "a third introduction to the same peer")
+            return
+        self._tokens.add(token)
 
     def _on_hello(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address):
             return
-        self._send(Message(MessageType.SUCCESS, token=self.token), address)
-        self._heard_from(address, now)
+        self._heard_from(message, address, now)
+        self._send(self._to_peer(MessageType.SUCCESS), address)
         if self.state is PeerState.PUNCHING and not self.config.original:
             # Answer with our own HELLO at once: the other side needs a
             # SUCCESS too, and this path through both NATs is now known open.
-            self._send(Message(MessageType.HELLO, token=self.token), address)
+            self._send(self._to_peer(MessageType.HELLO), address)
 
     def _on_success(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address):
             return
-        self._heard_from(address, now)
+        self._heard_from(message, address, now)
         if self.state is PeerState.PUNCHING:
             self._hello_due = None
             self._punch_deadline = None
@@ -420,7 +504,7 @@ class PeerCore:
     def _on_text(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address, adopt=False):
             return
-        self._heard_from(address, now, adopt=False)
+        self._heard_from(message, address, now, adopt=False)
         text = message.payload[:-1] if message.payload.endswith("\n") else message.payload
         self._events.append(TextReceived(text, address))
 
@@ -428,50 +512,75 @@ class PeerCore:
         if address == self.server_address:
             return
         if self._is_from_peer(message, address, adopt=False):
-            self._heard_from(address, now, adopt=False)
+            self._heard_from(message, address, now, adopt=False)
 
     # -- helpers ---------------------------------------------------------------------
 
     def _is_from_peer(self, message: Message, address: Address, *, adopt: bool = True) -> bool:
-        """Whether a datagram comes from the introduced peer (and may move its address).
+        """Whether a datagram comes from the introduced peer (DESIGN.md section 8).
 
-        Valid: the address we talk to, an address already validated, the
-        same IP as the server gave (a symmetric NAT changes the port, rarely
-        the address), or the introduction's token. A token that differs from
-        ours marks a stale or forged datagram even from the right IP.
+        When both sides announced ``token``, only the introduction's token
+        counts, from any address. Otherwise (a Go partner, a Go server) the
+        datagram must come from the address we talk to, or, while punching
+        and for HELLO / SUCCESS (``adopt``), from the IP the server gave:
+        a symmetric NAT changes the port, rarely the address. A token we do
+        not hold marks a stale or forged datagram even then.
         """
         if self.state not in (PeerState.PUNCHING, PeerState.CONNECTED):
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
         assert self.introduced_address is not None
-        if message.token is not None and self._tokens:
+        if self.checks_tokens:
             valid = message.token in self._tokens
+        elif message.token is not None and self._tokens and message.token not in self._tokens:
+            valid = False
+        elif address == self.peer_address:
+            valid = True
         else:
-            valid = address in self._valid_sources or address[0] == self.introduced_address[0]
+            valid = (
+                adopt
+                and self.state is PeerState.PUNCHING
+                and same_host(address[0], self.introduced_address[0])
+            )
         if not valid:
             self._ignore(
                 address, "unexpected source", f"{message.type} not from the introduced peer"
             )
         return valid
 
-    def _heard_from(self, address: Address, now: float, *, adopt: bool = True) -> None:
+    def _heard_from(
+        self, message: Message, address: Address, now: float, *, adopt: bool = True
+    ) -> None:
         self._last_heard = now
-        self._valid_sources.add(address)
+        if self.checks_tokens:
+            # Answer with a token the partner has shown it holds.
+            self._send_token = message.token
         if adopt and not self.config.original and address != self.peer_address:
             assert self.peer_address is not None
             self._events.append(PeerAddressChanged(self.peer_address, address))
             self.peer_address = address
 
+    def _to_peer(self, message_type: MessageType, payload: str = "...") -> Message:
+        """A datagram for the partner, with the token it knows (the Go side ignores it)."""
+        return Message(message_type, payload, token=self._send_token)
+
     def _introduce(
-        self, peer_address: Address, now: float, token: str | None, *, initiator: bool
+        self,
+        peer_address: Address,
+        now: float,
+        token: str | None,
+        partner_features: str | None,
+        *,
+        initiator: bool,
     ) -> None:
         if self.peer_id is None:
             raise LocalProtocolError("cannot punch before registering")
         self._transition(Trigger.INTRODUCED)
         self.peer_address = self.introduced_address = peer_address
-        self._valid_sources = {peer_address}
         self.token = None if self.config.original else token
+        self._send_token = self.token
         self._tokens = set() if self.token is None else {self.token}
+        self.partner_features = parse_features(partner_features) & PEER_FEATURES
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
@@ -498,14 +607,14 @@ class PeerCore:
             )
             return
         self._registration_attempts += 1
-        features = None if self.config.original else FEATURE_ACK
+        features = None if self.config.original else PEER_FEATURE_LIST
         self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
         self._registration_due = now + self._registration_interval
         self._registration_interval = min(self._registration_interval * 2, 2.0)
 
     def _hello_tick(self, now: float) -> None:
         assert self.peer_address is not None
-        self._send(Message(MessageType.HELLO, token=self.token), self.peer_address)
+        self._send(self._to_peer(MessageType.HELLO), self.peer_address)
         if self.config.original:
             self._hello_due = now + self.config.original_interval
         else:

@@ -9,6 +9,8 @@ send what it hands back.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import os
 import random
@@ -16,8 +18,12 @@ import secrets
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
+from punchlab.addresses import same_host
 from punchlab.messages import (
     FEATURE_ACK,
+    FEATURE_SECRET,
+    FEATURE_TOKEN,
+    PEER_FEATURES,
     Address,
     Message,
     MessageType,
@@ -26,19 +32,24 @@ from punchlab.messages import (
     decode,
     encode,
     format_address,
+    parse_features,
 )
 
 __all__ = [
     "DEFAULT_REGISTRATION_TTL",
+    "SERVER_FEATURES",
     "DatagramRejected",
+    "Forbidden",
     "Introduction",
     "PeerRegistered",
     "Registration",
+    "RegistrationEvicted",
     "RegistrationExpired",
     "RendezvousCore",
     "RequestError",
     "ServerEvent",
     "ServerLimits",
+    "TooManyIntroductions",
     "UnknownIdentifier",
     "uuid4_text",
 ]
@@ -54,6 +65,9 @@ DEFAULT_REGISTRATION_TTL = 30.0
 #: address that never asked, gets no flood.
 NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
+
+#: What a punchlab server tells a peer it can do, in its REGISTRATION answer.
+SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_TOKEN}))
 
 #: What a registered peer legitimately sends the server (and so earns answers).
 _COUNTED = frozenset(
@@ -78,6 +92,18 @@ class RequestError(PunchlabError):
     status = 400
 
 
+class Forbidden(RequestError):
+    """The caller has not shown that it is the initiator it names (HTTP 403)."""
+
+    status = 403
+
+
+class TooManyIntroductions(RequestError):
+    """The peer was introduced too often lately (HTTP 429): no reflection through it."""
+
+    status = 429
+
+
 class UnknownIdentifier(RequestError):
     """No live registration has this identifier (HTTP 404)."""
 
@@ -100,11 +126,17 @@ class Registration:
     features: frozenset[str] = frozenset()
     #: The REGISTRATION answer, built once: a retry gets the same bytes.
     answer: bytes = b""
+    #: Proof that a start-communication request comes from this peer; only
+    #: peers that announced features get one (a Go client is checked by IP).
+    secret: str | None = None
     #: Datagrams from and to this address: the server never sends more than
     #: it was sent, plus the one unprompted INITIATE_CHAT (no reflection).
     received: int = 0
     sent: int = 0
     introduced: int = 0
+    #: Token bucket of introductions *to* this peer (see ServerLimits).
+    introduction_allowance: float = 0.0
+    allowance_updated: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +145,29 @@ class ServerLimits:
 
     A token bucket per source IP limits REGISTRATION datagrams (a flood from
     one host gets a clear refusal, the others are unaffected), and the table
-    of registrations has a ceiling so memory stays bounded.
+    of registrations has a ceiling so memory stays bounded. One source IP
+    holds at most ``max_registrations_per_ip`` of it (a whole class behind
+    one NAT fits), and a full table makes room by evicting the oldest entry
+    never heard from again after its first answer, so a flood from a few
+    addresses cannot lock everyone else out. A peer is introduced at most
+    ``introduction_burst`` times at once and ``introductions_per_second``
+    after that: each introduction sends it one datagram it never asked for.
     """
 
     registrations_per_second: float = 500.0
     registration_burst: int = 2500
     max_registrations: int = 100_000
+    max_registrations_per_ip: int = 2_000
+    introductions_per_second: float = 0.5
+    introduction_burst: int = 5
 
     def __post_init__(self) -> None:
         if self.registrations_per_second <= 0 or self.registration_burst < 1:
             raise ValueError("registration rate and burst must be positive")
-        if self.max_registrations < 1:
-            raise ValueError("max_registrations must be at least 1")
+        if self.max_registrations < 1 or self.max_registrations_per_ip < 1:
+            raise ValueError("max_registrations and max_registrations_per_ip must be at least 1")
+        if self.introductions_per_second <= 0 or self.introduction_burst < 1:
+            raise ValueError("introduction rate and burst must be positive")
 
 
 @dataclass(slots=True)
@@ -152,6 +195,8 @@ class Introduction:
     initiator_address: Address
     peer_address: Address
     token: str
+    #: What the peer announced (the initiator learns it with the address).
+    peer_features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +218,14 @@ class RegistrationExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationEvicted:
+    """Dropped to make room: never heard from again after its first answer."""
+
+    peer_id: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
 class DatagramRejected:
     """A datagram the server dropped, and why (it changed nothing)."""
 
@@ -181,7 +234,9 @@ class DatagramRejected:
     detail: str
 
 
-ServerEvent = PeerRegistered | PeerIntroduced | RegistrationExpired | DatagramRejected
+ServerEvent = (
+    PeerRegistered | PeerIntroduced | RegistrationExpired | RegistrationEvicted | DatagramRejected
+)
 
 
 class RendezvousCore:
@@ -205,9 +260,15 @@ class RendezvousCore:
         self._buckets: dict[str, _Bucket] = {}
         self._buckets_swept = float("-inf")
         self._rng = rng
+        self._secret_key = os.urandom(32)
         # Ordered oldest-seen first, so the next expiry is always the first entry.
         self._by_id: OrderedDict[str, Registration] = OrderedDict()
         self._by_address: dict[Address, Registration] = {}
+        #: Registrations not heard from since their first answer, oldest first,
+        #: overall and per source IP: the first to go when room is needed.
+        self._quiet: OrderedDict[str, Registration] = OrderedDict()
+        self._quiet_by_ip: dict[str, OrderedDict[str, Registration]] = {}
+        self._count_by_ip: Counter[str] = Counter()
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[ServerEvent] = deque()
         # At most one per peer (a newer introduction replaces an older one), so
@@ -228,6 +289,15 @@ class RendezvousCore:
             return secrets.token_hex(8)
         return f"{self._rng.getrandbits(64):016x}"
 
+    def _secret_for(self, peer_id: str) -> str:
+        """The registration secret of ``peer_id``: keyed by this server's random key.
+
+        Never from the seeded generator: a notebook's reproducible identifiers
+        must not make secrets guessable, and drawing them would shift every
+        identifier and token after the first registration.
+        """
+        return hmac.new(self._secret_key, peer_id.encode(), hashlib.sha256).hexdigest()[:32]
+
     # -- queries ---------------------------------------------------------------------
 
     @property
@@ -237,6 +307,9 @@ class RendezvousCore:
 
     def lookup(self, peer_id: str) -> Registration | None:
         return self._by_id.get(peer_id)
+
+    def lookup_address(self, address: Address) -> Registration | None:
+        return self._by_address.get(address)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -257,8 +330,8 @@ class RendezvousCore:
         if message.type is MessageType.REGISTRATION:
             if not self._take_token(address[0], now):
                 self._reject(address, "rate limited", f"too many REGISTRATIONs from {address[0]}")
-            elif registration is None and len(self._by_id) >= self.limits.max_registrations:
-                self._reject(address, "server full", "the registration table is full")
+            elif registration is None and not self._make_room(address):
+                return
             else:
                 self._register(address, now, message, registration)
         elif message.type is MessageType.INITIATE_CHAT_ACK:
@@ -271,12 +344,24 @@ class RendezvousCore:
         else:
             self._reject(address, "unexpected type", f"{message.type} is not for the server")
 
-    def start_communication(self, initiator_id: str, peer_id: str, now: float) -> Introduction:
+    def start_communication(
+        self,
+        initiator_id: str,
+        peer_id: str,
+        now: float,
+        *,
+        secret: str | None = None,
+        source_ip: str | None = None,
+    ) -> Introduction:
         """Introduce two registered peers; raise :class:`RequestError` and send nothing otherwise.
 
-        The initiator learns the peer's public address (the caller answers it
-        over HTTP) and the peer is sent ``INITIATE_CHAT`` with the initiator's.
-        Both get the same token, in a key the Go implementation ignores.
+        The caller must show it is the initiator: with the secret the initiator
+        got at registration, or, for a Go client (which has none), by asking
+        from the IP address it registered from (``source_ip``, the HTTP
+        client's address). The initiator learns the peer's public address and
+        features (the caller answers them over HTTP) and the peer is sent
+        ``INITIATE_CHAT`` with the initiator's. Both get the same token, in a
+        key the Go implementation ignores.
         """
         self._expire(now)
         if not isinstance(initiator_id, str) or not isinstance(peer_id, str):
@@ -289,17 +374,22 @@ class RendezvousCore:
             raise UnknownIdentifier(peer_id, "peer")
         if initiator is peer:
             raise RequestError("a peer cannot start communication with itself")
+        self._check_initiator(initiator, secret, source_ip)
+        self._take_introduction(peer, now)
         introduction = Introduction(
             initiator_id=initiator_id,
             peer_id=peer_id,
             initiator_address=initiator.address,
             peer_address=peer.address,
             token=self._new_token(),
+            peer_features=peer.features,
         )
         notice = Message(
             MessageType.INITIATE_CHAT,
             format_address(initiator.address),
             token=introduction.token,
+            # The partner's list, to a peer that can read it (Go clients cannot).
+            features=",".join(sorted(initiator.features)) if peer.secret is not None else None,
         )
         data = encode(notice)
         peer.introduced += 1  # each introduction may send one datagram unprompted
@@ -312,6 +402,36 @@ class RendezvousCore:
         self.introductions += 1
         self._events.append(PeerIntroduced(introduction))
         return introduction
+
+    @staticmethod
+    def _check_initiator(
+        initiator: Registration, secret: str | None, source_ip: str | None
+    ) -> None:
+        """Raise :class:`Forbidden` unless the caller has shown it is ``initiator``."""
+        if initiator.secret is not None:
+            if not isinstance(secret, str) or not secrets.compare_digest(
+                secret.encode("utf-8", "replace"), initiator.secret.encode()
+            ):
+                raise Forbidden("the secret does not match the initiator's registration")
+        elif source_ip is None or not same_host(source_ip, initiator.address[0]):
+            raise Forbidden(
+                "an initiator without a secret must ask from the address it registered from"
+            )
+
+    def _take_introduction(self, peer: Registration, now: float) -> None:
+        """Raise :class:`TooManyIntroductions` when ``peer`` was introduced too often lately."""
+        limits = self.limits
+        allowance = peer.introduction_allowance + (
+            max(0.0, now - peer.allowance_updated) * limits.introductions_per_second
+        )
+        allowance = min(allowance, float(limits.introduction_burst))
+        peer.allowance_updated = now
+        if allowance < 1.0:
+            peer.introduction_allowance = allowance
+            raise TooManyIntroductions(
+                "this peer was introduced too often in the last few seconds; try again shortly"
+            )
+        peer.introduction_allowance = allowance - 1.0
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Everything queued since the last call, oldest first."""
@@ -359,17 +479,86 @@ class RendezvousCore:
     ) -> None:
         repeated = registration is not None
         if registration is None:
-            peer_id = self._new_id()
-            features = frozenset(filter(None, (message.features or "").split(",")))
-            answer = encode(Message(MessageType.REGISTRATION, peer_id))
-            registration = Registration(peer_id, address, now, now, features, answer, received=1)
-            self._by_id[peer_id] = registration
-            self._by_address[address] = registration
+            registration = self._new_registration(address, now, message)
         else:
             # A retry whose answer was lost: same peer, same identifier.
             self._refresh(registration, now)
         self._send(registration.answer, registration)
         self._events.append(PeerRegistered(registration.peer_id, address, repeated))
+
+    def _new_registration(self, address: Address, now: float, message: Message) -> Registration:
+        """Enter a new peer; one that announced features gets a secret and the server's list."""
+        peer_id = self._new_id()
+        features = parse_features(message.features) & PEER_FEATURES
+        secret = None
+        if message.features is None:
+            answer = encode(Message(MessageType.REGISTRATION, peer_id))
+        else:
+            secret = self._secret_for(peer_id)
+            answer = encode(
+                Message(MessageType.REGISTRATION, peer_id, features=SERVER_FEATURES, secret=secret)
+            )
+        registration = Registration(
+            peer_id,
+            address,
+            now,
+            now,
+            features,
+            answer,
+            secret,
+            received=1,
+            introduction_allowance=float(self.limits.introduction_burst),
+            allowance_updated=now,
+        )
+        self._by_id[peer_id] = registration
+        self._by_address[address] = registration
+        ip = address[0]
+        self._count_by_ip[ip] += 1
+        self._quiet[peer_id] = registration
+        self._quiet_by_ip.setdefault(ip, OrderedDict())[peer_id] = registration
+        return registration
+
+    def _make_room(self, address: Address) -> bool:
+        """Room for one more registration from ``address``: evict a quiet one, or refuse."""
+        ip = address[0]
+        if self._count_by_ip[ip] >= self.limits.max_registrations_per_ip:
+            own_quiet = self._quiet_by_ip.get(ip)
+            if not own_quiet:
+                self._reject(address, "address full", f"too many registrations from {ip}")
+                return False
+            self._evict(next(iter(own_quiet.values())))
+        if len(self._by_id) >= self.limits.max_registrations:
+            if not self._quiet:
+                self._reject(address, "server full", "the registration table is full")
+                return False
+            self._evict(next(iter(self._quiet.values())))
+        return True
+
+    def _evict(self, registration: Registration) -> None:
+        self._forget(registration)
+        self._events.append(RegistrationEvicted(registration.peer_id, registration.address))
+
+    def _forget(self, registration: Registration) -> None:
+        """Remove ``registration`` from every table."""
+        peer_id, address = registration.peer_id, registration.address
+        del self._by_id[peer_id]
+        del self._by_address[address]
+        self._pending.pop(address, None)
+        self._heard_again(registration)
+        ip = address[0]
+        self._count_by_ip[ip] -= 1
+        if self._count_by_ip[ip] <= 0:
+            del self._count_by_ip[ip]
+
+    def _heard_again(self, registration: Registration) -> None:
+        """No longer quiet: the peer spoke after its first answer (or is gone)."""
+        if self._quiet.pop(registration.peer_id, None) is None:
+            return
+        ip = registration.address[0]
+        own_quiet = self._quiet_by_ip[ip]
+        del own_quiet[registration.peer_id]
+        if not own_quiet:
+            del self._quiet_by_ip[ip]
 
     def _acknowledge(self, address: Address, message: Message, now: float) -> None:
         notice = self._pending.get(address)
@@ -426,17 +615,16 @@ class RendezvousCore:
         """The peer was heard from: its registration lives on, and expires last."""
         registration.last_seen = now
         self._by_id.move_to_end(registration.peer_id)
+        if self._quiet:
+            self._heard_again(registration)
 
     def _expire(self, now: float) -> None:
         while self._by_id:
             registration = next(iter(self._by_id.values()))
             if registration.last_seen + self.registration_ttl > now:
                 return
-            peer_id = registration.peer_id
-            del self._by_id[peer_id]
-            del self._by_address[registration.address]
-            self._pending.pop(registration.address, None)
-            self._events.append(RegistrationExpired(peer_id, registration.address))
+            self._forget(registration)
+            self._events.append(RegistrationExpired(registration.peer_id, registration.address))
 
     def _reject(self, address: Address, reason: str, detail: str) -> None:
         self.rejected[reason] += 1

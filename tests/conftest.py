@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from punchlab.aio import Peer, RendezvousServer
+from punchlab.server import Introduction, RendezvousCore
 from punchlab.trace import Trace
 
 
@@ -36,3 +38,27 @@ async def make_peer(server: RendezvousServer) -> AsyncIterator[PeerFactory]:
     yield factory
     for peer in peers:
         await peer.close()
+
+
+def ipv6_loopback_works() -> bool:
+    """Whether this machine can bind ::1 (a test that needs it skips only where it cannot)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def introduce(core: RendezvousCore, initiator: Any, peer: Any, now: float) -> Introduction:
+    """start-communication as the real initiator asks: with its secret, from its address."""
+    registration = core.lookup(initiator) if isinstance(initiator, str) else None
+    return core.start_communication(
+        initiator,
+        peer,
+        now,
+        secret=None if registration is None else registration.secret,
+        source_ip=None if registration is None else registration.address[0],
+    )

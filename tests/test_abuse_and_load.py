@@ -8,6 +8,7 @@ still registers and introduces peers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -26,8 +27,10 @@ from punchlab.aio.load import introduce_many, register_many
 from punchlab.aio.runner import CoreRunner
 from punchlab.messages import Message, MessageType, RemoteProtocolError, decode, encode
 from punchlab.server import RendezvousCore, ServerLimits
+from tests.conftest import introduce
 
 REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
+HEART_BEAT = encode(Message(MessageType.HEART_BEAT))
 
 
 def answers(core: RendezvousCore) -> list[tuple[str, tuple[str, int]]]:
@@ -50,15 +53,69 @@ def test_a_registration_flood_from_one_host_is_limited_and_others_are_not() -> N
     assert len(core) == 16  # five seconds refilled five tokens
 
 
-def test_the_registration_table_is_bounded() -> None:
+def host(index: int) -> tuple[str, int]:
+    return (f"10.1.{index // 250}.{index % 250}", 5000)
+
+
+def test_the_registration_table_is_bounded_and_quiet_entries_make_room() -> None:
     core = RendezvousCore(limits=ServerLimits(max_registrations=100), registration_ttl=30.0)
     for index in range(150):
-        core.receive_datagram(REGISTRATION, (f"10.1.{index // 250}.{index % 250}", 5000), 0.0)
+        core.receive_datagram(REGISTRATION, host(index), 0.0)
     assert len(core) == 100
-    assert core.rejected["server full"] == 50
+    # Never heard from again after their first answer: the oldest made room.
+    assert core.lookup_address(host(0)) is None and core.lookup_address(host(49)) is None
+    assert core.lookup_address(host(50)) is not None
+    assert core.rejected["server full"] == 0
     core.handle_timer(31.0)  # they all fell silent
     core.receive_datagram(REGISTRATION, ("10.9.9.9", 5000), 31.0)
     assert len(core) == 1
+
+
+def test_a_table_of_live_peers_refuses_newcomers_rather_than_evict_them() -> None:
+    core = RendezvousCore(limits=ServerLimits(max_registrations=100), registration_ttl=30.0)
+    for index in range(100):
+        core.receive_datagram(REGISTRATION, host(index), 0.0)
+        core.receive_datagram(HEART_BEAT, host(index), 0.5)  # heard again: a live peer
+    core.receive_datagram(REGISTRATION, ("10.9.9.9", 5000), 1.0)
+    assert len(core) == 100
+    assert core.rejected["server full"] == 1
+    assert all(core.lookup_address(host(index)) is not None for index in range(100))
+
+
+def test_one_address_holds_a_bounded_share_of_the_table() -> None:
+    limits = ServerLimits(max_registrations=1000, max_registrations_per_ip=10)
+    core = RendezvousCore(limits=limits)
+    for port in range(1000, 1010):
+        core.receive_datagram(REGISTRATION, ("192.0.2.66", port), 0.0)
+        core.receive_datagram(HEART_BEAT, ("192.0.2.66", port), 0.1)
+    core.receive_datagram(REGISTRATION, ("192.0.2.66", 2000), 1.0)
+    assert core.rejected["address full"] == 1
+    assert len(core) == 10
+    core.receive_datagram(REGISTRATION, ("198.51.100.7", 5000), 1.0)
+    assert len(core) == 11  # another address is not affected
+
+
+def test_a_flood_from_many_addresses_does_not_lock_out_a_new_peer() -> None:
+    """Finding 5: 40 flooding addresses filled the 100,000-entry table in seconds."""
+    core = RendezvousCore()  # the defaults a real server runs with
+    now = 0.0
+    for round_ in range(6):  # each address at its full rate: 2,500 at once, then 500/s
+        now = float(round_)
+        for attacker in range(60):
+            for port in range(2500 if round_ == 0 else 500):
+                core.receive_datagram(REGISTRATION, (f"192.0.2.{attacker}", 1024 + port), now)
+        core.datagrams_to_send(now)
+        if round_ == 2:
+            core.receive_datagram(REGISTRATION, ("198.51.100.7", 5000), now)
+            assert core.lookup_address(("198.51.100.7", 5000)) is not None
+        if round_ > 2:
+            core.receive_datagram(HEART_BEAT, ("198.51.100.7", 5000), now)
+    per_address = collections.Counter(r.address[0] for r in core.registrations)
+    assert max(per_address.values()) <= core.limits.max_registrations_per_ip
+    assert core.lookup_address(("198.51.100.7", 5000)) is not None
+    assert len(core) <= core.limits.max_registrations
+    core.receive_datagram(REGISTRATION, ("203.0.113.9", 40000), now)
+    assert core.lookup_address(("203.0.113.9", 40000)) is not None
 
 
 def test_a_flood_of_distinct_hosts_keeps_the_rate_table_bounded() -> None:
@@ -110,7 +167,8 @@ async def test_bad_http_of_every_kind_gets_json_errors_and_changes_nothing() -> 
         RendezvousServer("127.0.0.1", 0, 0) as server,
         aiohttp.ClientSession() as http,
     ):
-        ids = (await register_many(server.udp_address or ("", 0), 2)).identifiers
+        registered = await register_many(server.udp_address or ("", 0), 2)
+        ids = registered.identifiers
         bodies: list[bytes] = [
             rng.randbytes(rng.randrange(0, 300)) for _ in range(60)
         ] + [
@@ -134,7 +192,9 @@ async def test_bad_http_of_every_kind_gets_json_errors_and_changes_nothing() -> 
         assert set(statuses) <= {400, 404, 405, 413}
         assert server.core.introductions == 0
         # ... and it still works:
-        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        statuses, _ = await introduce_many(
+            server.url, [(ids[0], ids[1])], secrets=registered.secrets
+        )
         assert statuses == [200]
 
 
@@ -146,7 +206,7 @@ async def test_three_hundred_peers_register_at_once() -> None:
         assert len(result.identifiers) == len(set(result.identifiers)) == 300
         assert len(server.core) == 300
         pairs = list(zip(result.identifiers[0::2], result.identifiers[1::2], strict=True))
-        statuses, _ = await introduce_many(server.url, pairs)
+        statuses, _ = await introduce_many(server.url, pairs, secrets=result.secrets)
         assert statuses == [200] * 150
         assert server.core.introductions == 150
 
@@ -156,8 +216,8 @@ def test_each_introduction_of_a_go_peer_reaches_it_even_in_quick_succession() ->
     core.receive_datagram(REGISTRATION, ("198.51.100.1", 5000), 0.0)
     core.receive_datagram(REGISTRATION, ("198.51.100.2", 5000), 0.0)
     (alice, _), (bob, _) = answers(core)
-    core.start_communication(alice, bob, 1.0)
-    core.start_communication(alice, bob, 1.5)  # no heart-beat from Bob in between
+    introduce(core, alice, bob, 1.0)
+    introduce(core, alice, bob, 1.5)  # no heart-beat from Bob in between
     notices = [a for payload, a in answers(core)]
     assert notices == [("198.51.100.2", 5000)] * 2
 
@@ -238,8 +298,11 @@ async def _after_garbage_it_still_works(batch: list[bytes]) -> None:
         # ... and the server holds nothing else: one registration, no introduction.
         assert [r.address for r in server.core.registrations] == [sender]
         assert server.core.introductions == 0 and not server.core._pending
-        ids = (await register_many(server.udp_address, 2)).identifiers
-        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        registered = await register_many(server.udp_address, 2)
+        ids = registered.identifiers
+        statuses, _ = await introduce_many(
+            server.url, [(ids[0], ids[1])], secrets=registered.secrets
+        )
         assert statuses == [200]
 
 
@@ -277,8 +340,11 @@ async def _after_bad_requests_it_still_works(batch: list[tuple[str, str, bytes]]
                 if response.status >= 400:
                     assert "error" in await response.json(content_type=None)
         assert server.core.introductions == 0 and len(server.core) == 0
-        ids = (await register_many(server.udp_address, 2)).identifiers
-        statuses, _ = await introduce_many(server.url, [(ids[0], ids[1])])
+        registered = await register_many(server.udp_address, 2)
+        ids = registered.identifiers
+        statuses, _ = await introduce_many(
+            server.url, [(ids[0], ids[1])], secrets=registered.secrets
+        )
         assert statuses == [200]
 
 

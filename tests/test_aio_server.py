@@ -513,7 +513,7 @@ async def test_ack_peer_gets_initiate_chat_again_until_it_acknowledges(
         if message["type"] != "INITIATE_CHAT":
             break
         assert message == first
-    assert message == {"type": "REGISTRATION", "payload": bob_id}
+    assert (message["type"], message["payload"]) == ("REGISTRATION", bob_id)
     assert server.core.rejected == {}
     # Nothing left to retransmit: the next timer is the registrations' expiry.
     due = server.core.get_timer()

@@ -34,8 +34,14 @@ STRANGER = ("192.0.2.66", 62001)
 TOKEN = "0123456789abcdef"
 
 
-def msg(kind: MessageType, payload: str = "...", token: str | None = None) -> bytes:
-    return encode(Message(kind, payload, token=token))
+#: What a punchlab partner announces: with it, every datagram must carry the token.
+PUNCHLAB_FEATURES = "ack,large,token"
+
+
+def msg(
+    kind: MessageType, payload: str = "...", token: str | None = None, features: str | None = None
+) -> bytes:
+    return encode(Message(kind, payload, token=token, features=features))
 
 
 def sent(core: PeerCore, now: float = 0.0) -> list[tuple[Message, tuple[str, int]]]:
@@ -58,9 +64,15 @@ def registered(config: PeerConfig | None = None) -> PeerCore:
     return core
 
 
-def punching(config: PeerConfig | None = None, token: str | None = TOKEN) -> PeerCore:
+def punching(
+    config: PeerConfig | None = None,
+    token: str | None = TOKEN,
+    features: str | None = PUNCHLAB_FEATURES,
+) -> PeerCore:
+    """Introduced to PEER; by default a punchlab partner (``features=None``: a Go one)."""
     core = registered(config)
-    core.receive_datagram(msg(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token), SERVER, 1.0)
+    notice = msg(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, features)
+    core.receive_datagram(notice, SERVER, 1.0)
     return core
 
 
@@ -317,7 +329,7 @@ def test_heartbeats_go_to_the_peer_once_connected_and_keep_it_alive() -> None:
     core = connected()
     beats = []
     for second in range(4, 60, 3):
-        core.receive_datagram(msg(MessageType.HEART_BEAT), PEER, float(second))
+        core.receive_datagram(msg(MessageType.HEART_BEAT, token=TOKEN), PEER, float(second))
         beats += heartbeats(core, float(second))
     assert core.state is PeerState.CONNECTED
     to_peer = [t for t, addr in beats if addr == PEER]
@@ -345,8 +357,8 @@ def test_a_silent_peer_is_noticed_as_disconnected() -> None:
 def test_text_goes_out_with_a_trailing_newline_and_arrives_without() -> None:
     core = connected()
     core.send_text("hello", 2.0)
-    assert sent(core) == [(Message(MessageType.TEXT, "hello\n"), PEER)]
-    core.receive_datagram(msg(MessageType.TEXT, "hi there\n"), PEER, 2.1)
+    assert sent(core) == [(Message(MessageType.TEXT, "hello\n", token=TOKEN), PEER)]
+    core.receive_datagram(msg(MessageType.TEXT, "hi there\n", token=TOKEN), PEER, 2.1)
     assert TextReceived("hi there", PEER) in events(core)
 
 

@@ -31,6 +31,7 @@ from punchlab.server import (
     UnknownIdentifier,
     uuid4_text,
 )
+from tests.conftest import introduce
 
 ALICE: Address = ("198.51.100.7", 62001)
 BOB: Address = ("203.0.113.9", 40000)
@@ -294,7 +295,7 @@ def test_expiry_happens_on_receive_without_a_timer_call() -> None:
 
 def test_start_communication_introduces_both_sides() -> None:
     core, alice, bob = two_registered()
-    intro = core.start_communication(alice, bob, 1.0)
+    intro = introduce(core, alice, bob, 1.0)
     assert intro.initiator_id == alice
     assert intro.peer_id == bob
     assert intro.initiator_address == ALICE
@@ -312,8 +313,8 @@ def test_start_communication_introduces_both_sides() -> None:
 
 def test_each_introduction_gets_its_own_token() -> None:
     core, alice, bob = two_registered()
-    first = core.start_communication(alice, bob, 1.0)
-    second = core.start_communication(bob, alice, 2.0)
+    first = introduce(core, alice, bob, 1.0)
+    second = introduce(core, bob, alice, 2.0)
     assert first.token != second.token
     out = drain(core)
     assert [(json.loads(d)["payload"], a) for d, a in out] == [
@@ -326,7 +327,7 @@ def test_each_introduction_gets_its_own_token() -> None:
 def test_seeded_rng_gives_reproducible_tokens() -> None:
     def token() -> str:
         core, alice, bob = two_registered()
-        return core.start_communication(alice, bob, 1.0).token
+        return introduce(core, alice, bob, 1.0).token
 
     assert token() == token()
 
@@ -338,7 +339,7 @@ def test_unknown_identifier_is_404_and_sends_nothing(role: str) -> None:
     stranger = str(uuid.UUID(int=12345, version=4))
     initiator, peer = (stranger, bob) if role == "initiator" else (alice, stranger)
     with pytest.raises(UnknownIdentifier) as caught:
-        core.start_communication(initiator, peer, 1.0)
+        introduce(core, initiator, peer, 1.0)
     assert caught.value.status == 404
     assert caught.value.role == role
     assert caught.value.identifier == stranger
@@ -351,7 +352,7 @@ def test_unknown_identifier_is_404_and_sends_nothing(role: str) -> None:
 def test_both_unknown_reports_the_initiator() -> None:
     core = RendezvousCore(rng=random.Random(0))
     with pytest.raises(UnknownIdentifier) as caught:
-        core.start_communication("nobody", "noone", 0.0)
+        introduce(core, "nobody", "noone", 0.0)
     assert caught.value.role == "initiator"
     assert drain(core) == []
 
@@ -360,7 +361,7 @@ def test_self_introduction_is_400_and_sends_nothing() -> None:
     core, alice, _ = two_registered()
     before = snapshot(core)
     with pytest.raises(RequestError) as caught:
-        core.start_communication(alice, alice, 1.0)
+        introduce(core, alice, alice, 1.0)
     assert not isinstance(caught.value, UnknownIdentifier)
     assert caught.value.status == 400
     assert drain(core) == []
@@ -371,7 +372,7 @@ def test_self_introduction_is_400_and_sends_nothing() -> None:
 def test_non_string_identifiers_are_400() -> None:
     core, alice, _ = two_registered()
     with pytest.raises(RequestError) as caught:
-        core.start_communication(alice, None, 1.0)  # type: ignore[arg-type]
+        introduce(core, alice, None, 1.0)  # type: ignore[arg-type]
     assert caught.value.status == 400
     assert drain(core) == []
 
@@ -384,7 +385,7 @@ def test_expired_identifier_is_unknown(expired: str) -> None:
     core.receive_datagram(dgram("HEART-BEAT"), alive, 20.0)
     events(core)
     with pytest.raises(UnknownIdentifier) as caught:
-        core.start_communication(alice, bob, TTL + 1)
+        introduce(core, alice, bob, TTL + 1)
     assert caught.value.status == 404
     assert caught.value.role == expired
     assert drain(core) == []
@@ -403,7 +404,7 @@ def retransmit_times(start: float) -> list[float]:
 def test_ack_peer_gets_initiate_chat_retransmitted_at_the_delays() -> None:
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     start = 1.0
-    intro = core.start_communication(alice, bob, start)
+    intro = introduce(core, alice, bob, start)
     [(first, destination)] = drain(core, start)
     assert destination == BOB
     for due in retransmit_times(start):
@@ -422,7 +423,7 @@ def test_ack_peer_gets_initiate_chat_retransmitted_at_the_delays() -> None:
 
 def test_features_list_with_ack_enables_retransmission() -> None:
     core, alice, bob = two_registered(bob_features="chat,ack", bob_beats=5)
-    core.start_communication(alice, bob, 0.0)
+    introduce(core, alice, bob, 0.0)
     drain(core)
     core.handle_timer(NOTICE_RETRANSMIT_DELAYS[0])
     assert len(drain(core)) == 1
@@ -430,7 +431,7 @@ def test_features_list_with_ack_enables_retransmission() -> None:
 
 def test_ack_stops_retransmission() -> None:
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
-    intro = core.start_communication(alice, bob, 1.0)
+    intro = introduce(core, alice, bob, 1.0)
     drain(core)
     first_retransmit = retransmit_times(1.0)[0]
     core.handle_timer(first_retransmit)
@@ -450,7 +451,7 @@ def test_ack_stops_retransmission() -> None:
 
 def test_immediate_ack_means_no_retransmission_at_all() -> None:
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
-    intro = core.start_communication(alice, bob, 1.0)
+    intro = introduce(core, alice, bob, 1.0)
     drain(core)
     core.receive_datagram(dgram("INITIATE_CHAT_ACK", token=intro.token), BOB, 1.01)
     for now in retransmit_times(1.0):
@@ -467,7 +468,7 @@ def test_ack_from_elsewhere_or_with_wrong_token_is_rejected(
     source: Address, token: str | None
 ) -> None:
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
-    intro = core.start_communication(alice, bob, 1.0)
+    intro = introduce(core, alice, bob, 1.0)
     drain(core)
     events(core)
     extra = {} if token is None else {"token": intro.token if token == "right" else token}
@@ -485,7 +486,7 @@ def test_ack_from_elsewhere_or_with_wrong_token_is_rejected(
 def test_peer_without_ack_feature_gets_initiate_chat_exactly_once(features: str | None) -> None:
     """A Go client never acknowledges: it must not be flooded with copies."""
     core, alice, bob = two_registered(bob_features=features)
-    core.start_communication(alice, bob, 1.0)
+    introduce(core, alice, bob, 1.0)
     assert [a for _, a in drain(core)] == [BOB]
     assert core.get_timer() == TTL
     for now in [*retransmit_times(1.0), 10.0, 20.0]:
@@ -497,7 +498,7 @@ def test_retransmission_stops_when_the_peer_expires() -> None:
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
     core.receive_datagram(dgram("HEART-BEAT"), ALICE, 29.0)
     start = TTL - 0.5  # bob expires at TTL, in the middle of the retransmissions
-    core.start_communication(alice, bob, start)
+    introduce(core, alice, bob, start)
     drain(core)
     core.handle_timer(start + NOTICE_RETRANSMIT_DELAYS[0])
     assert [a for _, a in drain(core)] == [BOB]
@@ -558,7 +559,7 @@ def test_garbage_is_rejected_counted_and_changes_nothing(data: bytes, reason: st
     # The server is not wedged: the same address registers normally afterwards.
     carol = register(core, CAROL, 2.0)
     assert core.lookup(carol) is not None
-    assert core.start_communication(carol, alice, 3.0).peer_address == ALICE
+    assert introduce(core, carol, alice, 3.0).peer_address == ALICE
 
 
 @pytest.mark.parametrize(
@@ -656,7 +657,7 @@ def is_registration(data: bytes) -> bool:
 def test_arbitrary_datagrams_never_raise_and_never_change_state(data: bytes) -> None:
     assume(not is_registration(data))
     core, alice, bob = two_registered(bob_features="ack", bob_beats=20)
-    core.start_communication(alice, bob, 1.0)
+    introduce(core, alice, bob, 1.0)
     drain(core)
     events(core)
     before = snapshot(core)
@@ -691,7 +692,7 @@ def test_any_registration_payload_or_features_registers(payload: str, features: 
 def test_a_silent_peer_is_never_sent_more_than_it_sent_plus_the_introduction() -> None:
     """No reflection: an address that stops talking stops getting copies."""
     core, alice, bob = two_registered(bob_features="ack")
-    core.start_communication(alice, bob, 1.0)
+    introduce(core, alice, bob, 1.0)
     sent = [a for _, a in drain(core)]
     now = 1.0
     while (due := core.get_timer()) is not None and due < 20.0:

@@ -8,7 +8,8 @@ a lost REGISTRATION exactly as real peers do.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -25,6 +26,8 @@ class LoadResult:
     identifiers: list[str]
     failures: list[str]
     seconds: float
+    #: Each identifier's registration secret, which start-communication asks for.
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 async def register_many(
@@ -33,6 +36,7 @@ async def register_many(
     """``count`` peers register at the same moment; returns their identifiers."""
     loop = asyncio.get_running_loop()
     done: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    secrets: dict[str, str] = {}
     config = PeerConfig(registration_attempts=10, heartbeat_interval=None)
     runners: list[tuple[CoreRunner, PeerCore]] = []
     trace = Trace()  # shared and unread: tracing is part of the work being measured
@@ -42,8 +46,12 @@ async def register_many(
         for index in range(count):
             core = PeerCore(server_udp, config)
 
-            def on_event(event: object, cause: bytes | None, index: int = index) -> None:
+            def on_event(
+                event: object, cause: bytes | None, index: int = index, core: PeerCore = core
+            ) -> None:
                 if isinstance(event, Registered):
+                    if core.secret is not None:
+                        secrets[event.peer_id] = core.secret
                     done.put_nowait(("ok", event.peer_id))
                 elif isinstance(event, Failed):
                     done.put_nowait(("failed", f"peer {index}: {event.reason}"))
@@ -64,19 +72,28 @@ async def register_many(
     finally:
         for runner, _ in runners:
             runner.close()
-    return LoadResult(identifiers, failures, elapsed)
+    return LoadResult(identifiers, failures, elapsed, secrets)
 
 
 async def introduce_many(
-    url: str, pairs: list[tuple[str, str]], *, concurrency: int = 500
+    url: str,
+    pairs: list[tuple[str, str]],
+    *,
+    concurrency: int = 500,
+    secrets: Mapping[str, str] | None = None,
 ) -> tuple[list[int], float]:
-    """POST start-communication for every pair at once; returns the statuses and the time."""
+    """POST start-communication for every pair at once; returns the statuses and the time.
+
+    ``secrets`` (from :func:`register_many`) proves each initiator's identity.
+    """
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(initiator: str, peer: str) -> int:
             body = {"peerInitiator": initiator, "peer": peer}
+            if secrets is not None and initiator in secrets:
+                body["secret"] = secrets[initiator]
             async with session.post(f"{url}/start-communication", json=body) as response:
                 await response.read()
                 return response.status

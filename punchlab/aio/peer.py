@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 #: How long one HTTP request to the rendezvous server may take.
 HTTP_TIMEOUT = 5.0
 
+#: The newest trace events a peer keeps unless given a trace of its own: a
+#: stranger's junk datagrams are traced too, and must not fill memory
+#: (``Peer(trace=Trace())`` keeps everything).
+PEER_TRACE_EVENTS = 20_000
+
 _END = object()
 
 
@@ -73,7 +78,7 @@ class Peer:
         self.host = host
         self.port = port
         self.config = config or PeerConfig()
-        self.trace = trace if trace is not None else Trace()
+        self.trace = trace if trace is not None else Trace(max_events=PEER_TRACE_EVENTS)
         self.name = name
         self._listeners: list[Callable[[PeerEvent], None]] = [] if on_event is None else [on_event]
         self.core: PeerCore | None = None
@@ -141,19 +146,21 @@ class Peer:
         if core.state not in (PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED):
             # Checked before asking the server, which would introduce the other side.
             raise LocalProtocolError(f"cannot connect while {core.state.value}")
-        reply = await self._http_request(
-            "POST", "/start-communication", {"peerInitiator": core.peer_id, "peer": peer_id.strip()}
-        )
+        request = {"peerInitiator": core.peer_id, "peer": peer_id.strip()}
+        if core.secret is not None:  # proves to a punchlab server that we are the initiator
+            request["secret"] = core.secret
+        reply = await self._http_request("POST", "/start-communication", request)
         try:
             peer_address = parse_address(str(reply.get("public", "")))
         except RemoteProtocolError as exc:
             raise ServerError(f"server answered no usable address: {exc}") from None
-        token = reply.get("token")
+        token, features = reply.get("token"), reply.get("features")
         self._failure = None
         core.start_punching(
             peer_address,
             asyncio.get_running_loop().time(),
             token if isinstance(token, str) else None,
+            features if isinstance(features, str) else None,
         )
         runner.pump()
         await self._until_connected(timeout)
@@ -163,10 +170,12 @@ class Peer:
         self._registered()
         await self._until_connected(timeout, waiting_for_introduction=True)
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str) -> int:
+        """Send one chat line; returns how many datagrams it took (see PeerCore.send_text)."""
         core, runner = self._registered()
-        core.send_text(text, asyncio.get_running_loop().time())
+        pieces = core.send_text(text, asyncio.get_running_loop().time())
         runner.pump()
+        return pieces
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next chat line; raises ``TimeoutError`` or :class:`ConnectFailed` if closed."""

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits, read_body
+from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
 from punchlab.messages import Address, format_address
 from punchlab.server import (
@@ -18,6 +20,7 @@ from punchlab.server import (
     DatagramRejected,
     PeerIntroduced,
     PeerRegistered,
+    RegistrationEvicted,
     RegistrationExpired,
     RendezvousCore,
     RequestError,
@@ -70,7 +73,9 @@ class RendezvousServer:
     """``async with RendezvousServer(...) as server:`` runs UDP and HTTP until the block ends.
 
     Port 0 lets the operating system choose; the bound ports are then in
-    :attr:`udp_address`, :attr:`http_address` and :attr:`url`.
+    :attr:`udp_address`, :attr:`http_address` and :attr:`url`. Host ``"::"``
+    takes IPv4 clients too. ``http_limits`` sets the HTTP deadlines and the
+    connection cap (see :mod:`punchlab.aio.http_guard`).
     """
 
     def __init__(
@@ -85,8 +90,11 @@ class RendezvousServer:
         trace: Trace | None = None,
         actor: str = "server",
         on_event: Callable[[ServerEvent], None] | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self.host = host
+        self.http_limits = http_limits if http_limits is not None else HttpLimits()
+        self.http_guard: HttpGuard | None = None
         self.udp_port = udp_port
         self.http_port = http_port
         self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng, limits=limits)
@@ -96,7 +104,10 @@ class RendezvousServer:
             [] if on_event is None else [on_event]
         )
         self.http_errors = 0
-        self._warned: dict[tuple[str, str], tuple[float, int]] = {}
+        #: Log lines per kind (registered, introduced, refused ...), and per
+        #: source and reason for rejected datagrams.
+        self._event_log = LogThrottle(burst=20, per_second=5.0)
+        self._rejection_log = LogThrottle(burst=1, per_second=1.0)
         self._runner: CoreRunner | None = None
         self._http: web.AppRunner | None = None
         self.udp_address: Address | None = None
@@ -126,12 +137,15 @@ class RendezvousServer:
             on_event=self._handle_event,
         )
         self.udp_address = self._runner.local_address
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
+        self.http_guard = HttpGuard(self.http_limits)
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[self.http_guard.middleware, _json_errors]
+        )
         app.router.add_get("/get-udp-port", self._get_udp_port)
         app.router.add_post("/start-communication", self._start_communication)
         self._http = web.AppRunner(app, access_log=None)
         await self._http.setup()
-        site = web.TCPSite(self._http, self.host, self.http_port)
+        site = GuardedSite(self._http, self.http_guard, self.host, self.http_port)
         try:
             await site.start()
         except OSError:
@@ -166,7 +180,10 @@ class RendezvousServer:
         return web.json_response({"port": self.udp_address[1]})
 
     async def _start_communication(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+        try:
+            raw = await read_body(request, self.http_limits.body_timeout)
+        except TimeoutError:
+            return _json_error(408, "request body not received in time")
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError):
@@ -176,66 +193,98 @@ class RendezvousServer:
         initiator, peer = _field(body, "peerInitiator"), _field(body, "peer")
         if not isinstance(initiator, str) or not isinstance(peer, str):
             return self._refuse(400, "peerInitiator and peer must both be strings")
+        secret = _field(body, "secret")
+        if secret is not None and not isinstance(secret, str):
+            return self._refuse(400, "secret must be a string")
         assert self._runner is not None
         try:
             introduction = self.core.start_communication(
-                initiator, peer, asyncio.get_running_loop().time()
+                initiator,
+                peer,
+                asyncio.get_running_loop().time(),
+                secret=secret,
+                source_ip=request.remote,
             )
         except RequestError as exc:
             return self._refuse(exc.status, str(exc))
         finally:
             self._runner.pump()
         return web.json_response(
-            {"public": format_address(introduction.peer_address), "token": introduction.token}
+            {
+                "public": format_address(introduction.peer_address),
+                "token": introduction.token,
+                "features": ",".join(sorted(introduction.peer_features)),
+            }
         )
 
     def _refuse(self, status: int, message: str) -> web.Response:
         self.http_errors += 1
-        log.warning("start-communication refused (%d): %s", status, message)
+        self._log(
+            logging.WARNING,
+            ("refused", str(status)),
+            "start-communication refused (%d): %s",
+            status,
+            message,
+        )
         return _json_error(status, message)
 
     # -- events -----------------------------------------------------------------------
 
-    def _warn_rejected(self, event: DatagramRejected) -> None:
-        """One log line per source and reason per second, with the count it stands for.
+    def _log(self, level: int, key: tuple[str, ...], text: str, *args: object) -> None:
+        """Log unless lines of this kind come too fast; the next line says how many were not.
 
-        A flood must be visible in the log without becoming a flood of log lines.
+        A flood (of registrations, introductions, refusals) must be visible in
+        the log without becoming a flood of log lines.
         """
-        now = asyncio.get_running_loop().time()
-        key = (event.address[0], event.reason)
-        last, suppressed = self._warned.get(key, (float("-inf"), 0))
-        if now - last < 1.0:
-            self._warned[key] = (last, suppressed + 1)
+        if not log.isEnabledFor(level):  # skip the formatting under load
             return
-        if len(self._warned) > 10_000:
-            self._warned.clear()
-        more = f" (and {suppressed} more like it in the last second)" if suppressed else ""
-        log.warning(
-            "rejected datagram from %s: %s%s", format_address(event.address), event.detail, more
-        )
-        self._warned[key] = (now, 0)
+        throttle = self._rejection_log if key[0] == "rejected" else self._event_log
+        suppressed = throttle.allow(key, asyncio.get_running_loop().time())
+        if suppressed is None:
+            return
+        if suppressed:
+            text += f" (and {suppressed} more like it not logged)"
+        log.log(level, text, *args)
 
     def _handle_event(self, event: ServerEvent, cause: bytes | None) -> None:
         if isinstance(event, PeerRegistered):
-            if log.isEnabledFor(logging.INFO):  # skip the formatting under load
-                again = " (again)" if event.repeated else ""
-                log.info(
-                    "registered %s from %s%s", event.peer_id, format_address(event.address), again
-                )
+            again = " (again)" if event.repeated else ""
+            self._log(
+                logging.INFO,
+                ("registered",),
+                "registered %s from %s%s",
+                event.peer_id,
+                format_address(event.address),
+                again,
+            )
         elif isinstance(event, PeerIntroduced):
             intro = event.introduction
-            log.info(
+            self._log(
+                logging.INFO,
+                ("introduced",),
                 "introduced %s (%s) to %s (%s)",
                 intro.initiator_id,
                 format_address(intro.initiator_address),
                 intro.peer_id,
                 format_address(intro.peer_address),
             )
-        elif isinstance(event, RegistrationExpired):
-            log.info(
-                "registration of %s (%s) expired", event.peer_id, format_address(event.address)
+        elif isinstance(event, RegistrationExpired | RegistrationEvicted):
+            why = "expired" if isinstance(event, RegistrationExpired) else "evicted to make room"
+            self._log(
+                logging.INFO,
+                (why,),
+                "registration of %s (%s) %s",
+                event.peer_id,
+                format_address(event.address),
+                why,
             )
         elif isinstance(event, DatagramRejected):
-            self._warn_rejected(event)
+            self._log(
+                logging.WARNING,
+                ("rejected", event.address[0], event.reason),
+                "rejected datagram from %s: %s",
+                format_address(event.address),
+                event.detail,
+            )
         for listener in self._listeners:
             listener(event)

@@ -189,6 +189,21 @@ class Network:
         realms = path_a[: path_a.index(common) + 1] + path_b[: path_b.index(common)]
         return sum(realm.link.latency for realm in realms)
 
+    def http_source_ip(self, client: str, client_ip: str, server: str) -> str:
+        """The IP address ``server`` sees a TCP connection from ``client`` come from.
+
+        HTTP is simulated as reliable, but it crosses the client's NATs like
+        UDP does: the server sees the outermost NAT's public address.
+        """
+        path_client = self._locations[client].path_to_root()
+        path_server = self._locations[server].path_to_root()
+        common = next(realm for realm in path_client if realm in path_server)
+        ip = client_ip
+        for realm in path_client[: path_client.index(common)]:
+            assert realm.gateway is not None  # every realm below the common one sits behind a NAT
+            ip = realm.gateway.outside_ip
+        return ip
+
     # -- running -----------------------------------------------------------------------
 
     def run(

@@ -189,7 +189,13 @@ class SimPeer(SimNode):
             )
             try:
                 introduction = self.server.core.start_communication(
-                    initiator, peer_id, self.network.now
+                    initiator,
+                    peer_id,
+                    self.network.now,
+                    secret=self.core.secret,
+                    source_ip=self.network.http_source_ip(
+                        self.name, self.address[0], self.server.name
+                    ),
                 )
             except RequestError as exc:
                 answer, result = f"{exc.status} {exc}", None
@@ -212,7 +218,10 @@ class SimPeer(SimNode):
                 if result is None:
                     self._dispatch(Failed(f"server refused: {answer}"), None)
                     return
-                self.core.start_punching(result.peer_address, self.network.now, result.token)
+                features = ",".join(sorted(result.peer_features))
+                self.core.start_punching(
+                    result.peer_address, self.network.now, result.token, features
+                )
                 self.pump()
 
             self.network.scheduler.after(latency, at_peer)

@@ -1,0 +1,35 @@
+"""Comparing IP addresses as hosts, whatever socket family reported them.
+
+A dual-stack socket reports an IPv4 client as ``::ffff:a.b.c.d``; the same
+client seen on an IPv4 socket is ``a.b.c.d``. Trust decisions that compare a
+host's address ("does this request come from where the peer registered?")
+must treat both spellings as one host.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+__all__ = ["normalise_ip", "same_host"]
+
+
+@functools.lru_cache(maxsize=4096)
+def normalise_ip(text: str) -> str:
+    """The canonical text of an IP address; an IPv4-mapped IPv6 address becomes IPv4.
+
+    Text that is not an IP address is returned unchanged, so comparing it
+    never raises (and never equals a real address by accident).
+    """
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two IP address texts name the same host (``::ffff:127.0.0.1`` is ``127.0.0.1``)."""
+    return a == b or normalise_ip(a) == normalise_ip(b)

@@ -1,0 +1,496 @@
+"""An attacker on loopback against the real server and peers (issue: close the hijacks).
+
+Each test plays one finding of the attack report and fails on the code that
+had it. Loopback stands for the attacker's position: every local process
+shares the peers' IP, as does everyone behind the same (carrier-grade) NAT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from punchlab.aio import Peer, RendezvousServer
+from punchlab.aio.load import register_many
+from punchlab.aio.peer import PEER_TRACE_EVENTS
+from punchlab.messages import Address, Message, MessageType, decode, encode
+from punchlab.peer import PeerAddressChanged, PeerCore, PeerState, TextReceived
+from punchlab.server import DatagramRejected, PeerRegistered, ServerLimits
+from punchlab.trace import Trace
+from tests.conftest import PeerFactory, ipv6_loopback_works
+from tests.gopeer import GoPeer, go_datagram
+
+# -- the attacker's tools ----------------------------------------------------------------
+
+
+@pytest.fixture
+def attacker() -> Iterator[socket.socket]:
+    """A UDP socket on the victims' IP, another port: any local process, any NAT neighbour."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def nothing_received(sock: socket.socket) -> bool:
+    try:
+        sock.recv(65535)
+    except BlockingIOError:
+        return True
+    return False
+
+
+async def connected_pair(make_peer: PeerFactory) -> tuple[Peer, Peer]:
+    a, b = await make_peer("A"), await make_peer("B")
+    assert b.id is not None
+    await asyncio.gather(a.connect(b.id, timeout=5), b.wait_connected(timeout=5))
+    return a, b
+
+
+async def flush(sender: Peer, receiver: Peer, marker: str) -> None:
+    """Send ``marker`` and wait for it: loopback delivers in order of sending, so
+    everything the attacker sent before has been handled by ``receiver`` when it arrives."""
+    await sender.send_text(marker)
+    assert await receiver.receive_text(timeout=5) == marker
+
+
+# -- 1. token-less packets from the peer's IP ---------------------------------------------
+
+
+async def test_a_stranger_on_the_peers_ip_cannot_move_or_join_a_punchlab_chat(
+    make_peer: PeerFactory, attacker: socket.socket
+) -> None:
+    a, b = await connected_pair(make_peer)
+    assert a.core is not None and b.local_address is not None
+    b_address = a.peer_address
+    for kind in ("HELLO", "SUCCESS", "HEART-BEAT"):
+        attacker.sendto(go_datagram(kind), a.local_address)
+    attacker.sendto(go_datagram("TEXT", "forged line\n"), a.local_address)
+    attacker.sendto(encode(Message(MessageType.HELLO, token="0" * 16)), a.local_address)
+    await flush(b, a, "marker from B")
+    assert a.peer_address == b_address  # not moved to the attacker
+    await a.send_text("for B only")
+    assert await b.receive_text(timeout=5) == "for B only"
+    assert nothing_received(attacker)  # never answered, never sent a line
+    assert a.core.ignored >= 5
+
+
+async def test_a_stranger_cannot_take_over_a_chat_with_a_go_peer(
+    server: RendezvousServer, make_peer: PeerFactory, attacker: socket.socket
+) -> None:
+    """A Go peer has no token: its address is fixed once connected, and only it is heard."""
+    a = await make_peer("A")
+    go = await GoPeer.start(server.url, hello_delay=0.05)
+    try:
+        assert go.id is not None and a.core is not None
+        await a.connect(go.id, timeout=5)
+        async with asyncio.timeout(5):
+            await go.connected.wait()
+        for kind in ("HELLO", "SUCCESS"):
+            attacker.sendto(go_datagram(kind), a.local_address)
+        attacker.sendto(go_datagram("TEXT", "forged line\n"), a.local_address)
+        go.send_text("marker from Go")
+        assert await a.receive_text(timeout=5) == "marker from Go"
+        assert a.peer_address == go.address
+        await a.send_text("for the Go peer only")
+        async with asyncio.timeout(5):
+            assert await go.texts.get() == "for the Go peer only\n"
+        assert nothing_received(attacker)
+    finally:
+        go.close()
+
+
+async def test_both_clicking_connect_at_once_connects_with_either_token(
+    make_peer: PeerFactory,
+) -> None:
+    a, b = await make_peer("A"), await make_peer("B")
+    assert a.id is not None and b.id is not None
+    await asyncio.gather(a.connect(b.id, timeout=5), b.connect(a.id, timeout=5))
+    await flush(a, b, "from A")
+    await flush(b, a, "from B")
+    assert a.core is not None and b.core is not None
+    assert len(a.core._tokens) <= 2 and len(b.core._tokens) <= 2
+
+
+# -- 2. posing as the initiator ----------------------------------------------------------
+
+
+async def post_start(url: str, body: object, local_ip: str = "127.0.0.1") -> tuple[int, object]:
+    connector = aiohttp.TCPConnector(local_addr=(local_ip, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.post(f"{url}/start-communication", json=body) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+async def test_knowing_two_identifiers_is_not_enough_to_introduce_them(
+    server: RendezvousServer, make_peer: PeerFactory
+) -> None:
+    a, b = await make_peer("A"), await make_peer("B")
+    for body in (
+        {"peerInitiator": a.id, "peer": b.id},
+        {"peerInitiator": a.id, "peer": b.id, "secret": "0" * 32},
+    ):
+        status, answer = await post_start(server.url, body)
+        assert status == 403 and isinstance(answer, dict) and "error" in answer
+    assert server.core.introductions == 0
+    assert b.state is PeerState.REGISTERED  # no INITIATE_CHAT reached B
+
+
+async def test_an_established_chat_cannot_be_taken_over_through_the_server(
+    server: RendezvousServer, make_peer: PeerFactory
+) -> None:
+    a, b = await connected_pair(make_peer)
+    status, _ = await post_start(server.url, {"peerInitiator": a.id, "peer": b.id})
+    assert status == 403
+    await flush(a, b, "still A and B")
+    await flush(b, a, "yes")
+
+
+async def test_a_go_initiator_is_accepted_only_from_the_address_it_registered_from(
+    server: RendezvousServer, make_peer: PeerFactory
+) -> None:
+    b = await make_peer("B")
+    go = await GoPeer.start(server.url)
+    try:
+        body = {"peerInitiator": go.id, "peer": b.id}
+        status, _ = await post_start(server.url, body, local_ip="127.0.0.2")
+        assert status == 403
+        assert server.core.introductions == 0
+        status, answer = await post_start(server.url, body, local_ip="127.0.0.1")
+        assert status == 200 and isinstance(answer, dict) and "public" in answer
+    finally:
+        go.close()
+
+
+# -- registration table under attack (finding 5), on real sockets ---------------------------
+
+
+def spoofed_udp(source: tuple[str, int], destination: tuple[str, int], payload: bytes) -> bytes:
+    """An IPv4 + UDP packet with any source (UDP checksum 0: none, allowed over IPv4)."""
+    udp = struct.pack("!HHHH", source[1], destination[1], 8 + len(payload), 0) + payload
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        0,
+        0,
+        64,
+        socket.IPPROTO_UDP,
+        0,
+        socket.inet_aton(source[0]),
+        socket.inet_aton(destination[0]),
+    )
+    return header + udp
+
+
+@pytest.fixture
+def raw_socket() -> Iterator[socket.socket]:
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError:
+        pytest.skip("spoofing source addresses needs root")
+    yield sock
+    sock.close()
+
+
+async def test_a_new_peer_registers_while_the_table_is_under_attack(
+    raw_socket: socket.socket,
+) -> None:
+    limits = ServerLimits(max_registrations=2000, max_registrations_per_ip=500)
+    registration = go_datagram("REGISTRATION", "")
+    handled = 0
+
+    def count(event: object) -> None:
+        nonlocal handled
+        handled += isinstance(event, PeerRegistered | DatagramRejected)
+
+    async with RendezvousServer("127.0.0.1", 0, 0, limits=limits, on_event=count) as server:
+        assert server.udp_address is not None
+        sent = 0
+        for attacker in range(40):
+            for port in range(150):
+                source = (f"127.0.0.{10 + attacker}", 20000 + port)
+                packet = spoofed_udp(source, server.udp_address, registration)
+                raw_socket.sendto(packet, ("127.0.0.1", 0))
+                sent += 1
+            async with asyncio.timeout(10):  # let the server read: socket buffers are finite
+                while handled < sent * 0.9:
+                    await asyncio.sleep(0.001)
+        assert len(server.core) == limits.max_registrations  # the flood filled the table
+        result = await register_many(server.udp_address, 1, timeout=10)
+        assert result.failures == [] and len(result.identifiers) == 1
+        assert server.core.lookup(result.identifiers[0]) is not None
+
+
+# -- a peer's trace is bounded (finding 7) ----------------------------------------------
+
+
+async def test_junk_datagrams_cannot_fill_a_peers_memory(
+    server: RendezvousServer, attacker: socket.socket
+) -> None:
+    async with Peer(server.url, host="127.0.0.1") as peer:  # its own default trace
+        await peer.register(timeout=5)
+        assert peer.core is not None and peer.local_address is not None
+        junk = b'{"type":"TEXT","payload":"' + b"x" * 200 + b'"}'
+        sent = 0
+        while peer.core.ignored < PEER_TRACE_EVENTS * 2:
+            for _ in range(50):  # a batch the socket's receive buffer holds
+                attacker.sendto(junk, peer.local_address)
+            sent += 50
+            async with asyncio.timeout(10):  # socket buffers are finite: let the peer read
+                while peer.core.ignored < sent * 0.9:
+                    await asyncio.sleep(0.001)
+        assert len(peer.trace) <= PEER_TRACE_EVENTS * 5 // 4
+
+
+def test_a_notebook_can_still_keep_every_event() -> None:
+    peer = Peer("http://127.0.0.1:8088", trace=Trace())
+    assert peer.trace.max_events is None
+
+
+# -- reflection and log floods (findings 8 and 9) --------------------------------------------
+
+
+@pytest.fixture
+async def go_victim(server: RendezvousServer) -> AsyncIterator[tuple[socket.socket, str]]:
+    """A Go client that registered once and then fell silent."""
+    assert server.udp_address is not None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendto(sock, go_datagram("REGISTRATION", ""), server.udp_address)
+    async with asyncio.timeout(5):
+        answer = decode(await loop.sock_recv(sock, 65535))
+    yield sock, answer.payload
+    sock.close()
+
+
+async def test_introductions_to_one_peer_are_rate_limited_and_logged_sparingly(
+    server: RendezvousServer,
+    go_victim: tuple[socket.socket, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="punchlab.server")
+    victim, victim_id = go_victim
+    assert server.udp_address is not None
+    attacker = await register_many(server.udp_address, 1)
+    attacker_id = attacker.identifiers[0]
+    body = {
+        "peerInitiator": attacker_id,
+        "peer": victim_id,
+        "secret": attacker.secrets[attacker_id],
+    }
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    statuses: collections.Counter[int] = collections.Counter()
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2000):
+            async with http.post(f"{server.url}/start-communication", json=body) as response:
+                statuses[response.status] += 1
+    elapsed = loop.time() - started
+    limits = server.core.limits
+    allowed = limits.introduction_burst + elapsed * limits.introductions_per_second
+    assert statuses[200] <= allowed + 1 and statuses[429] >= 2000 - allowed - 1
+    # What reached the victim: the marker's answer ends the count.
+    await loop.sock_sendto(victim, go_datagram("REGISTRATION", ""), server.udp_address)
+    notices = 0
+    async with asyncio.timeout(5):
+        while (message := decode(await loop.sock_recv(victim, 65535))).type is not (
+            MessageType.REGISTRATION
+        ):
+            notices += message.type is MessageType.INITIATE_CHAT
+    assert notices == statuses[200] <= allowed + 1
+    lines = [r for r in caplog.records if r.name == "punchlab.server"]
+    assert len(lines) <= 60, f"{len(lines)} log lines for 2,000 requests"
+
+
+def test_a_punching_peer_answers_a_hello_with_a_bounded_multiple_of_its_bytes() -> None:
+    """Answering a HELLO with SUCCESS and our own HELLO is what makes the punch fast;
+    the README states the factor this measures (a spoofed HELLO needs the token)."""
+    core = PeerCore(("203.0.113.1", 8089))
+    core.register(0.0)
+    answer = Message(MessageType.REGISTRATION, "my-id", features="ack,secret,token", secret="s")
+    core.receive_datagram(encode(answer), core.server_address, 0.01)
+    token = "0123456789abcdef"
+    core.start_punching(("198.51.100.7", 62001), 1.0, token, "ack,large,token")
+    core.datagrams_to_send(1.0)
+    hello = encode(Message(MessageType.HELLO, token=token))
+    core.receive_datagram(hello, ("192.0.2.66", 40000), 1.01)  # from any address: the token
+    out = core.datagrams_to_send(1.01)
+    assert {decode(data).type for data, _ in out} == {MessageType.SUCCESS, MessageType.HELLO}
+    assert sum(len(data) for data, _ in out) / len(hello) <= 2.2
+
+
+# -- the Go client's 1024-byte buffer ------------------------------------------------------
+
+
+async def test_a_long_line_reaches_a_go_peer_in_pieces_it_can_read(
+    server: RendezvousServer, make_peer: PeerFactory
+) -> None:
+    a = await make_peer("A")
+    go = await GoPeer.start(server.url, hello_delay=0.05)
+    try:
+        assert go.id is not None
+        await a.connect(go.id, timeout=5)
+        line = "é" * 1500  # 3,000 bytes of UTF-8
+        pieces = await a.send_text(line)
+        assert pieces >= 3
+        received = ""
+        async with asyncio.timeout(5):
+            while len(received) < len(line):
+                received += (await go.texts.get()).rstrip("\n")
+        assert received == line  # the stand-in drops datagrams over its 1024-byte buffer
+    finally:
+        go.close()
+
+
+async def test_a_connected_peer_reports_no_address_change_after_junk(
+    make_peer: PeerFactory, attacker: socket.socket
+) -> None:
+    events: list[object] = []
+    a, b = await connected_pair(make_peer)
+    a.add_listener(events.append)
+    attacker.sendto(json.dumps({"type": "HELLO", "payload": "..."}).encode(), a.local_address)
+    await flush(b, a, "marker")
+    assert not [e for e in events if isinstance(e, PeerAddressChanged)]
+
+
+# -- the rules in the core, one by one ------------------------------------------------------
+
+SERVER = ("203.0.113.1", 8089)
+PARTNER = ("198.51.100.7", 62001)
+PARTNER_NEW_PORT = ("198.51.100.7", 62999)
+ELSEWHERE = ("192.0.2.66", 62001)
+TOKEN, OTHER_TOKEN, THIRD_TOKEN = "1" * 16, "2" * 16, "3" * 16
+
+
+def introduced(partner_features: str | None, token: str | None = TOKEN) -> PeerCore:
+    """A punchlab peer introduced to PARTNER (``partner_features=None``: a Go partner)."""
+    core = PeerCore(SERVER)
+    core.register(0.0)
+    answer = Message(MessageType.REGISTRATION, "me", features="ack,secret,token", secret="s")
+    core.receive_datagram(encode(answer), SERVER, 0.01)
+    notice = Message(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, partner_features)
+    core.receive_datagram(encode(notice), SERVER, 1.0)
+    core.datagrams_to_send(1.0)
+    return core
+
+
+def feed(
+    core: PeerCore, kind: MessageType, source: Address, now: float, **keys: str
+) -> list[Message]:
+    core.receive_datagram(encode(Message(kind, **keys)), source, now)
+    return [decode(data) for data, _ in core.datagrams_to_send(now)]
+
+
+def test_between_punchlab_peers_a_datagram_without_the_token_is_never_adopted_or_answered() -> None:
+    core = introduced("ack,large,token")
+    assert core.checks_tokens
+    assert feed(core, MessageType.HELLO, PARTNER, 1.01) == []  # even from the given address
+    assert feed(core, MessageType.HELLO, PARTNER, 1.01, token=OTHER_TOKEN) == []
+    assert feed(core, MessageType.SUCCESS, PARTNER_NEW_PORT, 1.02, token=TOKEN) == []
+    assert core.state is PeerState.CONNECTED and core.peer_address == PARTNER_NEW_PORT
+    feed(core, MessageType.TEXT, PARTNER_NEW_PORT, 1.03, payload="no token\n")
+    assert not any(isinstance(e, TextReceived) for e in drain_events(core))
+    core.send_text("hello", 1.04)
+    sent = [decode(data) for data, _ in core.datagrams_to_send(1.04)]
+    assert [m.token for m in sent] == [TOKEN]  # our own datagrams carry it
+
+
+def test_a_go_partner_is_adopted_only_while_punching_and_only_on_the_given_ip() -> None:
+    core = introduced(None)
+    assert not core.checks_tokens
+    assert feed(core, MessageType.HELLO, ELSEWHERE, 1.01) == []  # another IP: ignored
+    answers = feed(core, MessageType.HELLO, PARTNER_NEW_PORT, 1.02)  # symmetric NAT: new port
+    assert MessageType.SUCCESS in {m.type for m in answers}
+    assert core.peer_address == PARTNER_NEW_PORT
+    feed(core, MessageType.SUCCESS, PARTNER_NEW_PORT, 1.03)
+    assert core.state is PeerState.CONNECTED
+    # Connected: the address is fixed; the same IP from another port is a stranger.
+    assert feed(core, MessageType.HELLO, PARTNER, 1.04) == []
+    feed(core, MessageType.TEXT, PARTNER, 1.05, payload="forged\n")
+    assert core.peer_address == PARTNER_NEW_PORT
+    assert not any(isinstance(e, TextReceived) for e in drain_events(core))
+
+
+def test_two_introductions_to_the_same_partner_are_both_valid_and_a_third_is_not() -> None:
+    core = introduced("ack,large,token")
+    for token in (OTHER_TOKEN, THIRD_TOKEN):
+        notice = Message(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, "ack,large,token")
+        core.receive_datagram(encode(notice), SERVER, 1.01)
+    core.datagrams_to_send(1.01)
+    assert feed(core, MessageType.HELLO, PARTNER, 1.02, token=THIRD_TOKEN) == []
+    answers = feed(core, MessageType.HELLO, PARTNER, 1.03, token=OTHER_TOKEN)
+    assert [m.token for m in answers] == [OTHER_TOKEN, OTHER_TOKEN]  # answered with its token
+
+
+def test_a_connected_peer_ignores_a_new_introduction() -> None:
+    core = introduced("ack,large,token")
+    feed(core, MessageType.SUCCESS, PARTNER, 1.01, token=TOKEN)
+    notice = Message(MessageType.INITIATE_CHAT, "192.0.2.66:62001", OTHER_TOKEN, "ack,large,token")
+    core.receive_datagram(encode(notice), SERVER, 2.0)
+    acks = [decode(data).type for data, _ in core.datagrams_to_send(2.0)]
+    assert acks == [MessageType.INITIATE_CHAT_ACK]  # acknowledged, so the server stops resending
+    assert core.state is PeerState.CONNECTED and core.peer_address == PARTNER
+    assert feed(core, MessageType.HELLO, PARTNER, 2.1, token=OTHER_TOKEN) == []
+
+
+def drain_events(core: PeerCore) -> list[object]:
+    out = []
+    while (event := core.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+# -- the Go client still works, both ways -----------------------------------------------------
+
+
+async def test_a_go_initiator_connects_to_a_punchlab_peer_and_they_chat_both_ways(
+    server: RendezvousServer, make_peer: PeerFactory
+) -> None:
+    b = await make_peer("B")
+    go = await GoPeer.start(server.url, hello_delay=0.05)
+    try:
+        assert b.id is not None
+        await asyncio.gather(go.connect(b.id), b.wait_connected(timeout=5))
+        async with asyncio.timeout(5):
+            await go.connected.wait()
+        go.send_text("from Go")
+        assert await b.receive_text(timeout=5) == "from Go"
+        await b.send_text("from punchlab")
+        async with asyncio.timeout(5):
+            assert await go.texts.get() == "from punchlab\n"
+    finally:
+        go.close()
+
+
+@pytest.mark.skipif(not ipv6_loopback_works(), reason="this machine has no IPv6 loopback")
+async def test_a_go_client_over_ipv4_is_recognised_by_a_server_on_both_families() -> None:
+    """The UDP socket sees the client as ::ffff:127.0.0.1; it is the same host as 127.0.0.1."""
+    async with (
+        RendezvousServer("::", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="B") as b,
+    ):
+        await b.register(timeout=5)
+        go = await GoPeer.start(server.url, hello_delay=0.05)
+        try:
+            assert go.id is not None and b.id is not None
+            registration = server.core.lookup(go.id)
+            assert registration is not None and registration.address[0] == "::ffff:127.0.0.1"
+            await asyncio.gather(go.connect(b.id), b.wait_connected(timeout=5))
+            assert server.core.introductions == 1
+        finally:
+            go.close()
