@@ -138,6 +138,17 @@ class Message:
     features: str | None = None
     secret: str | None = None
 
+    def __post_init__(self) -> None:
+        """A message is built from checked fields only: a wrong type is our own bug."""
+        if not isinstance(self.type, MessageType):
+            raise LocalProtocolError(f"message type must be a MessageType, not {self.type!r}")
+        if not isinstance(self.payload, str):
+            raise LocalProtocolError(f"payload must be a string, not {self.payload!r}")
+        for name in ("token", "features", "secret"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise LocalProtocolError(f"{name} must be a string or None, not {value!r}")
+
     def has_feature(self, name: str) -> bool:
         return name in parse_features(self.features)
 
@@ -305,9 +316,14 @@ def parse_address(text: str) -> Address:
     port = int(port_text)
     if not 0 < port < 65536:
         raise MalformedMessage(f"port {port} out of range in {text!r}")
-    host = host.strip("[]")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
     try:
-        ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host)
     except ValueError:
         raise MalformedMessage(f"{host!r} is not an IP address in {text!r}") from None
+    # The Go form: IPv6 in brackets (else "::1:80" is ambiguous), IPv4 without.
+    if bracketed != (ip.version == 6):
+        raise MalformedMessage(f"{text!r} is not an ip:port address ([v6]:port, v4:port)")
     return host, port

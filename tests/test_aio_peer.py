@@ -9,10 +9,12 @@ import pytest
 from aiohttp import web
 
 from punchlab.aio import Peer, RendezvousServer
+from punchlab.aio.runner import CoreRunner
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
     RegistrationFailed,
+    ServerError,
     ServerUnreachable,
     UnknownPeer,
 )
@@ -161,3 +163,62 @@ async def test_punchlab_connects_with_an_original_go_style_peer(
     assert await a.receive_text(timeout=2) == "from the original"
     await a.send_text("from punchlab")
     assert await b.receive_text(timeout=2) == "from punchlab"
+
+
+@pytest.mark.parametrize("answer", [{"port": True}, {"port": 1.5}, {"port": "8089"}, {"port": 0}])
+async def test_a_udp_port_that_is_not_a_port_is_a_clear_error(answer: dict[str, object]) -> None:
+    """``True`` is an int in Python; it must not become UDP port 1."""
+    app = web.Application()
+
+    async def udp_port(request: web.Request) -> web.Response:
+        return web.json_response(answer)
+
+    app.router.add_get("/get-udp-port", udp_port)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with Peer(f"http://{host}:{port}", host="127.0.0.1") as peer:
+            with pytest.raises(ServerError, match="no usable UDP port"):
+                await peer.register(timeout=5)
+            assert peer.core is None  # nothing was opened or sent
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_early_timer_gives_the_core_the_time_it_asked_for() -> None:
+    """asyncio may run a timer up to its clock resolution early; the core must not
+    see a time before its deadline (it would do nothing and re-arm, forever)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + 60.0
+
+    class Core:
+        def __init__(self) -> None:
+            self.told: list[float] = []
+
+        def receive_datagram(self, data: bytes, address: object, now: float) -> None: ...
+        def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
+            return []
+
+        def get_timer(self) -> float | None:
+            return due if not self.told else None
+
+        def handle_timer(self, now: float) -> None:
+            self.told.append(now)
+
+        def next_event(self) -> None:
+            return None
+
+    core = Core()
+    runner = await CoreRunner.open(
+        core, "127.0.0.1", 0, actor="t", trace=Trace(), on_event=lambda e, c: None
+    )
+    try:
+        runner.pump()
+        assert runner._timer is not None and runner._timer.when() == due
+        runner._on_timer()  # as if asyncio fired it now, a minute early
+        assert core.told == [due]
+    finally:
+        runner.close()

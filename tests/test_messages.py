@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -495,8 +496,30 @@ def test_parse_bracketed_ipv6() -> None:
         "256.1.1.1:80",
         "1.2.3.4:8 0",
         "1.2.3.4:²",
+        # Brackets belong to IPv6 alone, and IPv6 needs them (else ::1:80 is ambiguous).
+        "[1.2.3.4]:80",
+        "1.2.3.4]:80",
+        "[1.2.3.4:80",
+        "::1:80",
+        "[::1:80",
     ],
 )
 def test_parse_address_rejects_junk(text: str) -> None:
     with pytest.raises(MalformedMessage):
         parse_address(text)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "HELLO"},
+        {"type": MessageType.HELLO, "payload": None},
+        {"type": MessageType.HELLO, "payload": 1},
+        {"type": MessageType.HELLO, "token": 7},
+        {"type": MessageType.REGISTRATION, "payload": "", "features": ["ack"]},
+        {"type": MessageType.REGISTRATION, "payload": "x", "secret": b"s"},
+    ],
+)
+def test_a_message_with_a_field_of_the_wrong_type_is_our_own_bug(fields: dict[str, Any]) -> None:
+    with pytest.raises(LocalProtocolError):
+        Message(**fields)

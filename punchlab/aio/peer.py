@@ -118,7 +118,7 @@ class Peer:
             raise LocalProtocolError(f"already {self.state.value}")
         reply = await self._http_request("GET", "/get-udp-port")
         port = reply.get("port")
-        if not isinstance(port, int) or not 0 < port < 65536:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ServerError(f"server gave no usable UDP port: {reply!r}")
         server_address = (await self._resolve_server_host(), port)
         self.core = PeerCore(server_address, self.config)

@@ -155,9 +155,13 @@ class CoreRunner(asyncio.DatagramProtocol):
             self._timer = self._loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
+        due = self._timer.when() if self._timer is not None else None
         self._timer = None
+        # asyncio may fire a timer a hair early (its clock resolution); the core
+        # is told the time it asked for, or it would do nothing and re-arm.
+        now = self._loop.time() if due is None else max(due, self._loop.time())
         try:
-            self.core.handle_timer(self._loop.time())
+            self.core.handle_timer(now)
         except Exception:
             log.exception("%s: error in a timer", self.actor)
         self.pump()
