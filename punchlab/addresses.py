@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-__all__ = ["normalise_ip", "same_host"]
+__all__ = ["normalise_ip", "same_host", "share_key"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -33,3 +33,21 @@ def normalise_ip(text: str) -> str:
 def same_host(a: str, b: str) -> bool:
     """Whether two IP address texts name the same host (``::ffff:127.0.0.1`` is ``127.0.0.1``)."""
     return a == b or normalise_ip(a) == normalise_ip(b)
+
+
+@functools.lru_cache(maxsize=65536)
+def share_key(text: str) -> str:
+    """What one party's share of a server is counted by: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 host usually holds a whole /64 (RFC 4291 section 2.5.1; SLAAC
+    gives every interface one), so counting per IPv6 address would let one
+    host pose as millions.
+    """
+    ip = normalise_ip(text)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return ip

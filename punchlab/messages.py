@@ -69,8 +69,11 @@ class UnknownMessageType(RemoteProtocolError):
     reason = "unknown type"
 
     def __init__(self, message_type: str) -> None:
-        super().__init__(f"unknown message type {message_type!r}")
-        self.message_type = message_type
+        # A stranger chooses this string (up to a datagram's size): keep what
+        # traces and logs need to recognise it, not kilobytes of it.
+        shown = message_type if len(message_type) <= 40 else message_type[:39] + "…"
+        super().__init__(f"unknown message type {shown!r}")
+        self.message_type = shown
 
 
 class MessageType(enum.StrEnum):

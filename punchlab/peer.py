@@ -10,6 +10,7 @@ read.
 from __future__ import annotations
 
 import enum
+import secrets
 from collections import deque
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -445,6 +446,13 @@ class PeerCore:
             return
         if self.peer_id is None:
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
+            return
+        if self.secret is not None and not secrets.compare_digest(
+            (message.secret or "").encode(), self.secret.encode()
+        ):
+            # Our server proves its introductions with our secret; this one
+            # comes from someone who can only forge the server's address.
+            self._ignore(address, "forged", "INITIATE_CHAT without our registration secret")
             return
         token = None if self.config.original else message.token
         if token is not None and len(token) > MAX_TOKEN_LENGTH:

@@ -18,7 +18,7 @@ import secrets
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
-from punchlab.addresses import same_host
+from punchlab.addresses import same_host, share_key
 from punchlab.messages import (
     FEATURE_ACK,
     FEATURE_SECRET,
@@ -135,8 +135,8 @@ class Registration:
     sent: int = 0
     introduced: int = 0
     #: Token bucket of introductions *to* this peer (see ServerLimits).
-    introduction_allowance: float = 0.0
-    allowance_updated: float = 0.0
+    #: Token bucket of introductions *to* this peer (see ServerLimits).
+    introductions: _Bucket | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +174,19 @@ class ServerLimits:
 class _Bucket:
     tokens: float
     updated: float
+
+
+def _refill(bucket: _Bucket, now: float, per_second: float, burst: int) -> bool:
+    """Add what ``bucket`` earned since it was last looked at; whether one token is there."""
+    if now > bucket.updated:
+        bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * per_second)
+        bucket.updated = now
+    return bucket.tokens >= 1.0
+
+
+#: Introductions one initiator may ask for one peer: at once, then per second.
+PAIR_INTRODUCTION_BURST = 3
+PAIR_INTRODUCTIONS_PER_SECOND = 0.2
 
 
 @dataclass(slots=True)
@@ -274,6 +287,8 @@ class RendezvousCore:
         # At most one per peer (a newer introduction replaces an older one), so
         # this stays as small as the registration table.
         self._pending: dict[Address, _PendingNotice] = {}
+        #: Introduction budgets per (initiator, peer), least recently used first.
+        self._pair_budgets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
         self.rejected: Counter[str] = Counter()
         self.introductions = 0
 
@@ -328,7 +343,7 @@ class RendezvousCore:
         if registration is not None and message.type in _COUNTED:
             registration.received += 1
         if message.type is MessageType.REGISTRATION:
-            if not self._take_token(address[0], now):
+            if not self._take_token(share_key(address[0]), now):
                 self._reject(address, "rate limited", f"too many REGISTRATIONs from {address[0]}")
             elif registration is None and not self._make_room(address):
                 return
@@ -375,7 +390,7 @@ class RendezvousCore:
         if initiator is peer:
             raise RequestError("a peer cannot start communication with itself")
         self._check_initiator(initiator, secret, source_ip)
-        self._take_introduction(peer, now)
+        self._take_introduction(initiator, peer, now)
         introduction = Introduction(
             initiator_id=initiator_id,
             peer_id=peer_id,
@@ -388,8 +403,11 @@ class RendezvousCore:
             MessageType.INITIATE_CHAT,
             format_address(initiator.address),
             token=introduction.token,
-            # The partner's list, to a peer that can read it (Go clients cannot).
+            # The partner's list, to a peer that can read it (Go clients cannot),
+            # and the peer's own secret: proof that the server sent it, not a
+            # stranger who can forge the server's source address.
             features=",".join(sorted(initiator.features)) if peer.secret is not None else None,
+            secret=peer.secret,
         )
         data = encode(notice)
         peer.introduced += 1  # each introduction may send one datagram unprompted
@@ -418,20 +436,30 @@ class RendezvousCore:
                 "an initiator without a secret must ask from the address it registered from"
             )
 
-    def _take_introduction(self, peer: Registration, now: float) -> None:
-        """Raise :class:`TooManyIntroductions` when ``peer`` was introduced too often lately."""
+    def _take_introduction(self, initiator: Registration, peer: Registration, now: float) -> None:
+        """Raise :class:`TooManyIntroductions` when ``peer`` was introduced too often lately.
+
+        Two budgets: the peer's own (it bounds what the peer is sent unasked)
+        and the pair's (so that one initiator asking again and again cannot
+        use up the peer's budget and keep everyone else away from it).
+        """
         limits = self.limits
-        allowance = peer.introduction_allowance + (
-            max(0.0, now - peer.allowance_updated) * limits.introductions_per_second
+        if peer.introductions is None:  # made on first use: most peers are never introduced
+            peer.introductions = _Bucket(float(limits.introduction_burst), now)
+        key = (initiator.peer_id, peer.peer_id)
+        pair = self._pair_budgets.pop(key, None) or _Bucket(float(PAIR_INTRODUCTION_BURST), now)
+        self._pair_budgets[key] = pair  # most recent last: the oldest go first
+        while len(self._pair_budgets) > limits.max_registrations:
+            self._pair_budgets.popitem(last=False)
+        pair_ok = _refill(pair, now, PAIR_INTRODUCTIONS_PER_SECOND, PAIR_INTRODUCTION_BURST)
+        peer_ok = _refill(
+            peer.introductions, now, limits.introductions_per_second, limits.introduction_burst
         )
-        allowance = min(allowance, float(limits.introduction_burst))
-        peer.allowance_updated = now
-        if allowance < 1.0:
-            peer.introduction_allowance = allowance
-            raise TooManyIntroductions(
-                "this peer was introduced too often in the last few seconds; try again shortly"
-            )
-        peer.introduction_allowance = allowance - 1.0
+        if not (pair_ok and peer_ok):
+            who = "you asked for this peer" if not pair_ok else "this peer was introduced"
+            raise TooManyIntroductions(f"{who} too often lately; try again in a few seconds")
+        pair.tokens -= 1.0
+        peer.introductions.tokens -= 1.0
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Everything queued since the last call, oldest first."""
@@ -491,7 +519,7 @@ class RendezvousCore:
         peer_id = self._new_id()
         features = parse_features(message.features) & PEER_FEATURES
         secret = None
-        if message.features is None:
+        if not features:  # announced nothing we know: the Go original, the short answer
             answer = encode(Message(MessageType.REGISTRATION, peer_id))
         else:
             secret = self._secret_for(peer_id)
@@ -507,24 +535,23 @@ class RendezvousCore:
             answer,
             secret,
             received=1,
-            introduction_allowance=float(self.limits.introduction_burst),
-            allowance_updated=now,
         )
         self._by_id[peer_id] = registration
         self._by_address[address] = registration
-        ip = address[0]
-        self._count_by_ip[ip] += 1
+        share = share_key(address[0])
+        self._count_by_ip[share] += 1
         self._quiet[peer_id] = registration
-        self._quiet_by_ip.setdefault(ip, OrderedDict())[peer_id] = registration
+        self._quiet_by_ip.setdefault(share, OrderedDict())[peer_id] = registration
         return registration
 
     def _make_room(self, address: Address) -> bool:
         """Room for one more registration from ``address``: evict a quiet one, or refuse."""
         ip = address[0]
-        if self._count_by_ip[ip] >= self.limits.max_registrations_per_ip:
-            own_quiet = self._quiet_by_ip.get(ip)
+        share = share_key(ip)
+        if self._count_by_ip[share] >= self.limits.max_registrations_per_ip:
+            own_quiet = self._quiet_by_ip.get(share)
             if not own_quiet:
-                self._reject(address, "address full", f"too many registrations from {ip}")
+                self._reject(address, "address full", f"too many registrations from {share}")
                 return False
             self._evict(next(iter(own_quiet.values())))
         if len(self._by_id) >= self.limits.max_registrations:
@@ -545,20 +572,20 @@ class RendezvousCore:
         del self._by_address[address]
         self._pending.pop(address, None)
         self._heard_again(registration)
-        ip = address[0]
-        self._count_by_ip[ip] -= 1
-        if self._count_by_ip[ip] <= 0:
-            del self._count_by_ip[ip]
+        share = share_key(address[0])
+        self._count_by_ip[share] -= 1
+        if self._count_by_ip[share] <= 0:
+            del self._count_by_ip[share]
 
     def _heard_again(self, registration: Registration) -> None:
         """No longer quiet: the peer spoke after its first answer (or is gone)."""
         if self._quiet.pop(registration.peer_id, None) is None:
             return
-        ip = registration.address[0]
-        own_quiet = self._quiet_by_ip[ip]
+        share = share_key(registration.address[0])
+        own_quiet = self._quiet_by_ip[share]
         del own_quiet[registration.peer_id]
         if not own_quiet:
-            del self._quiet_by_ip[ip]
+            del self._quiet_by_ip[share]
 
     def _acknowledge(self, address: Address, message: Message, now: float) -> None:
         notice = self._pending.get(address)

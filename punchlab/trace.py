@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from punchlab.display import printable
 from punchlab.messages import Address, describe, format_address
 
 __all__ = ["EventKind", "Trace", "TraceEvent"]
@@ -88,6 +89,10 @@ _Noted = tuple[EventKind, float, str, Address, Address, bytes] | TraceEvent
 #: A noted datagram larger than this is described at once, so that a trace of
 #: big datagrams holds short descriptions, not up to 64 KiB of bytes each.
 NOTE_RAW_BYTES = 128
+
+
+#: The widest a table cell from the network may be (a type or a payload).
+TABLE_CELL = 60
 
 
 def _addr(address: Address | str) -> str:
@@ -339,15 +344,16 @@ class Trace:
                 detail = e.reason
             else:
                 detail = e.payload
+            # Types, payloads and reasons can come from a stranger: shown escaped.
             rows.append(
                 (
                     f"{(e.time - origin) * 1000:.1f}",
                     e.kind.value,
-                    e.actor,
+                    printable(e.actor, TABLE_CELL),
                     e.src,
                     e.dst,
-                    e.msg_type,
-                    detail,
+                    printable(e.msg_type, TABLE_CELL),
+                    printable(detail, TABLE_CELL),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]

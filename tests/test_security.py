@@ -20,12 +20,27 @@ import pytest
 
 from punchlab.aio import Peer, RendezvousServer
 from punchlab.aio.load import register_many
-from punchlab.aio.peer import PEER_TRACE_EVENTS
-from punchlab.messages import Address, Message, MessageType, decode, encode
+from punchlab.aio.peer import MAX_QUEUED_TEXTS, PEER_TRACE_EVENTS
+from punchlab.messages import (
+    Address,
+    Message,
+    MessageType,
+    UnknownMessageType,
+    decode,
+    describe,
+    encode,
+)
 from punchlab.peer import PeerAddressChanged, PeerCore, PeerState, TextReceived
-from punchlab.server import DatagramRejected, PeerRegistered, ServerLimits
-from punchlab.trace import Trace
-from tests.conftest import PeerFactory, ipv6_loopback_works
+from punchlab.server import (
+    PAIR_INTRODUCTION_BURST,
+    DatagramRejected,
+    PeerRegistered,
+    RendezvousCore,
+    ServerLimits,
+    TooManyIntroductions,
+)
+from punchlab.trace import EventKind, Trace
+from tests.conftest import PeerFactory, introduce, ipv6_loopback_works
 from tests.gopeer import GoPeer, go_datagram
 
 # -- the attacker's tools ----------------------------------------------------------------
@@ -375,15 +390,18 @@ PARTNER = ("198.51.100.7", 62001)
 PARTNER_NEW_PORT = ("198.51.100.7", 62999)
 ELSEWHERE = ("192.0.2.66", 62001)
 TOKEN, OTHER_TOKEN, THIRD_TOKEN = "1" * 16, "2" * 16, "3" * 16
+SECRET = "5" * 32
 
 
 def introduced(partner_features: str | None, token: str | None = TOKEN) -> PeerCore:
     """A punchlab peer introduced to PARTNER (``partner_features=None``: a Go partner)."""
     core = PeerCore(SERVER)
     core.register(0.0)
-    answer = Message(MessageType.REGISTRATION, "me", features="ack,secret,token", secret="s")
+    answer = Message(MessageType.REGISTRATION, "me", features="ack,secret,token", secret=SECRET)
     core.receive_datagram(encode(answer), SERVER, 0.01)
-    notice = Message(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, partner_features)
+    notice = Message(
+        MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, partner_features, SECRET
+    )
     core.receive_datagram(encode(notice), SERVER, 1.0)
     core.datagrams_to_send(1.0)
     return core
@@ -429,7 +447,9 @@ def test_a_go_partner_is_adopted_only_while_punching_and_only_on_the_given_ip() 
 def test_two_introductions_to_the_same_partner_are_both_valid_and_a_third_is_not() -> None:
     core = introduced("ack,large,token")
     for token in (OTHER_TOKEN, THIRD_TOKEN):
-        notice = Message(MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, "ack,large,token")
+        notice = Message(
+            MessageType.INITIATE_CHAT, "198.51.100.7:62001", token, "ack,large,token", SECRET
+        )
         core.receive_datagram(encode(notice), SERVER, 1.01)
     core.datagrams_to_send(1.01)
     assert feed(core, MessageType.HELLO, PARTNER, 1.02, token=THIRD_TOKEN) == []
@@ -440,7 +460,9 @@ def test_two_introductions_to_the_same_partner_are_both_valid_and_a_third_is_not
 def test_a_connected_peer_ignores_a_new_introduction() -> None:
     core = introduced("ack,large,token")
     feed(core, MessageType.SUCCESS, PARTNER, 1.01, token=TOKEN)
-    notice = Message(MessageType.INITIATE_CHAT, "192.0.2.66:62001", OTHER_TOKEN, "ack,large,token")
+    notice = Message(
+        MessageType.INITIATE_CHAT, "192.0.2.66:62001", OTHER_TOKEN, "ack,large,token", SECRET
+    )
     core.receive_datagram(encode(notice), SERVER, 2.0)
     acks = [decode(data).type for data, _ in core.datagrams_to_send(2.0)]
     assert acks == [MessageType.INITIATE_CHAT_ACK]  # acknowledged, so the server stops resending
@@ -494,3 +516,154 @@ async def test_a_go_client_over_ipv4_is_recognised_by_a_server_on_both_families(
             assert server.core.introductions == 1
         finally:
             go.close()
+
+
+@pytest.mark.parametrize("secret", [None, "6" * 32])
+@pytest.mark.parametrize("punching", [False, True])
+def test_an_introduction_without_our_secret_is_forged_and_ignored(
+    secret: str | None, punching: bool
+) -> None:
+    """Someone who can forge the server's source address cannot introduce us to
+    themselves, nor slip a token of theirs into a punch under way (review M1)."""
+    core = introduced("ack,large,token") if punching else None
+    if core is None:
+        core = PeerCore(SERVER)
+        core.register(0.0)
+        answer = Message(MessageType.REGISTRATION, "me", features="ack,secret,token", secret=SECRET)
+        core.receive_datagram(encode(answer), SERVER, 0.01)
+        core.datagrams_to_send(0.01)
+    state = core.state
+    forged = Message(
+        MessageType.INITIATE_CHAT, "198.51.100.7:62001", THIRD_TOKEN, "ack,large,token", secret
+    )
+    assert feed_raw(core, forged, 1.5) == []  # not even acknowledged
+    assert core.state is state
+    assert feed(core, MessageType.SUCCESS, ELSEWHERE, 1.6, token=THIRD_TOKEN) == []
+    assert core.state is state
+
+
+def feed_raw(core: PeerCore, message: Message, now: float) -> list[Message]:
+    core.receive_datagram(encode(message), SERVER, now)
+    return [decode(data) for data, _ in core.datagrams_to_send(now)]
+
+
+# -- what a second review found ---------------------------------------------------------------
+
+
+def test_a_strangers_long_message_type_is_kept_short_in_traces_and_errors() -> None:
+    data = json.dumps({"type": "X" * 8000, "payload": ""}).encode()
+    kind, _ = describe(data)
+    assert len(kind) <= 40
+    with pytest.raises(UnknownMessageType) as caught:
+        decode(data)
+    assert len(str(caught.value)) < 100
+
+
+def test_a_trace_table_shows_network_text_escaped() -> None:
+    trace = Trace()
+    trace.datagram(  # what a stranger can put in a type and a payload
+        EventKind.DELIVERED,
+        0.0,
+        "A",
+        ("192.0.2.66", 1),
+        ("127.0.0.1", 2),
+        json.dumps({"type": "\x1b]0;pwned\x07", "payload": "\x1b[2J\rforged"}).encode(),
+    )
+    table = trace.table()
+    assert "\x1b" not in table and "\x07" not in table and "\r" not in table
+    assert "\\x1b" in table
+
+
+@pytest.mark.parametrize(
+    "request_keys",
+    [
+        {},
+        {"features": ""},
+        {"features": "ack"},
+        {"features": "x"},
+        {"features": "ack,large,token"},
+    ],
+)
+def test_a_registration_answer_is_a_bounded_multiple_of_its_request(
+    request_keys: dict[str, str],
+) -> None:
+    core = RendezvousCore()
+    request = json.dumps(
+        {"type": "REGISTRATION", "payload": "", **request_keys}, separators=(",", ":")
+    ).encode()
+    core.receive_datagram(request, ("192.0.2.66", 5000), 0.0)
+    [(answer, _)] = core.datagrams_to_send(0.0)
+    assert len(answer) / len(request) <= 2.8  # the bound the README states
+
+
+def test_one_ipv6_slash_64_is_one_share_of_the_table() -> None:
+    core = RendezvousCore(limits=ServerLimits(max_registrations_per_ip=3))
+    heart_beat = go_datagram("HEART-BEAT")
+    for host in range(1, 6):
+        address = (f"2001:db8:0:1::{host}", 5000)
+        core.receive_datagram(go_datagram("REGISTRATION", ""), address, 0.0)
+        core.receive_datagram(heart_beat, address, 0.1)  # live: not evictable
+    assert len(core) == 3 and core.rejected["address full"] == 2
+    core.receive_datagram(go_datagram("REGISTRATION", ""), ("2001:db8:0:2::1", 5000), 0.2)
+    assert len(core) == 4  # another /64 is another share
+
+
+def test_one_initiator_asking_again_and_again_cannot_keep_others_from_a_peer() -> None:
+    core = RendezvousCore()
+    ids = {}
+    for name, host in (("eve", "192.0.2.66"), ("bob", "198.51.100.7"), ("friend", "203.0.113.9")):
+        core.receive_datagram(go_datagram("REGISTRATION", ""), (host, 5000), 0.0)
+        [(answer, _)] = core.datagrams_to_send(0.0)
+        ids[name] = decode(answer).payload
+    statuses = []
+    for attempt in range(6):
+        try:
+            introduce(core, ids["eve"], ids["bob"], attempt * 0.1)
+            statuses.append(200)
+        except TooManyIntroductions:
+            statuses.append(429)
+    assert statuses.count(200) == PAIR_INTRODUCTION_BURST
+    introduce(core, ids["friend"], ids["bob"], 0.7)  # Bob's budget is not used up
+
+
+async def test_a_partner_cannot_fill_memory_with_lines_nobody_reads(
+    make_peer: PeerFactory,
+) -> None:
+    a, b = await connected_pair(make_peer)
+    heard: list[str] = []
+    a.add_listener(
+        lambda event: heard.append(event.text) if isinstance(event, TextReceived) else None
+    )
+    lines = MAX_QUEUED_TEXTS + 100
+    for index in range(lines):
+        await b.send_text(f"line {index}")
+        if index % 50 == 49:
+            async with asyncio.timeout(5):  # paced: loopback socket buffers are finite
+                while len(heard) < index + 1:
+                    await asyncio.sleep(0.001)
+    assert len(heard) == lines  # listeners (widgets) see every line
+    assert a.texts_dropped == 100
+    assert await a.receive_text(timeout=1) == "line 100"  # the oldest unread were dropped
+
+
+async def test_a_flood_of_junk_from_many_addresses_is_logged_in_a_few_lines(
+    raw_socket: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="punchlab.server")
+    handled = 0
+
+    def count(event: object) -> None:
+        nonlocal handled
+        handled += isinstance(event, DatagramRejected)
+
+    async with RendezvousServer("127.0.0.1", 0, 0, on_event=count) as server:
+        assert server.udp_address is not None
+        for index in range(500):
+            source = (f"127.0.{1 + index // 250}.{1 + index % 250}", 40000)
+            raw_socket.sendto(spoofed_udp(source, server.udp_address, b"junk"), ("127.0.0.1", 0))
+            if index % 50 == 49:
+                async with asyncio.timeout(5):
+                    while handled < index + 1:
+                        await asyncio.sleep(0.001)
+    lines = [r for r in caplog.records if "rejected datagram" in r.getMessage()]
+    assert 1 <= len(lines) <= 5, len(lines)

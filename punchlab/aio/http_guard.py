@@ -60,7 +60,7 @@ log = logging.getLogger("punchlab.http")
 #: requests on a keep-alive connection). Real clients send headers in one packet.
 DEFAULT_HEADER_TIMEOUT = 10.0
 #: Seconds a request may take to send its body (two identifiers, a few hundred bytes).
-DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 5.0
 #: Open HTTP connections at most, whatever the descriptor limit allows: a classroom
 #: needs a few dozen; the cap bounds memory when the descriptor limit is huge.
 DEFAULT_MAX_CONNECTIONS = 4096
@@ -331,6 +331,22 @@ class HttpGuard:
     def wrap(self, protocol: asyncio.Protocol) -> asyncio.Protocol:
         """The protocol to hand the transport: ``protocol`` with this guard in front."""
         return _GuardedProtocol(self, protocol)
+
+    async def read_body(self, request: web.BaseRequest) -> bytes:
+        """The request body within ``limits.body_timeout`` (see :func:`read_body`).
+
+        While the body is on its way the connection counts as waiting again:
+        at the cap it may be closed to make room, so slow bodies cannot hold
+        every descriptor either.
+        """
+        conn = self._live.get(request.protocol)
+        if conn is not None:
+            self._wait_for_headers(conn)
+        try:
+            return await read_body(request, self.limits.body_timeout)
+        finally:
+            if conn is not None:
+                self._waiting.pop(conn, None)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

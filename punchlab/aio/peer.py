@@ -48,6 +48,9 @@ HTTP_TIMEOUT = 5.0
 #: (``Peer(trace=Trace())`` keeps everything).
 PEER_TRACE_EVENTS = 20_000
 
+#: Chat lines kept for :meth:`Peer.receive_text` until read (listeners see every one).
+MAX_QUEUED_TEXTS = 1_000
+
 _END = object()
 
 
@@ -84,7 +87,9 @@ class Peer:
         self.core: PeerCore | None = None
         self._runner: CoreRunner | None = None
         self._http: aiohttp.ClientSession | None = None
-        self._texts: asyncio.Queue[object] = asyncio.Queue()
+        self._texts: asyncio.Queue[object] = asyncio.Queue(maxsize=MAX_QUEUED_TEXTS)
+        #: Lines dropped because nobody read them (the oldest go first).
+        self.texts_dropped = 0
         self._changed = asyncio.Event()
         self._failure: str | None = None
 
@@ -205,7 +210,7 @@ class Peer:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        self._texts.put_nowait(_END)
+        self._queue_text(_END)
         self._changed.set()
 
     async def __aenter__(self) -> Peer:
@@ -254,7 +259,7 @@ class Peer:
 
     def _on_event(self, event: PeerEvent, cause: bytes | None) -> None:
         if isinstance(event, TextReceived):
-            self._texts.put_nowait(event.text)
+            self._queue_text(event.text)
         elif isinstance(event, Failed | Disconnected):
             self._failure = event.reason
         self._changed.set()
@@ -263,6 +268,13 @@ class Peer:
                 listener(event)
             except Exception:  # a widget's bug must not stop the peer
                 log.exception("%s: listener failed on %r", self.name, event)
+
+    def _queue_text(self, item: object) -> None:
+        """Keep the newest lines for :meth:`receive_text`; a partner cannot fill our memory."""
+        if self._texts.full():
+            self._texts.get_nowait()
+            self.texts_dropped += 1
+        self._texts.put_nowait(item)
 
     def _failure_text(self, default: str) -> str:
         text = self._failure or default

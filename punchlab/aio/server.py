@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits, read_body
+from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
 from punchlab.messages import Address, format_address
@@ -105,9 +105,9 @@ class RendezvousServer:
         )
         self.http_errors = 0
         #: Log lines per kind (registered, introduced, refused ...), and per
-        #: source and reason for rejected datagrams.
+        #: reason for rejected datagrams.
         self._event_log = LogThrottle(burst=20, per_second=5.0)
-        self._rejection_log = LogThrottle(burst=1, per_second=1.0)
+        self._rejection_log = LogThrottle(burst=3, per_second=1.0)
         self._runner: CoreRunner | None = None
         self._http: web.AppRunner | None = None
         self.udp_address: Address | None = None
@@ -181,7 +181,8 @@ class RendezvousServer:
 
     async def _start_communication(self, request: web.Request) -> web.Response:
         try:
-            raw = await read_body(request, self.http_limits.body_timeout)
+            assert self.http_guard is not None
+            raw = await self.http_guard.read_body(request)
         except TimeoutError:
             return _json_error(408, "request body not received in time")
         try:
@@ -281,7 +282,9 @@ class RendezvousServer:
         elif isinstance(event, DatagramRejected):
             self._log(
                 logging.WARNING,
-                ("rejected", event.address[0], event.reason),
+                # Per reason, not per source: a flood from many addresses
+                # must not become a line per address.
+                ("rejected", event.reason),
                 "rejected datagram from %s: %s",
                 format_address(event.address),
                 event.detail,
