@@ -31,8 +31,8 @@ lab: $(VENV)/.lab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-what-a-nat-does.ipynb
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check punchlab tests bench notebooks/build.py
-	$(BIN)/ruff format --check punchlab tests bench notebooks/build.py
+	$(BIN)/ruff check punchlab tests bench notebooks/build.py setup.py
+	$(BIN)/ruff format --check punchlab tests bench notebooks/build.py setup.py
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy

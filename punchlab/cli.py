@@ -1,8 +1,9 @@
-"""``punchlab serve | chat | demo``: the command line for a classroom.
+"""``punchlab serve | chat | demo | lab``: the command line for a classroom.
 
 A teacher runs ``punchlab serve`` on a machine the class can reach; each
 student runs ``punchlab chat --server http://TEACHER:8088``, reads their
-identifier, and types a classmate's to connect.
+identifier, and types a classmate's to connect. ``punchlab lab`` opens the
+course's notebooks for a student who has only pip.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import ipaddress
 import logging
 import os
 import selectors
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TextIO
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import TextIO, TypeAlias
 
-from punchlab import __version__, scripted
+from punchlab import __version__, course_files, scripted
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
 from punchlab.aio.server import SERVER_TRACE_EVENTS
 from punchlab.display import EscapingFormatter, printable
@@ -52,7 +56,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+Handler = Callable[[argparse.Namespace], int]
+#: The subparsers of ``punchlab``, to which each command adds its own.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """``punchlab`` and its commands; each command's parser names its handler."""
     parser = argparse.ArgumentParser(
         prog="punchlab",
         description="Learn, teach and see UDP hole punching.",
@@ -60,12 +70,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"punchlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    _add_chat(commands)
+    _add_demo(commands)
+    _add_lab(commands)
+    scripted.add_parser(commands)
+    commands.choices["peer"].set_defaults(handler=scripted.main)
+    from punchlab.netlab.cli import add_parser as add_netlab_parser
 
+    add_netlab_parser(commands)  # its actions name their own handlers
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:  # output piped into `head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except PunchlabError as exc:
+        # The message may quote the network (a server's error text): escaped.
+        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _port(text: str) -> int:
+    """A TCP or UDP port number, for argparse (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, not {text!r}")
+    return value
+
+
+# -- serve ---------------------------------------------------------------------------
+
+
+def _add_serve(commands: Commands) -> None:
+    """``punchlab serve``: the teacher's rendezvous server."""
     serve = commands.add_parser(
         "serve",
         help="run the rendezvous server (for a teacher)",
         description="Run the rendezvous server: peers register over UDP and ask to be "
-        "introduced over HTTP. Registrations and introductions are logged as they happen.",
+        "introduced over HTTP. It prints the command students run, then logs registrations "
+        "and introductions as they happen.",
     )
     serve.add_argument(
         "--host",
@@ -73,10 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default: every IPv4 address; '::' for IPv6 and IPv4)",
     )
     serve.add_argument(
-        "--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port (default: %(default)s)"
+        "--http-port",
+        type=_port,
+        default=DEFAULT_HTTP_PORT,
+        help="HTTP port (default: %(default)s)",
     )
     serve.add_argument(
-        "--udp-port", type=int, default=DEFAULT_UDP_PORT, help="UDP port (default: %(default)s)"
+        "--udp-port", type=_port, default=DEFAULT_UDP_PORT, help="UDP port (default: %(default)s)"
     )
     serve.add_argument(
         "--ttl",
@@ -87,10 +147,145 @@ def build_parser() -> argparse.ArgumentParser:
         "to keep them introducible, at the price of holding vanished peers as long",
     )
     serve.add_argument(
-        "--trace", metavar="FILE", help="write every datagram to FILE (JSON Lines) on exit"
+        "--trace",
+        metavar="FILE",
+        help="write every datagram to FILE (JSON Lines) on exit (default: not written)",
     )
-    serve.add_argument("-q", "--quiet", action="store_true", help="log only warnings")
+    serve.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="log only warnings (default: log every registration and introduction)",
+    )
+    serve.set_defaults(handler=lambda args: asyncio.run(_serve(args)))
 
+
+#: A documentation address (RFC 5737, TEST-NET-1). Connecting a UDP socket to it
+#: makes the kernel choose the route and source address, and sends nothing; were
+#: anything ever sent, it would go to an address that belongs to no one.
+PROBE_ADDRESS = ("192.0.2.1", 9)
+
+
+def _outward_address() -> str | None:
+    """The IPv4 address this machine would send from to reach beyond itself, if any."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(PROBE_ADDRESS)  # UDP: picks a route, sends no packet
+            return str(probe.getsockname()[0])
+    except OSError:  # no route at all: an offline machine
+        return None
+
+
+def _hostname_addresses() -> list[str]:
+    """The IPv4 addresses this machine's name resolves to (often only a loopback one)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, family=socket.AF_INET)
+    except OSError:
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+def student_addresses(
+    outward: Callable[[], str | None] = _outward_address,
+    named: Callable[[], Sequence[str]] = _hostname_addresses,
+) -> list[str]:
+    """Addresses students might reach this machine at: the outward one first, then the rest.
+
+    Loopback and unspecified addresses are left out: no student can use them.
+    """
+    chosen: list[str] = []
+    for text in [outward(), *named()]:
+        try:
+            address = ipaddress.ip_address(text or "")
+        except ValueError:
+            continue
+        if not (address.is_loopback or address.is_unspecified) and str(address) not in chosen:
+            chosen.append(str(address))
+    return chosen
+
+
+def _student_lines(
+    host: str, http_port: int, addresses: Callable[[], list[str]] = student_addresses
+) -> list[str]:
+    """The command students run, for each address they could reach the server at."""
+    if host in ("", "0.0.0.0", "::"):
+        found = addresses()
+    else:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a host name: students resolve it as we did
+            loopback = host == "localhost"
+        if loopback:
+            return [f"  listening on {host} only: use --host 0.0.0.0 to let students in"]
+        found = [host]
+    if not found:
+        return [
+            "  students: no network address found (is this machine offline?); "
+            f"on this machine: punchlab chat --server http://127.0.0.1:{http_port}"
+        ]
+    hosts = [f"[{a}]" if ":" in a else a for a in found]
+    return [f"  students: punchlab chat --server http://{h}:{http_port}" for h in hosts]
+
+
+def _port_problem(exc: OSError, server: RendezvousServer, args: argparse.Namespace) -> str | None:
+    """Why the server could not listen, naming the port and the option to change it."""
+    kind, port, option = (
+        ("UDP", args.udp_port, "--udp-port")
+        if server.udp_address is None
+        else ("HTTP", args.http_port, "--http-port")
+    )
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{kind} port {port} is already in use (another punchlab serve?); choose another "
+            f"with {option} N, or {option} 0 for any free port"
+        )
+    if exc.errno in (errno.EACCES, getattr(errno, "WSAEACCES", errno.EACCES)):  # Windows
+        return (
+            f"not allowed to listen on {kind} port {port} (ports below 1024 need root); "
+            f"choose another with {option} N"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {args.host}: not an address of this machine (see --host)"
+    return None
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    # Log lines quote the network (an unknown message type, a requested ID): escaped.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
+    trace = Trace(max_events=SERVER_TRACE_EVENTS)
+    server = RendezvousServer(
+        args.host, args.udp_port, args.http_port, registration_ttl=args.ttl, trace=trace
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        problem = _port_problem(exc, server, args)
+        if problem is None:
+            raise
+        print(f"punchlab: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    assert server.http_address is not None
+    assert server.udp_address is not None
+    _say(f"punchlab server ready: HTTP {server.url}, UDP port {server.udp_address[1]}")
+    for line in _student_lines(args.host, server.http_address[1]):
+        _say(line)
+    _say("Press Ctrl-C to stop.")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+        if args.trace:
+            print(f"trace written to {trace.save(args.trace)}")
+    return EXIT_OK
+
+
+# -- chat ----------------------------------------------------------------------------
+
+
+def _add_chat(commands: Commands) -> None:
+    """``punchlab chat``: a student's peer, typed into."""
     chat = commands.add_parser(
         "chat",
         help="register and chat with another peer (for a student)",
@@ -105,16 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="server URL (default: %(default)s)",
     )
     chat.add_argument(
-        "--peer", metavar="ID", help="connect to this identifier at once instead of asking"
+        "--peer",
+        metavar="ID",
+        help="connect to this identifier at once (default: ask for one, or wait)",
     )
-    chat.add_argument("--port", type=int, default=0, help="local UDP port (default: any)")
+    chat.add_argument("--port", type=_port, default=0, help="local UDP port (default: any)")
     chat.add_argument(
         "--name", default="peer", help="name of this peer in the trace (default: %(default)s)"
     )
     chat.add_argument(
         "--original",
         action="store_true",
-        help="behave like the original Go client (3 s HELLO ticker)",
+        help="behave like the original Go client: first HELLO after 3 s (default: punchlab's "
+        "schedule, at once and then retried)",
     )
     chat.add_argument(
         "--timeout",
@@ -130,143 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to keep punching before giving up (default: %(default)s)",
     )
     chat.add_argument(
-        "--trace", metavar="FILE", help="write every datagram to FILE (JSON Lines) on exit"
+        "--trace",
+        metavar="FILE",
+        help="write every datagram to FILE (JSON Lines) on exit (default: not written)",
     )
+    chat.set_defaults(handler=lambda args: asyncio.run(_chat(args)))
 
-    demo = commands.add_parser(
-        "demo",
-        help="punch through two simulated NATs, print the trace and draw the diagram",
-        description="Run a whole punch on the simulated internet (two peers behind NATs and a "
-        "public server), print what crossed the network, and write the sequence diagram to a "
-        "PNG file. With --loopback, use real UDP sockets on this machine instead.",
-    )
-    demo.add_argument(
-        "--nat-a",
-        default="port-restricted-cone",
-        choices=PRESET_NAMES,
-        help="NAT in front of peer A (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--nat-b",
-        default="port-restricted-cone",
-        choices=PRESET_NAMES,
-        help="NAT in front of peer B (default: %(default)s)",
-    )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    demo.add_argument(
-        "--latency",
-        type=float,
-        default=20.0,
-        help="one-way internet latency in ms (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--loss",
-        type=float,
-        default=0.0,
-        help="chance a datagram is lost on the internet, 0..1 (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--original", action="store_true", help="use the original algorithm (3 s HELLO ticker)"
-    )
-    demo.add_argument(
-        "--output",
-        "-o",
-        default="punchlab-demo.png",
-        metavar="PNG",
-        help="where to write the diagram (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--all",
-        action="store_true",
-        help="draw every datagram (default: fold repeated HEART-BEATs and retries)",
-    )
-    demo.add_argument(
-        "--window",
-        type=float,
-        metavar="MS",
-        help="draw only the first MS milliseconds (default: the whole run if it connects, "
-        "else up to 300 ms after the request to connect)",
-    )
-    demo.add_argument(
-        "--loopback",
-        action="store_true",
-        help="real sockets on loopback instead of the simulator (no NATs, no diagram)",
-    )
-    demo.add_argument("--trace", metavar="FILE", help="also write the trace to FILE (JSON Lines)")
-    scripted.add_parser(commands)
-    from punchlab.netlab.cli import add_parser as add_netlab_parser
-
-    add_netlab_parser(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    runner = {"serve": _serve, "chat": _chat, "demo": _loopback_demo}.get(args.command)
-    try:
-        if args.command == "peer":
-            return scripted.main(args)
-        if args.command == "netlab":
-            return int(args.run(args))
-        if args.command == "demo" and not args.loopback:
-            return _simulated_demo(args)
-        assert runner is not None
-        return asyncio.run(runner(args))
-    except BrokenPipeError:  # output piped into `head`: stop quietly, like other tools
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return EXIT_OK
-    except PunchlabError as exc:
-        # The message may quote the network (a server's error text): escaped.
-        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
-        return EXIT_FAILED
-    except OSError as exc:
-        print(f"punchlab: {printable(str(exc), ERROR_SHOWN)}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-# -- serve ---------------------------------------------------------------------------
-
-
-def _lan_addresses() -> list[str]:
-    """Addresses students might use to reach this machine (best effort, no traffic)."""
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, family=socket.AF_INET)
-    except OSError:
-        return []
-    return sorted({str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")})
-
-
-async def _serve(args: argparse.Namespace) -> int:
-    # Log lines quote the network (an unknown message type, a requested ID): escaped.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
-    trace = Trace(max_events=SERVER_TRACE_EVENTS)
-    server = RendezvousServer(
-        args.host, args.udp_port, args.http_port, registration_ttl=args.ttl, trace=trace
-    )
-    await server.start()
-    assert server.http_address is not None
-    assert server.udp_address is not None
-    _say(f"punchlab server ready: HTTP {server.url}, UDP port {server.udp_address[1]}")
-    for address in _lan_addresses():
-        print(
-            f"  students: punchlab chat --server http://{address}:{server.http_address[1]}",
-            flush=True,
-        )
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.close()
-        if args.trace:
-            print(f"trace written to {trace.save(args.trace)}")
-    return EXIT_OK
-
-
-# -- chat ----------------------------------------------------------------------------
 
 #: How much of an identifier is shown: a real one is a 36-character UUID.
 ID_SHOWN = 100
@@ -533,6 +600,83 @@ async def _print_texts(peer: Peer) -> None:
 # -- demo ----------------------------------------------------------------------------
 
 
+def _add_demo(commands: Commands) -> None:
+    """``punchlab demo``: a whole punch, simulated (or on loopback), told and drawn."""
+    demo = commands.add_parser(
+        "demo",
+        help="punch through two simulated NATs, print the trace and draw the diagram",
+        description="Run a whole punch on the simulated internet (two peers behind NATs and a "
+        "public server), print what crossed the network, and write the sequence diagram to a "
+        "PNG file. With --loopback, use real UDP sockets on this machine instead. Exit 0 when "
+        "the peers connected, 1 when not, 2 for a usage error.",
+    )
+    for side in "ab":
+        demo.add_argument(
+            f"--nat-{side}",
+            default="port-restricted-cone",
+            choices=PRESET_NAMES,
+            help=f"NAT in front of peer {side.upper()} (default: %(default)s)",
+        )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument(
+        "--latency",
+        type=float,
+        default=20.0,
+        help="one-way internet latency in ms (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--loss",
+        type=float,
+        default=0.0,
+        help="chance a datagram is lost on the internet, 0..1 (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--original",
+        action="store_true",
+        help="use the original algorithm: a 3 s HELLO ticker (default: punchlab's schedule)",
+    )
+    _add_drawing_options(demo)
+    demo.add_argument(
+        "--loopback",
+        action="store_true",
+        help="real sockets on loopback, no NATs, no diagram (default: the simulator)",
+    )
+    demo.add_argument(
+        "--trace", metavar="FILE", help="also write the trace to FILE, JSON Lines (default: not)"
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _add_drawing_options(demo: argparse.ArgumentParser) -> None:
+    """Where the demo's diagram goes and how much of the run it shows."""
+    demo.add_argument(
+        "--output",
+        "-o",
+        default="punchlab-demo.png",
+        metavar="PNG",
+        help="where to write the diagram (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--all",
+        action="store_true",
+        help="draw every datagram (default: fold repeated HEART-BEATs and retries)",
+    )
+    demo.add_argument(
+        "--window",
+        type=float,
+        metavar="MS",
+        help="draw only the first MS milliseconds (default: the whole run if it connects, "
+        "else up to 300 ms after the request to connect)",
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Exit 0 when the peers connected and 1 when not, so a script can tell (as netlab's)."""
+    if args.loopback:
+        return asyncio.run(_loopback_demo(args))
+    return _simulated_demo(args)
+
+
 def _simulated_demo(args: argparse.Namespace) -> int:
     """Punch through two simulated NATs; print the trace; draw the ladder diagram."""
     import matplotlib
@@ -577,7 +721,7 @@ def _simulated_demo(args: argparse.Namespace) -> int:
     _say(f"\nsequence diagram written to {written}")
     if args.trace:
         _say(f"trace written to {result.trace.save(args.trace)}")
-    return EXIT_OK
+    return EXIT_OK if result.connected else EXIT_FAILED
 
 
 async def _loopback_demo(args: argparse.Namespace) -> int:
@@ -601,3 +745,56 @@ async def _loopback_demo(args: argparse.Namespace) -> int:
     if args.trace:
         _say(f"trace written to {trace.save(args.trace)}")
     return EXIT_OK
+
+
+# -- lab -----------------------------------------------------------------------------
+
+
+def _add_lab(commands: Commands) -> None:
+    """``punchlab lab``: the course for a student who has only pip."""
+    lab = commands.add_parser(
+        "lab",
+        help="copy the course's notebooks into a folder and open them in JupyterLab",
+        description="Copy the course's notebooks into FOLDER the first time, and open "
+        "JupyterLab there on the first one. A notebook already in FOLDER is yours and is "
+        "never overwritten (delete it to get the original back). Needs the 'lab' extra: "
+        f"{course_files.INSTALL_HINT}.",
+    )
+    lab.add_argument(
+        "folder",
+        nargs="?",
+        default=course_files.DEFAULT_FOLDER,
+        metavar="FOLDER",
+        help="where your copy of the course lives (default: %(default)s, in the current folder)",
+    )
+    lab.add_argument(
+        "--no-browser",
+        dest="browser",
+        action="store_false",
+        help="do not open a browser; open the printed address yourself (default: open one)",
+    )
+    lab.add_argument(
+        "--port",
+        type=_port,
+        help="JupyterLab's port (default: JupyterLab's, 8888 or the next free one)",
+    )
+    lab.set_defaults(handler=_lab)
+
+
+def _lab(args: argparse.Namespace) -> int:
+    """Copy the course (keeping the student's files), say where it is, start JupyterLab."""
+    if not course_files.jupyterlab_installed():
+        print(f"punchlab lab needs JupyterLab: {course_files.INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = course_files.copy_course(Path(args.folder))
+    except course_files.CourseMissing as exc:
+        print(f"punchlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in report.lines():
+        _say(line)
+    _say(f"Opening JupyterLab on {report.first}; press Ctrl-C twice to stop it.")
+    command = course_files.lab_command(
+        report.folder, report.first, port=args.port, browser=args.browser
+    )
+    return course_files.launch(command)

@@ -20,6 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_parser(commands: Any) -> None:
+    """``punchlab netlab ACTION``; each action's parser names its handler."""
     netlab = commands.add_parser(
         "netlab",
         help="real NATs: network namespaces and the kernel's NAT (Linux, root)",
@@ -27,25 +28,47 @@ def add_parser(commands: Any) -> None:
         "run the real server and peers in them. Needs root, iproute2 and nftables.",
     )
     actions = netlab.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_punch(actions)
+    _add_matrix(actions)
+    _add_cleanup(actions)
 
+
+def _add_punch(actions: Any) -> None:
+    """``netlab punch``: one pair of NATs; every option says its default."""
     punch = actions.add_parser(
         "punch",
         help="one punch between two NATs",
-        description="Punch between a peer behind --nat-a and one behind --nat-b. Exit 0 when "
-        "they connected and chatted both ways, 1 when not, 2 for a usage or environment error.",
+        description="Punch between a peer behind --nat-a and one behind --nat-b, print what "
+        "happened and draw the sequence diagram. Exit 0 when they connected and chatted both "
+        "ways, 1 when not, 2 for a usage or environment error (not root, no nft).",
     )
-    punch.add_argument("--nat-a", default="port-restricted-cone", choices=LAB_KINDS)
-    punch.add_argument("--nat-b", default="port-restricted-cone", choices=LAB_KINDS)
+    for side in "ab":
+        punch.add_argument(
+            f"--nat-{side}",
+            default="port-restricted-cone",
+            choices=LAB_KINDS,
+            help=f"NAT in front of peer {side.upper()} (default: %(default)s)",
+        )
     punch.add_argument(
         "--delay",
         type=float,
         default=0.0,
         metavar="MS",
-        help="one-way delay per public link (netem)",
+        help="one-way delay in ms on every public link, both ways, with netem or the lab's "
+        "own delay line (default: %(default)s)",
     )
-    punch.add_argument("--loss", type=float, default=0.0, help="loss per public link, 0..1 (netem)")
     punch.add_argument(
-        "--original", action="store_true", help="the original algorithm (3 s ticker)"
+        "--loss",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="chance a datagram is dropped on each public link, 0..1 (default: %(default)s)",
+    )
+    punch.add_argument(
+        "--original",
+        action="store_true",
+        help="the original Go client's algorithm: a 3 s HELLO ticker (default: punchlab's "
+        "schedule, at once and then retried)",
     )
     punch.add_argument(
         "--output",
@@ -54,25 +77,42 @@ def add_parser(commands: Any) -> None:
         metavar="PNG",
         help="sequence diagram file (default: %(default)s)",
     )
-    punch.add_argument("--trace", metavar="FILE", help="also write the merged trace (JSON Lines)")
-    punch.set_defaults(run=_punch)
+    punch.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="also write the merged trace to FILE, JSON Lines (default: not written)",
+    )
+    punch.set_defaults(handler=_punch)
 
+
+def _add_matrix(actions: Any) -> None:
+    """``netlab matrix``: every pair, against the simulator's claim."""
     matrix = actions.add_parser(
         "matrix",
         help="every pair of NAT kinds, compared with the simulator",
         description="Punch every ordered pair of the lab's NAT kinds on real NATs and print "
         "the result next to the simulator's prediction. Exit 0 when they all agree.",
     )
-    matrix.add_argument("--kinds", nargs="+", default=list(LAB_KINDS), choices=LAB_KINDS)
-    matrix.set_defaults(run=_matrix)
+    matrix.add_argument(
+        "--kinds",
+        nargs="+",
+        default=list(LAB_KINDS),
+        choices=LAB_KINDS,
+        metavar="KIND",
+        help="the NAT kinds to pair, from: %(choices)s (default: all of them)",
+    )
+    matrix.set_defaults(handler=_matrix)
 
+
+def _add_cleanup(actions: Any) -> None:
+    """``netlab cleanup``: what a killed run left behind."""
     cleanup = actions.add_parser(
         "cleanup",
         help="remove namespaces a killed run left behind",
         description="Delete every network namespace whose name starts with 'punchlab-' "
         "(and with it its veth ends and nftables tables). Touches nothing else.",
     )
-    cleanup.set_defaults(run=_cleanup)
+    cleanup.set_defaults(handler=_cleanup)
 
 
 def _punch(args: argparse.Namespace) -> int:
