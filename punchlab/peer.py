@@ -2,18 +2,20 @@
 
 A peer registers with the rendezvous server, is introduced to another peer,
 punches a hole with HELLO / SUCCESS, then chats with TEXT and keeps the NAT
-mappings alive with HEART-BEAT. Every state change goes through
-:data:`TRANSITIONS`, the one table that the code, the tests and the notebooks
-read.
+mappings alive with HEART-BEAT. What may happen in each state (transitions,
+timers, whether the partner's datagrams count) is the table of
+:mod:`punchlab.peer_table`, which the code, the tests and the notebooks read;
+how the peer punches is its :class:`punchlab.policy.Policy`.
 """
 
 from __future__ import annotations
 
-import enum
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring
+from typing import ClassVar
 
 from punchlab.addresses import same_host
 from punchlab.messages import (
@@ -33,6 +35,16 @@ from punchlab.messages import (
     parse_address,
     parse_features,
 )
+from punchlab.peer_table import (
+    STATES,
+    TIMER_ORDER,
+    TRANSITIONS,
+    PeerState,
+    Timer,
+    Trigger,
+    accepts_introduction,
+)
+from punchlab.policy import Policy, policy_for
 
 __all__ = [
     "TRANSITIONS",
@@ -50,6 +62,7 @@ __all__ = [
     "StateChanged",
     "TextReceived",
     "Trigger",
+    "accepts_introduction",
 ]
 
 
@@ -57,30 +70,6 @@ def _quoted_size(text: str) -> int:
     """Bytes ``text`` takes inside a JSON string literal, as :func:`encode` writes it."""
     return len(encode_basestring(text).encode("utf-8")) - 2
 
-
-class PeerState(enum.StrEnum):
-    IDLE = "idle"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    PUNCHING = "punching"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    FAILED = "failed"
-    CLOSED = "closed"
-
-
-class Trigger(enum.StrEnum):
-    REGISTER = "register"
-    REGISTRATION_ANSWERED = "REGISTRATION answered"
-    REGISTRATION_TIMEOUT = "registration timed out"
-    INTRODUCED = "introduced"
-    SUCCESS_RECEIVED = "SUCCESS received"
-    PUNCH_TIMEOUT = "punching timed out"
-    PEER_SILENT = "peer went silent"
-    CLOSE = "close"
-
-
-_S, _T = PeerState, Trigger
 
 #: Server tokens are 16 hex digits; anything far longer is not one.
 MAX_TOKEN_LENGTH = 64
@@ -91,22 +80,6 @@ MAX_TOKENS_PER_PARTNER = 2
 
 #: What a punchlab peer announces in REGISTRATION.
 PEER_FEATURE_LIST = ",".join(sorted(PEER_FEATURES))
-
-#: Every allowed transition. A trigger not listed for a state is a local error.
-TRANSITIONS: dict[tuple[PeerState, Trigger], PeerState] = {
-    (_S.IDLE, _T.REGISTER): _S.REGISTERING,
-    (_S.REGISTERING, _T.REGISTRATION_ANSWERED): _S.REGISTERED,
-    (_S.REGISTERING, _T.REGISTRATION_TIMEOUT): _S.FAILED,
-    (_S.REGISTERED, _T.INTRODUCED): _S.PUNCHING,
-    (_S.PUNCHING, _T.SUCCESS_RECEIVED): _S.CONNECTED,
-    (_S.PUNCHING, _T.PUNCH_TIMEOUT): _S.FAILED,
-    (_S.CONNECTED, _T.PEER_SILENT): _S.DISCONNECTED,
-    # A registered peer whose punch failed or whose partner vanished may be
-    # introduced again (to the same or another peer).
-    (_S.FAILED, _T.INTRODUCED): _S.PUNCHING,
-    (_S.DISCONNECTED, _T.INTRODUCED): _S.PUNCHING,
-    **{(state, _T.CLOSE): _S.CLOSED for state in PeerState if state is not _S.CLOSED},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,24 +230,19 @@ class PeerCore:
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PeerEvent] = deque()
         self.ignored = 0
-        # timers (None = not armed)
-        self._registration_due: float | None = None
+        self.policy: Policy = policy_for(self.config)
+        #: The timers running now and when each is due (see peer_table.Timer).
+        self._due: dict[Timer, float] = {}
         self._registration_attempts = 0
         self._registration_interval = self.config.registration_retry
-        self._hello_due: float | None = None
         self._hello_interval = self.config.hello_first_retry
-        self._punch_deadline: float | None = None
-        self._server_beat_due: float | None = None
-        self._peer_beat_due: float | None = None
-        self._last_heard: float | None = None
         self._introduced_at: float | None = None
 
     # -- commands from the application ----------------------------------------------
 
     def register(self, now: float) -> None:
         """Start registering; REGISTRATION is retried until answered or given up."""
-        self._transition(Trigger.REGISTER)
-        self._registration_due = now
+        self._transition(Trigger.REGISTER, now)
         self.handle_timer(now)
 
     def start_punching(
@@ -292,7 +260,7 @@ class PeerCore:
         toward it: the answer only adds its token.
         """
         if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
-            self._add_partner_token(None if self.config.original else token, peer_address)
+            self._add_partner_token(token if self.policy.extensions else None, peer_address)
             return
         self._introduce(peer_address, now, token, partner_features, initiator=True)
 
@@ -338,8 +306,7 @@ class PeerCore:
 
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
-            self._transition(Trigger.CLOSE)
-        self._disarm()
+            self._transition(Trigger.CLOSE, 0.0)
         self._outbox.clear()
 
     # -- sans-IO interface -----------------------------------------------------------
@@ -371,45 +338,14 @@ class PeerCore:
         return out
 
     def get_timer(self) -> float | None:
-        deadlines = [
-            t
-            for t in (
-                self._registration_due,
-                self._hello_due,
-                self._punch_deadline,
-                self._server_beat_due,
-                self._peer_beat_due,
-                self._silence_deadline(),
-            )
-            if t is not None
-        ]
-        return min(deadlines, default=None)
+        return min(self._due.values(), default=None)
 
     def handle_timer(self, now: float) -> None:
-        """Do whatever is due at ``now``: retries, heart-beats, give-ups."""
-        if self._registration_due is not None and now >= self._registration_due:
-            self._registration_tick(now)
-        if self._punch_deadline is not None and now >= self._punch_deadline:
-            self._punch_deadline = None
-            self._hello_due = None
-            self._fail(Trigger.PUNCH_TIMEOUT, "no SUCCESS from the peer before the deadline")
-        if self._hello_due is not None and now >= self._hello_due:
-            self._hello_tick(now)
-        if self._server_beat_due is not None and now >= self._server_beat_due:
-            self._send(Message(MessageType.HEART_BEAT), self.server_address)
-            self._server_beat_due = now + self._server_beat_interval()
-        silence = self._silence_deadline()
-        if silence is not None and now >= silence:
-            self._peer_beat_due = None
-            self._last_heard = None
-            self._transition(Trigger.PEER_SILENT)
-            self._events.append(Disconnected("peer went silent"))
-            if self.config.heartbeat_interval is not None:
-                # Waiting again: keep the registration at the server alive.
-                self._server_beat_due = now + self._server_beat_interval()
-        if self._peer_beat_due is not None and now >= self._peer_beat_due and self.peer_address:
-            self._send(self._to_peer(MessageType.HEART_BEAT), self.peer_address)
-            self._peer_beat_due = now + self._heartbeat_interval()
+        """Do whatever is due at ``now``: retries, heart-beats, give-ups (in TIMER_ORDER)."""
+        for timer in TIMER_ORDER:
+            due = self._due.get(timer)
+            if due is not None and now >= due:
+                self._TIMER_ACTIONS[timer](self, now)
 
     def next_event(self) -> PeerEvent | None:
         return self._events.popleft() if self._events else None
@@ -426,14 +362,11 @@ class PeerCore:
                 self._ignore(address, "unexpected", "REGISTRATION answer while not registering")
         else:
             self.peer_id = message.payload
-            if not self.config.original:
+            if self.policy.extensions:
                 self.secret = message.secret
                 self.server_features = parse_features(message.features)
-            self._registration_due = None
-            self._transition(Trigger.REGISTRATION_ANSWERED)
+            self._transition(Trigger.REGISTRATION_ANSWERED, now)
             self._events.append(Registered(message.payload))
-            if self.config.heartbeat_interval is not None:
-                self._server_beat_due = now + self._server_beat_interval()
 
     def _on_initiate_chat(self, message: Message, address: Address, now: float) -> None:
         if address != self.server_address:
@@ -454,7 +387,7 @@ class PeerCore:
             # comes from someone who can only forge the server's address.
             self._ignore(address, "forged", "INITIATE_CHAT without our registration secret")
             return
-        token = None if self.config.original else message.token
+        token = message.token if self.policy.extensions else None
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
             self._ignore(address, "malformed", "INITIATE_CHAT token too long")
             return
@@ -465,13 +398,13 @@ class PeerCore:
         if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
             self._add_partner_token(token, address)
             return
-        if self.state in (PeerState.PUNCHING, PeerState.CONNECTED):
+        if STATES[self.state].talks_to_peer:
             self._ignore(address, "busy", f"introduced again while {self.state.value}")
             return
-        if (self.state, Trigger.INTRODUCED) not in TRANSITIONS:
+        if not accepts_introduction(self.state):
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
             return
-        features = None if self.config.original else message.features
+        features = message.features if self.policy.extensions else None
         self._introduce(peer_address, now, token, features, initiator=False)
 
     def _add_partner_token(self, token: str | None, address: Address) -> None:
@@ -488,7 +421,7 @@ class PeerCore:
             return
         self._heard_from(message, address, now)
         self._send(self._to_peer(MessageType.SUCCESS), address)
-        if self.state is PeerState.PUNCHING and not self.config.original:
+        if self.state is PeerState.PUNCHING and self.policy.answers_hello_with_hello:
             # Answer with our own HELLO at once: the other side needs a
             # SUCCESS too, and this path through both NATs is now known open.
             self._send(self._to_peer(MessageType.HELLO), address)
@@ -498,16 +431,10 @@ class PeerCore:
             return
         self._heard_from(message, address, now)
         if self.state is PeerState.PUNCHING:
-            self._hello_due = None
-            self._punch_deadline = None
             self.connected_at = now
-            self._transition(Trigger.SUCCESS_RECEIVED)
+            self._transition(Trigger.SUCCESS_RECEIVED, now)
             assert self.peer_address is not None and self._introduced_at is not None
             self._events.append(Connected(self.peer_address, now - self._introduced_at))
-            # The server keeps hearing from us (as Go clients do), so the
-            # registration is still there for a later introduction.
-            if self.config.heartbeat_interval is not None:
-                self._peer_beat_due = now + self.config.heartbeat_interval
 
     def _on_text(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address, adopt=False):
@@ -534,7 +461,7 @@ class PeerCore:
         a symmetric NAT changes the port, rarely the address. A token we do
         not hold marks a stale or forged datagram even then.
         """
-        if self.state not in (PeerState.PUNCHING, PeerState.CONNECTED):
+        if not STATES[self.state].talks_to_peer:
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
         assert self.introduced_address is not None
@@ -559,11 +486,12 @@ class PeerCore:
     def _heard_from(
         self, message: Message, address: Address, now: float, *, adopt: bool = True
     ) -> None:
-        self._last_heard = now
+        if Timer.PEER_SILENCE in self._due:
+            self._due[Timer.PEER_SILENCE] = now + self.config.peer_timeout
         if self.checks_tokens:
             # Answer with a token the partner has shown it holds.
             self._send_token = message.token
-        if adopt and not self.config.original and address != self.peer_address:
+        if adopt and self.policy.adopts_peer_reflexive and address != self.peer_address:
             assert self.peer_address is not None
             self._events.append(PeerAddressChanged(self.peer_address, address))
             self.peer_address = address
@@ -583,56 +511,90 @@ class PeerCore:
     ) -> None:
         if self.peer_id is None:
             raise LocalProtocolError("cannot punch before registering")
-        self._transition(Trigger.INTRODUCED)
+        if not accepts_introduction(self.state):
+            raise LocalProtocolError(f"cannot be introduced while {self.state.value}")
         self.peer_address = self.introduced_address = peer_address
-        self.token = None if self.config.original else token
+        self.token = token if self.policy.extensions else None
         self._send_token = self.token
         self._tokens = set() if self.token is None else {self.token}
         self.partner_features = parse_features(partner_features) & PEER_FEATURES
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
-        self._last_heard = None
-        self._peer_beat_due = None
-        self._punch_deadline = now + self.config.punch_timeout
-        if self.config.original:
-            self._hello_due = now + self.config.original_interval
-        else:
-            self._hello_interval = self.config.hello_first_retry
-            self._hello_due = now
-        if self._server_beat_due is None and self.config.heartbeat_interval is not None:
-            self._server_beat_due = now + self.config.heartbeat_interval
+        self._transition(Trigger.INTRODUCED, now)
         self._events.append(Introduced(peer_address, initiator))
         self.handle_timer(now)
 
+    # -- timers: what each does when due, and when it first fires in a state -------------
+
     def _registration_tick(self, now: float) -> None:
         if self._registration_attempts >= self.config.registration_attempts:
-            self._registration_due = None
             self._fail(
                 Trigger.REGISTRATION_TIMEOUT,
+                now,
                 f"no answer from the server at {format_address(self.server_address)} "
                 f"after {self._registration_attempts} REGISTRATION attempts",
             )
             return
         self._registration_attempts += 1
-        features = None if self.config.original else PEER_FEATURE_LIST
+        features = PEER_FEATURE_LIST if self.policy.extensions else None
         self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
-        self._registration_due = now + self._registration_interval
+        self._due[Timer.REGISTRATION_RETRY] = now + self._registration_interval
         self._registration_interval = min(self._registration_interval * 2, 2.0)
+
+    def _punch_deadline_passed(self, now: float) -> None:
+        self._fail(Trigger.PUNCH_TIMEOUT, now, "no SUCCESS from the peer before the deadline")
 
     def _hello_tick(self, now: float) -> None:
         assert self.peer_address is not None
         self._send(self._to_peer(MessageType.HELLO), self.peer_address)
-        if self.config.original:
-            self._hello_due = now + self.config.original_interval
-        else:
-            self._hello_due = now + self._hello_interval
-            self._hello_interval = min(self._hello_interval * 2, self.config.hello_max_interval)
+        due, self._hello_interval = self.policy.next_hello(now, self._hello_interval, self.config)
+        self._due[Timer.HELLO] = due
+
+    def _server_beat_tick(self, now: float) -> None:
+        self._send(Message(MessageType.HEART_BEAT), self.server_address)
+        self._due[Timer.SERVER_BEAT] = now + self._server_beat_interval()
+
+    def _peer_silent(self, now: float) -> None:
+        self._transition(Trigger.PEER_SILENT, now)
+        self._events.append(Disconnected("peer went silent"))
+
+    def _peer_beat_tick(self, now: float) -> None:
+        assert self.peer_address is not None
+        self._send(self._to_peer(MessageType.HEART_BEAT), self.peer_address)
+        self._due[Timer.PEER_BEAT] = now + self._heartbeat_interval()
+
+    _TIMER_ACTIONS: ClassVar[dict[Timer, Callable[[PeerCore, float], None]]] = {
+        Timer.REGISTRATION_RETRY: _registration_tick,
+        Timer.PUNCH_DEADLINE: _punch_deadline_passed,
+        Timer.HELLO: _hello_tick,
+        Timer.SERVER_BEAT: _server_beat_tick,
+        Timer.PEER_SILENCE: _peer_silent,
+        Timer.PEER_BEAT: _peer_beat_tick,
+    }
+
+    def _first_due(self, timer: Timer, now: float) -> float | None:
+        """When ``timer`` first fires on entering a state that runs it (None: it does not run)."""
+        config = self.config
+        if timer is Timer.REGISTRATION_RETRY:
+            return now
+        if timer is Timer.PUNCH_DEADLINE:
+            return now + config.punch_timeout
+        if timer is Timer.HELLO:
+            self._hello_interval = config.hello_first_retry
+            return self.policy.first_hello(now, config)
+        if timer is Timer.PEER_SILENCE:
+            return now + config.peer_timeout
+        if config.heartbeat_interval is None:
+            return None  # both heart-beats are off
+        if timer is Timer.SERVER_BEAT:
+            return None if self.peer_id is None else now + self._server_beat_interval()
+        return now + config.heartbeat_interval  # Timer.PEER_BEAT
 
     def _server_beat_interval(self) -> float:
         """Faster while waiting to be introduced (see PeerConfig.waiting_heartbeat_interval)."""
         waiting = self.config.waiting_heartbeat_interval
-        if self.state is PeerState.REGISTERED and waiting is not None and not self.config.original:
+        if STATES[self.state].waiting and waiting is not None and self.policy.fast_waiting_beat:
             return waiting
         return self._heartbeat_interval()
 
@@ -640,25 +602,27 @@ class PeerCore:
         assert self.config.heartbeat_interval is not None
         return self.config.heartbeat_interval
 
-    def _silence_deadline(self) -> float | None:
-        if self.state is not PeerState.CONNECTED or self._last_heard is None:
-            return None
-        return self._last_heard + self.config.peer_timeout
+    # -- state changes ---------------------------------------------------------------
 
-    def _fail(self, trigger: Trigger, reason: str) -> None:
-        self._transition(trigger)
+    def _fail(self, trigger: Trigger, now: float, reason: str) -> None:
+        self._transition(trigger, now)
         self._events.append(Failed(reason))
 
-    def _disarm(self) -> None:
-        self._registration_due = self._hello_due = self._punch_deadline = None
-        self._server_beat_due = self._peer_beat_due = None
-        self._last_heard = None
-
-    def _transition(self, trigger: Trigger) -> None:
-        new = TRANSITIONS.get((self.state, trigger))
+    def _transition(self, trigger: Trigger, now: float) -> None:
+        """Move along the table; stop the timers the new state does not run, start its own."""
+        new = STATES[self.state].transitions.get(trigger)
         if new is None:
             raise LocalProtocolError(f"cannot {trigger.value} while {self.state.value}")
         old, self.state = self.state, new
+        spec = STATES[new]
+        for timer in list(self._due):
+            if timer not in spec.timers:
+                del self._due[timer]
+        for timer in TIMER_ORDER:
+            if timer in spec.timers and (timer not in self._due or timer in spec.restart):
+                due = self._first_due(timer, now)
+                if due is not None:
+                    self._due[timer] = due
         self._events.append(StateChanged(old, new, trigger))
 
     def _send(self, message: Message, address: Address) -> None:
