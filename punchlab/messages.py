@@ -41,6 +41,7 @@ __all__ = [
     "describe",
     "encode",
     "format_address",
+    "json_field",
     "parse_address",
     "parse_features",
 ]
@@ -190,14 +191,20 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _fields_by_lowercase_key(obj: dict[str, Any]) -> dict[str, Any]:
-    """Fold keys to lowercase; an exact lowercase key wins over other spellings, as in Go."""
-    folded: dict[str, Any] = {}
+def json_field(obj: dict[str, Any], name: str) -> Any:
+    """``obj[name]``, or the first key equal to it but for letter case; None if neither.
+
+    Go's ``encoding/json`` matches keys this way (an exact match first), so the
+    Go programs accept ``"Type"`` or ``"PEERINITIATOR"``, and so do we: one rule
+    for datagrams and HTTP bodies alike.
+    """
+    if name in obj:
+        return obj[name]
+    lower = name.lower()
     for key, value in obj.items():
-        lower = key.lower()
-        if key == lower or lower not in folded:
-            folded[lower] = value
-    return folded
+        if key.lower() == lower:
+            return value
+    return None
 
 
 #: Datagrams up to this size are remembered once parsed: every peer's
@@ -236,12 +243,11 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage("datagram is nested too deeply") from None
     if not isinstance(obj, dict):
         raise MalformedMessage(f"datagram is a JSON {type(obj).__name__}, not an object")
-    fields = _fields_by_lowercase_key(obj)
-    type_name = fields.get("type")
-    payload = fields.get("payload")
-    token = fields.get("token")
-    features = fields.get("features")
-    secret = fields.get("secret")
+    type_name = json_field(obj, "type")
+    payload = json_field(obj, "payload")
+    token = json_field(obj, "token")
+    features = json_field(obj, "features")
+    secret = json_field(obj, "secret")
     if not isinstance(type_name, str):
         raise MalformedMessage("field 'type' is missing or not a string")
     if not isinstance(payload, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +66,21 @@ class TraceEvent:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> TraceEvent:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on a line that is not an event."""
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on a line that is not an event.
+
+        A trace file may come from another machine: a time must be a finite
+        number and an actor a string (``str(None)`` would invent an actor).
+        """
+        time, actor = data.get("time"), data.get("actor")
+        if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
+            raise ValueError(f"not a trace event: time {time!r} is not a finite number")
+        if not isinstance(actor, str) or not actor:
+            raise ValueError(f"not a trace event: actor {actor!r} is not a name")
         try:
             return cls(
-                time=float(data["time"]),  # type: ignore[arg-type]
+                time=float(time),
                 kind=EventKind(str(data["kind"])),
-                actor=str(data["actor"]),
+                actor=actor,
                 src=str(data.get("src", "")),
                 dst=str(data.get("dst", "")),
                 msg_type=str(data.get("msg_type", "")),

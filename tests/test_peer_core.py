@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from punchlab.errors import LocalProtocolError
 from punchlab.messages import Message, MessageType, decode, encode
 from punchlab.peer import (
+    MAX_TOKEN_LENGTH,
     TRANSITIONS,
     Connected,
     DatagramIgnored,
@@ -26,6 +27,8 @@ from punchlab.peer import (
     TextReceived,
     Trigger,
 )
+from punchlab.peer_table import STATES, Timer
+from punchlab.policy import ORIGINAL, PUNCHLAB
 
 SERVER = ("203.0.113.1", 8089)
 PEER = ("198.51.100.7", 62001)
@@ -428,3 +431,66 @@ def test_an_initiate_chat_with_a_huge_token_is_ignored_not_raised() -> None:
 def test_a_zero_waiting_heartbeat_is_refused() -> None:
     with pytest.raises(ValueError, match="waiting_heartbeat_interval"):
         PeerConfig(waiting_heartbeat_interval=0.0)
+
+
+# -- the table's promises, one by one (each line of peer_table guarded) --------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "accepted"), [(MAX_TOKEN_LENGTH, True), (MAX_TOKEN_LENGTH + 1, False)]
+)
+def test_the_token_length_boundary(length: int, accepted: bool) -> None:
+    core = registered()
+    notice = msg(MessageType.INITIATE_CHAT, "198.51.100.7:62001", "t" * length, PUNCHLAB_FEATURES)
+    core.receive_datagram(notice, SERVER, 1.0)
+    assert (core.state is PeerState.PUNCHING) is accepted
+
+
+def test_a_disconnected_peer_is_introduced_again_and_beats_the_server_meanwhile() -> None:
+    core = connected()
+    heartbeats(core, 40.0)  # the peer fell silent: disconnected at 31.05
+    assert core.state is PeerState.DISCONNECTED
+    # Waiting again: the server beat was re-armed at the disconnection.
+    beats = [t for t, addr in heartbeats(core, 45.0) if addr == SERVER]
+    assert beats and all(40.0 < t <= 45.0 for t in beats)
+    notice = msg(MessageType.INITIATE_CHAT, "192.0.2.66:62001", TOKEN, PUNCHLAB_FEATURES)
+    core.receive_datagram(notice, SERVER, 46.0)
+    assert core.state is PeerState.PUNCHING and core.introduced_address == STRANGER
+    out = sent(core, 46.0)
+    assert (MessageType.HELLO, STRANGER) in [(m.type, a) for m, a in out]
+
+
+def test_every_state_runs_exactly_the_timers_the_table_lists() -> None:
+    """Walk a peer through its life and compare its armed timers with STATES."""
+    core = PeerCore(SERVER)
+    seen: dict[PeerState, set[Timer]] = {}
+
+    def look() -> None:
+        seen.setdefault(core.state, set()).update(core._due)
+        assert set(core._due) <= STATES[core.state].timers, core.state
+
+    core.register(0.0)
+    look()
+    core.receive_datagram(msg(MessageType.REGISTRATION, "my-id"), SERVER, 0.01)
+    look()
+    notice = msg(MessageType.INITIATE_CHAT, "198.51.100.7:62001", TOKEN, PUNCHLAB_FEATURES)
+    core.receive_datagram(notice, SERVER, 1.0)
+    look()
+    core.receive_datagram(msg(MessageType.SUCCESS, token=TOKEN), PEER, 1.05)
+    look()
+    core.handle_timer(40.0)
+    look()
+    core.close()
+    look()
+    assert seen[PeerState.PUNCHING] == {Timer.HELLO, Timer.PUNCH_DEADLINE, Timer.SERVER_BEAT}
+    assert seen[PeerState.CONNECTED] == {Timer.PEER_BEAT, Timer.PEER_SILENCE, Timer.SERVER_BEAT}
+    assert seen[PeerState.CLOSED] == set()
+
+
+def test_the_original_policy_is_the_go_clients_and_punchlabs_is_not() -> None:
+    assert registered(PeerConfig.seed_compatible()).policy is ORIGINAL
+    assert registered().policy is PUNCHLAB
+    original = punching(PeerConfig.seed_compatible(), features=None)
+    assert sent(original) == []  # the Go client waits 3 s before its first HELLO
+    original.handle_timer(4.0)
+    assert [m for m, a in sent(original) if a == PEER] == [Message(MessageType.HELLO)]

@@ -266,6 +266,13 @@ def test_save_and_load(session: Trace, tmp_path: Path) -> None:
         ('{"time": "soon", "kind": "sent", "actor": "a"}', "soon"),
         ('{"time": null, "kind": "sent", "actor": "a"}', ""),
         ('{"time": 1.0, "kind": "sent", "actor": "a", "packet": "x"}', ""),
+        # A trace from another machine: no invented actor, no time that is not a time.
+        ('{"time": 1.0, "kind": "sent", "actor": null}', "actor"),
+        ('{"time": 1.0, "kind": "sent", "actor": ""}', "actor"),
+        ('{"time": "nan", "kind": "sent", "actor": "a"}', "nan"),
+        ('{"time": NaN, "kind": "sent", "actor": "a"}', "nan"),
+        ('{"time": Infinity, "kind": "sent", "actor": "a"}', "inf"),
+        ('{"time": true, "kind": "sent", "actor": "a"}', "True"),
     ],
 )
 def test_from_jsonl_names_the_bad_line(session: Trace, bad: str, what: str) -> None:

@@ -7,14 +7,13 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
-from punchlab.messages import Address, format_address
+from punchlab.messages import Address, format_address, json_field
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
     DatagramRejected,
@@ -57,16 +56,6 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return _json_error(exc.status, exc.reason, headers)
-
-
-def _field(body: dict[str, Any], name: str) -> Any:
-    """Look a key up in any letter case, as the Go server's decoder does."""
-    if name in body:
-        return body[name]
-    for key, value in body.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 class RendezvousServer:
@@ -191,10 +180,10 @@ class RendezvousServer:
             return self._refuse(400, "body is not valid JSON")
         if not isinstance(body, dict):
             return self._refuse(400, "body must be a JSON object")
-        initiator, peer = _field(body, "peerInitiator"), _field(body, "peer")
+        initiator, peer = json_field(body, "peerInitiator"), json_field(body, "peer")
         if not isinstance(initiator, str) or not isinstance(peer, str):
             return self._refuse(400, "peerInitiator and peer must both be strings")
-        secret = _field(body, "secret")
+        secret = json_field(body, "secret")
         if secret is not None and not isinstance(secret, str):
             return self._refuse(400, "secret must be a string")
         assert self._runner is not None
