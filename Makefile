@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help lab test lint typecheck unit notebooks demo bench clean
+.PHONY: help lab test fast lint typecheck unit notebooks demo bench clean
 
 help:
 	@echo "make lab        open the notebooks in JupyterLab (simulated network, no setup)"
 	@echo "make test       lint, type-check, run every test and check every notebook"
+	@echo "make fast       the tests without browser, real-NAT lab, slow ones and notebooks"
 	@echo "make demo       punch through two simulated NATs and draw the diagram"
 	@echo "make notebooks  rebuild the notebooks from notebooks/build.py and store outputs"
 	@echo "make bench      run the benchmarks"
@@ -42,6 +43,11 @@ unit: $(VENV)/.test
 	$(BIN)/pytest --nbval --nbval-current-env tests notebooks
 
 test: lint typecheck unit
+
+# While working: everything but the browser, the real-NAT lab and the slow
+# tests (under a minute on two cores).
+fast: $(VENV)/.test
+	$(BIN)/pytest -q -m "not browser and not netlab and not slow" tests
 
 notebooks: $(VENV)/.test
 	$(BIN)/python notebooks/build.py
