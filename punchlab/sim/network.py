@@ -15,19 +15,73 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from punchlab.messages import Address
+from punchlab.messages import Address, describe
 from punchlab.sim.engine import Scheduler
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import NatBox, NatConfig, nat_config
+from punchlab.sim.nodes import SimPeer, SimServer
 from punchlab.trace import EventKind, Trace
 
 if TYPE_CHECKING:
     from punchlab.peer import PeerConfig
-    from punchlab.sim.nodes import SimPeer, SimServer
 
-__all__ = ["Network", "Realm"]
+__all__ = ["Delay", "Drop", "Hop", "Network", "Realm", "RoutePacket", "drop_first"]
 
 SERVER_IP = "203.0.113.1"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One datagram about to cross one link: what a ``route_packet`` hook is shown.
+
+    Returning a changed copy (``dataclasses.replace(hop, data=...)``) rewrites it.
+    """
+
+    packet: int
+    link: str
+    source: Address
+    destination: Address
+    data: bytes
+
+    @property
+    def msg_type(self) -> str:
+        return describe(self.data)[0]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Drop the datagram here (traced with this reason)."""
+
+    reason: str = "dropped on purpose"
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Hold the datagram this much longer on the link."""
+
+    seconds: float
+
+
+#: What a hook decides for one hop: None lets it pass unchanged.
+RoutePacket = Callable[[Hop], "Drop | Delay | Hop | None"]
+
+
+def drop_first(msg_type: str, count: int = 1, *, link: str | None = None) -> RoutePacket:
+    """A hook dropping the first ``count`` datagrams of ``msg_type`` (on ``link``, if named).
+
+    Tests and notebooks use it to lose exactly the packet that matters,
+    instead of searching for a seed whose random losses happen to hit it.
+    """
+    left = count
+
+    def hook(hop: Hop) -> Drop | None:
+        nonlocal left
+        if left > 0 and hop.msg_type == msg_type and (link is None or hop.link == link):
+            left -= 1
+            return Drop(f"{msg_type} dropped on purpose")
+        return None
+
+    return hook
 
 
 class Receiver(Protocol):
@@ -97,6 +151,9 @@ class Network:
         self._realm_count = 0
         self._packets = 0
         self._locations: dict[str, Realm] = {}
+        #: Called for every datagram entering a link (see :class:`Hop`): a test,
+        #: a notebook or a NAT experiment may see, drop, delay or rewrite it.
+        self.route_packet: RoutePacket | None = None
 
     @property
     def now(self) -> float:
@@ -129,8 +186,6 @@ class Network:
         self, name: str = "server", *, ip: str | None = None, **server_options: object
     ) -> SimServer:
         """A rendezvous server with a public address (203.0.113.1 for the first)."""
-        from punchlab.sim.nodes import SimServer
-
         address = ip or (SERVER_IP if not self.servers else self._next_address(self.internet))
         server = SimServer(self, name, (address, 8089), **server_options)  # type: ignore[arg-type]
         self._attach(self.internet, server.address, server)
@@ -147,8 +202,6 @@ class Network:
         server: SimServer | None = None,
     ) -> SimPeer:
         """A peer behind ``behind`` (or on the internet with a public address)."""
-        from punchlab.sim.nodes import SimPeer
-
         if server is None:
             if not self.servers:
                 raise ValueError("add a server before adding peers")
@@ -267,6 +320,20 @@ class Network:
     def _transmit(
         self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
     ) -> None:
+        """Put the datagram on ``realm``'s link: the hook may see, drop, delay or rewrite it."""
+        extra = 0.0
+        if self.route_packet is not None:
+            decision = self.route_packet(Hop(packet, realm.name, source, destination, data))
+            if isinstance(decision, Drop):
+                self._record(
+                    EventKind.DROPPED, realm.name, source, destination, data, packet,
+                    reason=decision.reason,
+                )  # fmt: skip
+                return
+            if isinstance(decision, Delay):
+                extra = decision.seconds
+            elif isinstance(decision, Hop):
+                source, destination, data = decision.source, decision.destination, decision.data
         delays = realm.link.delays(self.rng)
         if not delays:
             self._record(
@@ -282,61 +349,75 @@ class Network:
             return
         for delay in delays:
             self.scheduler.after(
-                delay, lambda: self._arrive(packet, realm, source, destination, data)
+                delay + extra, lambda: self._arrive(packet, realm, source, destination, data)
             )
 
     def _arrive(
         self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
     ) -> None:
         """The datagram reached the far end of ``realm``'s link: deliver, translate or drop."""
-        ip, port = destination
-        sockets = realm.hosts.get(ip)
-        if sockets is not None:
-            receiver = sockets.get(port)
-            if receiver is None:
-                host = next(iter(sockets.values())).name if sockets else ip
-                self._drop(packet, "port unreachable", host, source, destination, data)
-                return
-            self._record(EventKind.DELIVERED, receiver.name, source, destination, data, packet)
-            receiver.deliver(data, source)
-            return
-        attached = realm.nats.get(ip)
-        if attached is not None:
-            box, inside = attached
-            result = box.inbound(source, port, self.now)
-            if isinstance(result, str):
-                self._drop(packet, result, box.name, source, destination, data)
-                return
-            self._record(
-                EventKind.TRANSLATED,
-                box.name,
-                source,
-                destination,
-                data,
-                packet,
-                new_destination=result,
-            )
-            self._transmit(packet, inside, source, result, data)
-            return
-        gateway = realm.gateway
-        if gateway is None:
+        if destination[0] in realm.hosts:
+            self._deliver_here(packet, realm, source, destination, data)
+        elif destination[0] in realm.nats:
+            self._enter_nat(packet, realm, source, destination, data)
+        elif realm.gateway is None:
             self._drop(packet, "unknown destination", realm.name, source, destination, data)
+        elif destination[0] == realm.gateway.outside_ip:
+            self._hairpin(packet, realm, realm.gateway, source, destination, data)
+        else:
+            new_source = realm.gateway.outbound(source, destination, self.now)
+            assert realm.parent is not None
+            self._translated(
+                packet, realm.gateway, realm.parent, source, destination, data, new_source
+            )
+
+    def _deliver_here(
+        self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
+    ) -> None:
+        """To a host on this link: its socket on that port, or port unreachable."""
+        sockets = realm.hosts[destination[0]]
+        receiver = sockets.get(destination[1])
+        if receiver is None:
+            host = next(iter(sockets.values())).name if sockets else destination[0]
+            self._drop(packet, "port unreachable", host, source, destination, data)
             return
-        assert realm.parent is not None
-        if ip == gateway.outside_ip:
-            self._hairpin(packet, realm, gateway, source, destination, data)
+        self._record(EventKind.DELIVERED, receiver.name, source, destination, data, packet)
+        receiver.deliver(data, source)
+
+    def _enter_nat(
+        self, packet: int, realm: Realm, source: Address, destination: Address, data: bytes
+    ) -> None:
+        """To a NAT's public address from outside: its mapping and filter decide."""
+        box, inside = realm.nats[destination[0]]
+        result = box.inbound(source, destination[1], self.now)
+        if isinstance(result, str):
+            self._drop(packet, result, box.name, source, destination, data)
             return
-        new_source = gateway.outbound(source, destination, self.now)
+        self._translated(packet, box, inside, source, destination, data, None, result)
+
+    def _translated(
+        self,
+        packet: int,
+        box: NatBox,
+        onward: Realm,
+        source: Address,
+        destination: Address,
+        data: bytes,
+        new_source: Address | None,
+        new_destination: Address | None = None,
+    ) -> None:
+        """``box`` rewrote the datagram: the one place a translation is recorded."""
         self._record(
             EventKind.TRANSLATED,
-            gateway.name,
+            box.name,
             source,
             destination,
             data,
             packet,
             new_source=new_source,
+            new_destination=new_destination,
         )
-        self._transmit(packet, realm.parent, new_source, destination, data)
+        self._transmit(packet, onward, new_source or source, new_destination or destination, data)
 
     def _hairpin(
         self,
@@ -356,17 +437,7 @@ class Network:
         if isinstance(result, str):
             self._drop(packet, result, gateway.name, source, destination, data)
             return
-        self._record(
-            EventKind.TRANSLATED,
-            gateway.name,
-            source,
-            destination,
-            data,
-            packet,
-            new_source=new_source,
-            new_destination=result,
-        )
-        self._transmit(packet, realm, new_source, result, data)
+        self._translated(packet, gateway, realm, source, destination, data, new_source, result)
 
     def _drop(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from punchlab.driving import SansIOCore, pump
 from punchlab.errors import LocalProtocolError
@@ -26,10 +26,8 @@ from punchlab.peer import (
     TextReceived,
 )
 from punchlab.server import DEFAULT_REGISTRATION_TTL, RendezvousCore, RequestError
+from punchlab.sim.fabric import Fabric
 from punchlab.trace import EventKind
-
-if TYPE_CHECKING:
-    from punchlab.sim.network import Network
 
 __all__ = ["SimNode", "SimPeer", "SimServer"]
 
@@ -37,7 +35,7 @@ __all__ = ["SimNode", "SimPeer", "SimServer"]
 class SimNode:
     """A core bound to one simulated address, with one virtual timer."""
 
-    def __init__(self, network: Network, name: str, address: Address, core: SansIOCore) -> None:
+    def __init__(self, network: Fabric, name: str, address: Address, core: SansIOCore) -> None:
         self.network = network
         self.name = name
         self.address = address
@@ -110,7 +108,7 @@ class SimServer(SimNode):
 
     def __init__(
         self,
-        network: Network,
+        network: Fabric,
         name: str,
         address: Address,
         *,
@@ -139,7 +137,7 @@ class SimPeer(SimNode):
 
     def __init__(
         self,
-        network: Network,
+        network: Fabric,
         name: str,
         address: Address,
         server: SimServer,
