@@ -1,7 +1,8 @@
 """What every driver does after feeding a core: send, trace, hand out events.
 
-Both the asyncio driver and the simulator call :func:`pump` so that the two
-record the same things in the same way.
+Both the asyncio driver and the simulator call :func:`pump` and keep their
+core's timer with :class:`CoreTimer`, so that the two record the same things
+in the same way and fire timers by the same rule.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from punchlab.peer import DatagramIgnored
 from punchlab.server import DatagramRejected
 from punchlab.trace import EventKind, Trace
 
-__all__ = ["SansIOCore", "pump"]
+__all__ = ["CoreTimer", "SansIOCore", "pump"]
 
 _REFUSALS = (DatagramRejected, DatagramIgnored)
 
@@ -60,3 +61,56 @@ def pump(
                 reason=event.reason,
             )
         on_event(event, cause)
+
+
+class CoreTimer:
+    """The one timer a driver keeps armed for ``core.get_timer()``, on any clock.
+
+    ``schedule(due, callback)`` arms the driver's clock (asyncio's
+    ``call_at``, the simulator's scheduler) and may return a function that
+    cancels it; a superseded timer that fires anyway is ignored. ``fire(now)``
+    is called with ``max(due, clock())``: a clock may run a timer a hair
+    early, and a core told a time before its deadline would do nothing and
+    ask for the same timer again.
+    """
+
+    def __init__(
+        self,
+        core: SansIOCore,
+        *,
+        clock: Callable[[], float],
+        schedule: Callable[[float, Callable[[], None]], Callable[[], object] | None],
+        fire: Callable[[float], None],
+    ) -> None:
+        self.core = core
+        self._clock = clock
+        self._schedule = schedule
+        self._fire = fire
+        #: When the armed timer is due (None: none is armed).
+        self.due: float | None = None
+        self._cancel: Callable[[], object] | None = None
+        self._generation = 0
+
+    def arm(self) -> None:
+        """Arm for the core's next deadline, unless already armed for that moment."""
+        due = self.core.get_timer()
+        if due == self.due:
+            return  # most datagrams change nothing
+        self.cancel()
+        if due is not None:
+            self.due = due
+            generation = self._generation
+            self._cancel = self._schedule(due, lambda: self._fired(generation))
+
+    def cancel(self) -> None:
+        self._generation += 1
+        self.due = None
+        if self._cancel is not None:
+            self._cancel()
+            self._cancel = None
+
+    def _fired(self, generation: int) -> None:
+        if generation != self._generation or self.due is None:
+            return  # superseded by a later arm
+        due, self.due, self._cancel = self.due, None, None
+        self._fire(max(due, self._clock()))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from punchlab.driving import SansIOCore, pump
+from punchlab.driving import CoreTimer, SansIOCore, pump
 from punchlab.messages import Address
 from punchlab.trace import EventKind, Trace
 
@@ -56,9 +56,14 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.local_address: Address = ("0.0.0.0", 0)
         self.socket_errors: list[OSError] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._wall = 0.0  # wall-clock time of the datagrams being sent now
         self._loop = asyncio.get_running_loop()
+        self.timer = CoreTimer(
+            core,
+            clock=self._loop.time,
+            schedule=lambda due, callback: self._loop.call_at(due, callback).cancel,
+            fire=self._on_timer,
+        )
+        self._wall = 0.0  # wall-clock time of the datagrams being sent now
 
     @classmethod
     async def open(
@@ -147,19 +152,10 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.transport.sendto(data, destination)
 
     def _arm_timer(self) -> None:
-        due = self.core.get_timer()
-        if self._timer is not None and due == self._timer.when():
-            return  # already armed for that moment: most datagrams change nothing
-        self.cancel_timer()
-        if due is not None and self.transport is not None and not self.transport.is_closing():
-            self._timer = self._loop.call_at(due, self._on_timer)
+        if self.transport is not None and not self.transport.is_closing():
+            self.timer.arm()
 
-    def _on_timer(self) -> None:
-        due = self._timer.when() if self._timer is not None else None
-        self._timer = None
-        # asyncio may fire a timer a hair early (its clock resolution); the core
-        # is told the time it asked for, or it would do nothing and re-arm.
-        now = self._loop.time() if due is None else max(due, self._loop.time())
+    def _on_timer(self, now: float) -> None:
         try:
             self.core.handle_timer(now)
         except Exception:
@@ -167,9 +163,7 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.pump()
 
     def cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.timer.cancel()
 
     def close(self) -> None:
         self.cancel_timer()

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from punchlab.driving import SansIOCore, pump
+from punchlab.driving import CoreTimer, SansIOCore, pump
 from punchlab.errors import LocalProtocolError
 from punchlab.messages import Address, format_address
 from punchlab.peer import (
@@ -42,8 +42,12 @@ class SimNode:
         self.core = core
         self.events: list[Any] = []
         self.listeners: list[Callable[[Any], None]] = []
-        self._timer_due: float | None = None
-        self._timer_generation = 0
+        self.timer = CoreTimer(
+            core,
+            clock=lambda: self.network.now,
+            schedule=self.network.scheduler.at,
+            fire=self._on_timer,
+        )
 
     def deliver(self, data: bytes, source: Address) -> None:
         self.core.receive_datagram(data, source, self.network.now)
@@ -81,20 +85,10 @@ class SimNode:
         self.listeners.append(callback)
 
     def _arm_timer(self) -> None:
-        due = self.core.get_timer()
-        if due == self._timer_due:
-            return
-        self._timer_due = due
-        self._timer_generation += 1
-        if due is not None:
-            generation = self._timer_generation
-            self.network.scheduler.at(due, lambda: self._on_timer(generation))
+        self.timer.arm()
 
-    def _on_timer(self, generation: int) -> None:
-        if generation != self._timer_generation:
-            return  # superseded by a later arm
-        self._timer_due = None
-        self.core.handle_timer(self.network.now)
+    def _on_timer(self, now: float) -> None:
+        self.core.handle_timer(now)
         self.pump()
 
     def __repr__(self) -> str:
