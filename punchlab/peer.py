@@ -52,7 +52,9 @@ __all__ = [
     "DatagramIgnored",
     "Disconnected",
     "Failed",
+    "HttpRequest",
     "Introduced",
+    "IntroductionRefused",
     "PeerAddressChanged",
     "PeerConfig",
     "PeerCore",
@@ -181,6 +183,24 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class IntroductionRefused:
+    """The server would not introduce us (``status`` is its HTTP answer: 404 unknown ID ...)."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """An HTTP request the core asks its driver to make; the answer goes back to
+    :meth:`PeerCore.receive_http_answer` (the core does no IO of its own)."""
+
+    method: str
+    path: str
+    body: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class DatagramIgnored:
     """A datagram the peer dropped, and why (it changed nothing)."""
 
@@ -198,6 +218,7 @@ PeerEvent = (
     | TextReceived
     | Disconnected
     | Failed
+    | IntroductionRefused
     | DatagramIgnored
 )
 
@@ -263,6 +284,44 @@ class PeerCore:
             self._add_partner_token(token if self.policy.extensions else None, peer_address)
             return
         self._introduce(peer_address, now, token, partner_features, initiator=True)
+
+    def ask_introduction(self, peer_id: str) -> HttpRequest:
+        """The request that asks the server to introduce us to ``peer_id`` (the client flow).
+
+        The driver makes it and feeds the answer to :meth:`receive_http_answer`;
+        both the asyncio peer and the simulator's run this one flow.
+        """
+        if self.peer_id is None:
+            raise LocalProtocolError("register() first")
+        if not accepts_introduction(self.state):
+            # Checked before asking the server, which would introduce the other side.
+            raise LocalProtocolError(f"cannot connect while {self.state.value}")
+        body = {"peerInitiator": self.peer_id, "peer": peer_id.strip()}
+        if self.secret is not None:  # proves to a punchlab server that we are the initiator
+            body["secret"] = self.secret
+        return HttpRequest("POST", "/start-communication", body)
+
+    def receive_http_answer(
+        self, request: HttpRequest, status: int, answer: object, now: float
+    ) -> None:
+        """The server's answer to :meth:`ask_introduction`: punch, or say why not."""
+        if status != 200 or not isinstance(answer, dict):
+            error = answer.get("error") if isinstance(answer, dict) else None
+            reason = error if isinstance(error, str) else f"answered {status} without a reason"
+            self._events.append(IntroductionRefused(status, reason))
+            return
+        try:
+            peer_address = parse_address(str(answer.get("public", "")))
+        except RemoteProtocolError as exc:
+            self._events.append(IntroductionRefused(status, f"no usable address: {exc}"))
+            return
+        token, features = answer.get("token"), answer.get("features")
+        self.start_punching(
+            peer_address,
+            now,
+            token if isinstance(token, str) else None,
+            features if isinstance(features, str) else None,
+        )
 
     @property
     def checks_tokens(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import os
 import random
@@ -32,6 +33,7 @@ from punchlab.messages import (
     decode,
     encode,
     format_address,
+    json_field,
     parse_features,
 )
 
@@ -51,6 +53,7 @@ __all__ = [
     "ServerLimits",
     "TooManyIntroductions",
     "UnknownIdentifier",
+    "answer_start_communication",
     "uuid4_text",
 ]
 
@@ -656,3 +659,36 @@ class RendezvousCore:
     def _reject(self, address: Address, reason: str, detail: str) -> None:
         self.rejected[reason] += 1
         self._events.append(DatagramRejected(address, reason, detail))
+
+
+def answer_start_communication(
+    core: RendezvousCore, raw: bytes, source_ip: str | None, now: float
+) -> tuple[int, dict[str, str]]:
+    """``POST /start-communication`` from body bytes to ``(status, JSON answer)``, with no IO.
+
+    The asyncio server and the simulator both answer with this, so a
+    simulated peer meets exactly the refusals a real one does.
+    """
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return 400, {"error": "body is not valid JSON"}
+    if not isinstance(body, dict):
+        return 400, {"error": "body must be a JSON object"}
+    initiator, peer = json_field(body, "peerInitiator"), json_field(body, "peer")
+    if not isinstance(initiator, str) or not isinstance(peer, str):
+        return 400, {"error": "peerInitiator and peer must both be strings"}
+    secret = json_field(body, "secret")
+    if secret is not None and not isinstance(secret, str):
+        return 400, {"error": "secret must be a string"}
+    try:
+        introduction = core.start_communication(
+            initiator, peer, now, secret=secret, source_ip=source_ip
+        )
+    except RequestError as exc:
+        return exc.status, {"error": str(exc)}
+    return 200, {
+        "public": format_address(introduction.peer_address),
+        "token": introduction.token,
+        "features": ",".join(sorted(introduction.peer_features)),
+    }

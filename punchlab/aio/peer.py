@@ -24,10 +24,11 @@ from punchlab.errors import (
     ServerUnreachable,
     UnknownPeer,
 )
-from punchlab.messages import Address, RemoteProtocolError, parse_address
+from punchlab.messages import Address
 from punchlab.peer import (
     Disconnected,
     Failed,
+    IntroductionRefused,
     PeerConfig,
     PeerCore,
     PeerEvent,
@@ -92,6 +93,7 @@ class Peer:
         self.texts_dropped = 0
         self._changed = asyncio.Event()
         self._failure: str | None = None
+        self._refusal: IntroductionRefused | None = None
 
     # -- what a user reads --------------------------------------------------------------
 
@@ -148,26 +150,18 @@ class Peer:
         core, runner = self._registered()
         if not isinstance(peer_id, str) or not peer_id.strip():
             raise ValueError("peer_id must be a non-empty identifier")
-        if core.state not in (PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED):
-            # Checked before asking the server, which would introduce the other side.
-            raise LocalProtocolError(f"cannot connect while {core.state.value}")
-        request = {"peerInitiator": core.peer_id, "peer": peer_id.strip()}
-        if core.secret is not None:  # proves to a punchlab server that we are the initiator
-            request["secret"] = core.secret
-        reply = await self._http_request("POST", "/start-communication", request)
-        try:
-            peer_address = parse_address(str(reply.get("public", "")))
-        except RemoteProtocolError as exc:
-            raise ServerError(f"server answered no usable address: {exc}") from None
-        token, features = reply.get("token"), reply.get("features")
-        self._failure = None
-        core.start_punching(
-            peer_address,
-            asyncio.get_running_loop().time(),
-            token if isinstance(token, str) else None,
-            features if isinstance(features, str) else None,
-        )
+        request = core.ask_introduction(peer_id)
+        status, reply = await self._http_exchange(request.method, request.path, request.body)
+        self._failure = self._refusal = None
+        core.receive_http_answer(request, status, reply, asyncio.get_running_loop().time())
         runner.pump()
+        if self._refusal is not None:
+            if self._refusal.status == 404:
+                raise UnknownPeer(self._refusal.reason)
+            where = f"{request.method} {self.server_url}{request.path}"
+            if reply is None or not isinstance(reply, dict):
+                raise ServerError(f"{where} answered {status} without a JSON object")
+            raise ServerError(f"{where} answered {status}: {self._refusal.reason}")
         await self._until_connected(timeout)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
@@ -262,6 +256,8 @@ class Peer:
             self._queue_text(event.text)
         elif isinstance(event, Failed | Disconnected):
             self._failure = event.reason
+        elif isinstance(event, IntroductionRefused):
+            self._refusal = event
         self._changed.set()
         for listener in self._listeners:
             try:
@@ -295,7 +291,8 @@ class Peer:
             raise ServerUnreachable(f"cannot resolve {host!r}: {exc}") from None
         return str(infos[0][4][0])
 
-    async def _http_request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    async def _http_exchange(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the rendezvous server: its status and JSON (None if not JSON)."""
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
         url = self.server_url + path
@@ -305,16 +302,19 @@ class Peer:
                     reply = await response.json(content_type=None)
                 except ValueError:
                     reply = None
-                status = response.status
+                return response.status, reply
         except (aiohttp.ClientError, TimeoutError) as exc:
             detail = str(exc) or type(exc).__name__
             raise ServerUnreachable(
                 f"cannot reach the rendezvous server at {url}: {detail}"
             ) from None
+
+    async def _http_request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """A request whose answer must be a 200 with a JSON object."""
+        status, reply = await self._http_exchange(method, path, body)
+        url = self.server_url + path
         if not isinstance(reply, dict):
             raise ServerError(f"{method} {url} answered {status} without a JSON object")
-        if status == 404 and path == "/start-communication":
-            raise UnknownPeer(str(reply.get("error", "unknown identifier")))
         if status != 200:
             raise ServerError(f"{method} {url} answered {status}: {reply.get('error', reply)}")
         return reply

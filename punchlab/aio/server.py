@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -13,7 +12,7 @@ from aiohttp import web
 from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
-from punchlab.messages import Address, format_address, json_field
+from punchlab.messages import Address, format_address
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
     DatagramRejected,
@@ -22,9 +21,9 @@ from punchlab.server import (
     RegistrationEvicted,
     RegistrationExpired,
     RendezvousCore,
-    RequestError,
     ServerEvent,
     ServerLimits,
+    answer_start_communication,
 )
 from punchlab.trace import Trace
 
@@ -174,38 +173,15 @@ class RendezvousServer:
             raw = await self.http_guard.read_body(request)
         except TimeoutError:
             return _json_error(408, "request body not received in time")
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
-            return self._refuse(400, "body is not valid JSON")
-        if not isinstance(body, dict):
-            return self._refuse(400, "body must be a JSON object")
-        initiator, peer = json_field(body, "peerInitiator"), json_field(body, "peer")
-        if not isinstance(initiator, str) or not isinstance(peer, str):
-            return self._refuse(400, "peerInitiator and peer must both be strings")
-        secret = json_field(body, "secret")
-        if secret is not None and not isinstance(secret, str):
-            return self._refuse(400, "secret must be a string")
         assert self._runner is not None
+        now = asyncio.get_running_loop().time()
         try:
-            introduction = self.core.start_communication(
-                initiator,
-                peer,
-                asyncio.get_running_loop().time(),
-                secret=secret,
-                source_ip=request.remote,
-            )
-        except RequestError as exc:
-            return self._refuse(exc.status, str(exc))
+            status, answer = answer_start_communication(self.core, raw, request.remote, now)
         finally:
             self._runner.pump()
-        return web.json_response(
-            {
-                "public": format_address(introduction.peer_address),
-                "token": introduction.token,
-                "features": ",".join(sorted(introduction.peer_features)),
-            }
-        )
+        if status != 200:
+            return self._refuse(status, answer["error"])
+        return web.json_response(answer)
 
     def _refuse(self, status: int, message: str) -> web.Response:
         self.http_errors += 1

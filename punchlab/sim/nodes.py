@@ -8,16 +8,18 @@ each way (it runs over TCP in real life, which hides loss behind retries).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any
 
 from punchlab.driving import CoreTimer, SansIOCore, pump
-from punchlab.errors import LocalProtocolError
 from punchlab.messages import Address, format_address
 from punchlab.peer import (
     Connected,
     Failed,
+    HttpRequest,
+    IntroductionRefused,
     PeerConfig,
     PeerCore,
     PeerEvent,
@@ -25,7 +27,7 @@ from punchlab.peer import (
     Registered,
     TextReceived,
 )
-from punchlab.server import DEFAULT_REGISTRATION_TTL, RendezvousCore, RequestError
+from punchlab.server import DEFAULT_REGISTRATION_TTL, RendezvousCore, answer_start_communication
 from punchlab.sim.fabric import Fabric
 from punchlab.trace import EventKind
 
@@ -165,60 +167,38 @@ class SimPeer(SimNode):
         self.pump()
 
     def connect(self, peer_id: str) -> None:
-        """Ask the server (over simulated HTTP) to introduce us, then punch."""
-        if self.core.peer_id is None:
-            raise LocalProtocolError("register() first")
+        """Ask the server (over simulated HTTP) to introduce us, then punch.
+
+        The same flow as the asyncio peer: the core names the request, the
+        server answers it with the same handler as the real one, and the
+        core is fed the answer, one latency later each way.
+        """
+        request = self.core.ask_introduction(peer_id)
         latency = self.network.base_latency(self.name, self.server.name)
-        request = f"POST /start-communication {peer_id[:8]}"
+        label = f"{request.method} {request.path} {peer_id[:8]}"
         asked = self.network.new_packet()
-        self._http(EventKind.SENT, self.address, self.server.address, request, self.name, asked)
-        initiator = self.core.peer_id
+        self._http(EventKind.SENT, self.address, self.server.address, label, self.name, asked)
+        self.network.scheduler.after(latency, lambda: self._at_server(request, label, asked))
 
-        def at_server() -> None:
-            server = self.server.name
-            self._http(
-                EventKind.DELIVERED, self.address, self.server.address, request, server, asked
-            )
-            try:
-                introduction = self.server.core.start_communication(
-                    initiator,
-                    peer_id,
-                    self.network.now,
-                    secret=self.core.secret,
-                    source_ip=self.network.http_source_ip(
-                        self.name, self.address[0], self.server.name
-                    ),
-                )
-            except RequestError as exc:
-                answer, result = f"{exc.status} {exc}", None
-            else:
-                answer = f"200 {format_address(introduction.peer_address)}"
-                result = introduction
-            self.server.pump()
-            answered = self.network.new_packet()
-            self._http(EventKind.SENT, self.server.address, self.address, answer, server, answered)
+    def _at_server(self, request: HttpRequest, label: str, asked: int) -> None:
+        server = self.server
+        self._http(EventKind.DELIVERED, self.address, server.address, label, server.name, asked)
+        source_ip = self.network.http_source_ip(self.name, self.address[0], server.name)
+        body = json.dumps(request.body).encode()
+        status, answer = answer_start_communication(server.core, body, source_ip, self.network.now)
+        server.pump()
+        shown = answer.get("public", answer.get("error", ""))
+        text = f"{status} {shown}"
+        answered = self.network.new_packet()
+        self._http(EventKind.SENT, server.address, self.address, text, server.name, answered)
 
-            def at_peer() -> None:
-                self._http(
-                    EventKind.DELIVERED,
-                    self.server.address,
-                    self.address,
-                    answer,
-                    self.name,
-                    answered,
-                )
-                if result is None:
-                    self._dispatch(Failed(f"server refused: {answer}"), None)
-                    return
-                features = ",".join(sorted(result.peer_features))
-                self.core.start_punching(
-                    result.peer_address, self.network.now, result.token, features
-                )
-                self.pump()
+        def at_peer() -> None:
+            self._http(EventKind.DELIVERED, server.address, self.address, text, self.name, answered)
+            self.core.receive_http_answer(request, status, answer, self.network.now)
+            self.pump()
 
-            self.network.scheduler.after(latency, at_peer)
-
-        self.network.scheduler.after(latency, at_server)
+        latency = self.network.base_latency(self.name, server.name)
+        self.network.scheduler.after(latency, at_peer)
 
     def send_text(self, text: str) -> None:
         self.core.send_text(text, self.network.now)
@@ -235,6 +215,8 @@ class SimPeer(SimNode):
             self.connected_at = self.network.now
         elif isinstance(event, Registered):
             self.registered_at = self.network.now
+        elif isinstance(event, IntroductionRefused):
+            self.errors.append(f"server refused: {event.status} {event.reason}")
         elif isinstance(event, Failed):
             self.errors.append(event.reason)
 
