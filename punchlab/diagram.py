@@ -1,291 +1,428 @@
-"""Sequence (ladder) diagrams of a trace, and the peer's state machine, in matplotlib.
+"""Sequence (ladder) diagrams of a trace, the peer's state machine and the success matrix.
 
 One vertical lifeline per host, time running down. A datagram is an arrow
 from the moment it left its sender to the moment it arrived, so its slope
-shows latency; it bends at each NAT that rewrote it, and a datagram that was
-dropped ends in a red cross where it died, with the reason.
+shows latency; it bends at each NAT that rewrote it. A dropped datagram ends
+in a cross where it died, with the reason; a sent datagram that no trace saw
+again (real NATs drop silently) stops with a '?'. Idle stretches are cut
+short (a marked break in the time axis) so a quick punch after a long wait
+still fills the figure.
+
+The work is split so each rule can be tested alone: what to draw
+(:mod:`punchlab.diagram_arrows`), in which order (:mod:`punchlab.diagram_lifelines`),
+where (:mod:`punchlab.diagram_layout`, pure geometry); this module only draws.
+Labels are placed when the figure is drawn, at its final size, so none
+covers another whatever the figure's size or dpi.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import textwrap
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from matplotlib.artist import Artist
+from matplotlib.ticker import Formatter, Locator, MaxNLocator
+
+from punchlab.diagram_arrows import Arrow, datagram_arrows, select_arrows
+from punchlab.diagram_layout import (
+    ArrowGeometry,
+    Box,
+    LabelRequest,
+    TimeAxis,
+    arrow_geometry,
+    place_labels,
+    state_layout,
+)
+from punchlab.diagram_lifelines import lifeline_order
+from punchlab.display import printable
 from punchlab.peer import TRANSITIONS, PeerState, Trigger
-from punchlab.trace import EventKind, Trace, TraceEvent
+from punchlab.trace import EventKind, Trace
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
+    from matplotlib.text import Text
 
 __all__ = [
     "TYPE_COLOURS",
     "Arrow",
     "datagram_arrows",
     "lifeline_order",
+    "matrix_diagram",
     "save_sequence_diagram",
     "sequence_diagram",
     "state_diagram",
 ]
 
+# Okabe & Ito's palette (2008), told apart with every common colour-vision
+# deficiency; every arrow is labelled with its type as well, so colour only helps.
+BLUE, SKY, GREEN, ORANGE = "#0072B2", "#56B4E9", "#009E73", "#E69F00"
+VERMILLION, PURPLE, BLACK, GREY = "#D55E00", "#CC79A7", "#000000", "#606060"
+
 #: One colour per message type, the same in every diagram and notebook.
 TYPE_COLOURS: dict[str, str] = {
-    "REGISTRATION": "#1f77b4",
-    "HTTP": "#8c564b",
-    "INITIATE_CHAT": "#9467bd",
-    "INITIATE_CHAT_ACK": "#c5b0d5",
-    "HELLO": "#ff7f0e",
-    "SUCCESS": "#2ca02c",
-    "TEXT": "#111111",
-    "HEART-BEAT": "#8f8f8f",
+    "REGISTRATION": BLUE,
+    "HTTP": PURPLE,
+    "INITIATE_CHAT": SKY,
+    "INITIATE_CHAT_ACK": SKY,
+    "HELLO": ORANGE,
+    "SUCCESS": GREEN,
+    "TEXT": BLACK,
+    "HEART-BEAT": GREY,
 }
-OTHER_COLOUR = "#bcbd22"
-DROP_COLOUR = "#d62728"
+TYPE_STYLES: dict[str, str] = {"HTTP": "--", "INITIATE_CHAT_ACK": "-."}
+OTHER_COLOUR = "#6B4E00"
+DROP_COLOUR = VERMILLION
+INK = "#1A1A1A"
+#: Smallest text anywhere: legible at notebook width (8 pt at 100 dpi).
+FONT = 8.0
+#: The longest text from a trace (a type, a reason) written on a diagram.
+LABEL_CHARS = 40
+#: Figures wider than a notebook's output area are shrunk, and their text with them.
+MAX_WIDTH = 9.5
 
 
-@dataclass
-class Point:
-    time: float
-    actor: str
-    note: str = ""
+# -- label placement at draw time ---------------------------------------------------------
 
 
-@dataclass
-class Arrow:
-    """One datagram's journey: where it was seen, and how it ended."""
+class _LabelPlacer(Artist):
+    """Moves the axes' labels apart when the figure is drawn, at its final size.
 
-    msg_type: str
-    payload: str
-    points: list[Point]
-    outcome: EventKind  # DELIVERED or DROPPED
-    reason: str = ""
-    #: For a loss on a link, the lifeline the datagram was heading for.
-    toward: str | None = None
-    repeats: int = 1
-    first_event: int = field(default=0, repr=False)
-
-    @property
-    def sender(self) -> str:
-        return self.points[0].actor
-
-    def signature(self) -> tuple[object, ...]:
-        return (self.msg_type, tuple(p.actor for p in self.points), self.outcome, self.reason)
-
-
-# -- from trace events to arrows -------------------------------------------------------------
-
-
-def _owners(trace: Trace) -> dict[str, str]:
-    """Which actor an IP address belongs to, learnt from what the trace saw."""
-    owners: dict[str, str] = {}
-    for event in trace:
-        if event.kind is EventKind.SENT:
-            owners.setdefault(event.src.rsplit(":", 1)[0], event.actor)
-        elif event.kind is EventKind.DELIVERED:
-            owners.setdefault(event.dst.rsplit(":", 1)[0], event.actor)
-        elif event.kind is EventKind.TRANSLATED:
-            outside = event.new_src or event.dst
-            owners.setdefault(outside.rsplit(":", 1)[0], event.actor)
-    return owners
-
-
-def _heading(event: TraceEvent, last: Point, owners: dict[str, str]) -> str | None:
-    """Where a datagram lost on a link was going: its LAN's NAT, or the owner of its destination."""
-    if event.actor.endswith(" LAN"):
-        gateway = event.actor[: -len(" LAN")]
-        if gateway != last.actor:
-            return gateway
-    return owners.get(event.dst.rsplit(":", 1)[0])
-
-
-def datagram_arrows(trace: Trace) -> list[Arrow]:
-    """Turn a trace into arrows, one per copy of each datagram that arrived or died.
-
-    Simulator traces link the events of a datagram by ``packet``. Real traces
-    cannot, so a delivery is matched to the earliest unmatched send of the
-    same type and payload (preferring the same addresses).
+    It is drawn first (lowest zorder), measures every label it manages with
+    the renderer and asks :func:`place_labels` for positions, so the layout
+    holds for any figure size, dpi or arrangement of subplots.
     """
-    owners = _owners(trace)
-    with_packets = [e for e in trace if e.packet is not None]
-    arrows = _arrows_by_packet(with_packets, owners)
-    arrows += _arrows_by_matching([e for e in trace if e.packet is None], owners)
-    arrows.sort(key=lambda a: (a.points[0].time, a.first_event))
-    return arrows
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+        self.entries: list[tuple[Text, tuple[tuple[float, float], ...]]] = []
+
+    def manage(self, text: Text, candidates: Iterable[tuple[float, float]]) -> Text:
+        self.entries.append((text, tuple(candidates) or (text.get_position(),)))
+        return text
+
+    def draw(self, renderer: RendererBase) -> None:
+        ax = self.axes
+        if ax is None or not self.entries:
+            return
+        to_display, to_data = ax.transData, ax.transData.inverted()
+        pad = 1.5 * ax.figure.dpi / 72  # points to pixels
+        requests, offsets = [], []
+        for text, candidates in self.entries:
+            text.set_position(candidates[0])
+            box = text.get_window_extent(renderer)
+            anchor = to_display.transform(candidates[0])
+            offset = ((box.x0 + box.x1) / 2 - anchor[0], (box.y0 + box.y1) / 2 - anchor[1])
+            centres = tuple(
+                (x + offset[0], y + offset[1]) for x, y in to_display.transform(candidates)
+            )
+            requests.append(LabelRequest(box.width + 2 * pad, box.height + 2 * pad, centres))
+            offsets.append(offset)
+        bounds = Box(*ax.bbox.extents)
+        for (text, _), (x, y), offset in zip(
+            self.entries, place_labels(requests, bounds=bounds), offsets, strict=True
+        ):
+            text.set_position(tuple(to_data.transform((x - offset[0], y - offset[1]))))
 
 
-def _arrows_by_packet(events: list[TraceEvent], owners: dict[str, str]) -> list[Arrow]:
-    by_packet: dict[int, list[tuple[int, TraceEvent]]] = defaultdict(list)
-    for index, event in enumerate(events):
-        assert event.packet is not None
-        by_packet[event.packet].append((index, event))
-    arrows = []
-    for group in by_packet.values():
-        branches: list[list[Point]] = []
-        open_branches: list[list[Point]] = []
-        first_index, first = group[0]
-        for _, event in group:
-            if event.kind is EventKind.SENT:
-                branch = [Point(event.time, event.actor)]
-                branches.append(branch)
-                open_branches.append(branch)
-                continue
-            found = _branch_for(event.actor, open_branches, branches)
-            if found is None:
-                continue
-            branch = found
-            if event.kind is EventKind.TRANSLATED:
-                note = (
-                    f"{event.src} -> {event.new_src}"
-                    if event.new_src
-                    else f"{event.dst} -> {event.new_dst}"
-                )
-                branch.append(Point(event.time, event.actor, note))
-                continue
-            if event.kind is EventKind.DELIVERED:
-                branch.append(Point(event.time, event.actor))
-                arrows.append(_arrow(first, branch, EventKind.DELIVERED, "", None, first_index))
-            elif event.kind is EventKind.DROPPED:
-                if event.actor in owners.values() and event.actor != branch[-1].actor:
-                    branch.append(Point(event.time, event.actor))
-                    toward = None
-                else:
-                    toward = _heading(event, branch[-1], owners)
-                    branch.append(Point(event.time, branch[-1].actor))
-                arrows.append(
-                    _arrow(first, branch, EventKind.DROPPED, event.reason, toward, first_index)
-                )
-            if branch in open_branches:
-                open_branches.remove(branch)
-    return arrows
+def _placer(ax: Axes) -> _LabelPlacer:
+    found = [a for a in ax.artists if isinstance(a, _LabelPlacer)]
+    if found:
+        return found[0]
+    placer = _LabelPlacer()
+    ax.add_artist(placer)
+    return placer
 
 
-def _branch_for(
-    actor: str, open_branches: list[list[Point]], branches: list[list[Point]]
-) -> list[Point] | None:
-    """The copy of a datagram this event belongs to (a duplicate forks a new copy)."""
-    for branch in open_branches:
-        if branch[-1].actor != actor:
-            return branch
-    if not branches:
-        return None
-    template = branches[-1]
-    prefix = []
-    for point in template:
-        if point.actor == actor:
-            break
-        prefix.append(point)
-    copy = list(prefix or template[:1])
-    branches.append(copy)
-    open_branches.append(copy)
-    return copy
+# -- the time axis ------------------------------------------------------------------------
 
 
-def _arrow(
-    first: TraceEvent,
-    points: list[Point],
-    outcome: EventKind,
-    reason: str,
-    toward: str | None,
-    index: int,
-) -> Arrow:
-    return Arrow(first.msg_type, first.payload, list(points), outcome, reason, toward, 1, index)
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:.3g} s" if ms >= 1000 else f"{ms:.3g} ms"
 
 
-def _arrows_by_matching(events: list[TraceEvent], owners: dict[str, str]) -> list[Arrow]:
-    sends = [(i, e) for i, e in enumerate(events) if e.kind is EventKind.SENT]
-    used: set[int] = set()
-    arrows = []
-    for event in events:
-        if event.kind is not EventKind.DELIVERED:
-            continue
-        candidates = [
-            (i, s)
-            for i, s in sends
-            if i not in used
-            and s.msg_type == event.msg_type
-            and s.payload == event.payload
-            and s.actor != event.actor
-            and s.time <= event.time + 1e-3
-        ]
-        if not candidates:
-            continue
-        exact = [c for c in candidates if (c[1].src, c[1].dst) == (event.src, event.dst)]
-        index, sent = (exact or candidates)[0]
-        used.add(index)
-        points = [Point(sent.time, sent.actor), Point(max(event.time, sent.time), event.actor)]
-        arrows.append(_arrow(sent, points, EventKind.DELIVERED, "", None, index))
-    return arrows
+class _TimeTicks(Locator):
+    """Nice ticks inside each shown stretch of time, thinned to one per label height."""
+
+    def __init__(self, axis: TimeAxis) -> None:
+        self.time_axis = axis
+        self.labels: dict[float, str] = {}
+
+    def __call__(self) -> Sequence[float]:
+        ax = getattr(self.axis, "axes", None)
+        if ax is None:
+            return []
+        (_, y0), (_, y1) = ax.transData.transform([(0, 0), (0, 1)])
+        per_unit = abs(y1 - y0) or 1.0
+        spacing = 1.8 * FONT * ax.figure.dpi / 72
+        ticks: list[tuple[float, str]] = []
+        for segment in self.time_axis.segments:
+            room = (segment.end - segment.start) * per_unit
+            locator = MaxNLocator(nbins=max(1, int(room // (2 * spacing))), steps=[1, 2, 2.5, 5])
+            values = [
+                v
+                for v in locator.tick_values(segment.start, segment.end)
+                if segment.start - 1e-9 <= v <= segment.end + 1e-9
+            ]
+            if len(values) < 2 or segment.end - segment.start < 1e-3:
+                values, step = [segment.start], 0.1
+            else:
+                step = values[1] - values[0]
+            digits = min(3, max(0, -math.floor(math.log10(step) + 1e-9)))
+            ticks += [(v - segment.offset, f"{v:.{digits}f}") for v in values]
+        kept: list[tuple[float, str]] = []
+        for shown, label in sorted(ticks):
+            if not kept or (shown - kept[-1][0]) * per_unit >= spacing:
+                kept.append((shown, label))
+        self.labels = dict(kept)
+        return [shown for shown, _ in kept]
 
 
-# -- lifelines ----------------------------------------------------------------------------------
+class _TimeLabels(Formatter):
+    def __init__(self, ticks: _TimeTicks) -> None:
+        self.ticks = ticks
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = self.ticks.labels.get(x)
+        return label if label is not None else f"{self.ticks.time_axis.to_time(x):.4g}"
 
 
-def lifeline_order(trace: Trace, arrows: Sequence[Arrow] | None = None) -> list[str]:
-    """Peer A, its NATs, the server(s), the other NATs, peer B: the textbook order.
-
-    Peers are split in two halves around the servers, each with its NATs
-    between it and the middle, so every arrow to the server crosses its own
-    NAT and nothing else.
-    """
-    arrows = datagram_arrows(trace) if arrows is None else arrows
-    actors: list[str] = []
-    for arrow in arrows:
-        for point in arrow.points:
-            if point.actor not in actors:
-                actors.append(point.actor)
-    nats = [a for a in actors if any(p.note and p.actor == a for ar in arrows for p in ar.points)]
-    servers = [
-        e.actor
-        for e in trace
-        if e.kind is EventKind.SENT
-        and (e.msg_type == "INITIATE_CHAT" or (e.msg_type == "REGISTRATION" and e.payload))
-    ]
-    servers = list(dict.fromkeys(servers))
-    # Sorted by name: "A" left of "B" whichever registered first.
-    peers = sorted(a for a in actors if a not in nats and a not in servers)
-    nats_of: dict[str, list[str]] = {}
-    for peer in peers:
-        path = next(
-            ([p.actor for p in ar.points if p.actor in nats] for ar in arrows if ar.sender == peer),
-            [],
+def _draw_breaks(ax: Axes, axis: TimeAxis, placer: _LabelPlacer) -> None:
+    """Each cut idle stretch: a pale band, a zigzag on the time axis, and how long it was."""
+    for cut in axis.breaks:
+        low, high = cut.shown_start, cut.shown_end
+        ax.axhspan(low, high, facecolor="#EFEFEF", edgecolor="none", zorder=1.5, gid="break")
+        side = ax.get_yaxis_transform()
+        ax.plot([0, 0], [low, high], color="white", lw=3, zorder=2.6, transform=side, clip_on=False)
+        for level in (low, high):
+            ax.plot(
+                [-0.012, 0.012],
+                [level + (high - low) * 0.25, level - (high - low) * 0.25],
+                color="#555555",
+                lw=1,
+                transform=side,
+                clip_on=False,
+                zorder=2.7,
+            )
+        text = ax.text(
+            -0.3,
+            (low + high) / 2,
+            f"{_duration(cut.idle)} idle",
+            fontsize=FONT,
+            color="#444444",
+            ha="center",
+            va="center",
+            style="italic",
+            zorder=4,
+            gid="break-label",
         )
-        nats_of[peer] = list(dict.fromkeys(n for n in path))
-    half = (len(peers) + 1) // 2
-    order: list[str] = []
-    for peer in peers[:half]:
-        order += [peer, *nats_of[peer]]
-    order += servers
-    for peer in reversed(peers[half:]):
-        order += [*reversed(nats_of[peer]), peer]
-    order = list(dict.fromkeys(order))
-    return order + [a for a in actors if a not in order]
+        placer.manage(text, [((-0.3), (low + high) / 2)])
 
 
-# -- drawing ------------------------------------------------------------------------------------
+# -- arrows -------------------------------------------------------------------------------
 
 
-def _collapse(arrows: list[Arrow]) -> list[Arrow]:
-    """Fold a train of identical datagrams from one sender into its first, counting repeats.
+@dataclass(frozen=True)
+class _Options:
+    addresses: bool
+    reasons: bool
 
-    A train is broken only by a *different* datagram of the same type from
-    the same sender (say, a HELLO that got through after many that did not),
-    not by the HEART-BEATs interleaved with it.
-    """
-    kept: list[Arrow] = []
-    last: dict[tuple[str, str, tuple[str, ...]], Arrow] = {}
-    for arrow in arrows:
-        key = (arrow.sender, arrow.msg_type, tuple(p.actor for p in arrow.points))
-        previous = last.get(key)
-        if previous is not None and previous.signature() == arrow.signature():
-            previous.repeats += 1
-            continue
-        kept.append(arrow)
-        last[key] = arrow
-    return kept
+
+def _draw_segments(ax: Axes, arrow: Arrow, geometry: ArrowGeometry, colour: str) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
+    style = ":" if geometry.end == "unseen" else TYPE_STYLES.get(arrow.msg_type, "-")
+    points = geometry.points
+    for index, (start, end) in enumerate(itertools.pairwise(points)):
+        final = index == len(points) - 2
+        patch = FancyArrowPatch(
+            start,
+            end,
+            arrowstyle="-|>" if final and geometry.end == "head" else "-",
+            mutation_scale=10,
+            color=colour,
+            lw=1.4,
+            linestyle=style,
+            zorder=3,
+            shrinkA=0,
+            shrinkB=0,
+            gid=f"datagram:{arrow.outcome.value}" if final else "hop",
+        )
+        ax.add_patch(patch)
+
+
+def _draw_end(
+    ax: Axes, arrow: Arrow, geometry: ArrowGeometry, colour: str, options: _Options
+) -> list[tuple[Text, list[tuple[float, float]]]]:
+    """The cross (and reason) of a drop, the '?' of a datagram nobody saw again."""
+    ex, ey = geometry.points[-1]
+    if geometry.end == "unseen":
+        direction = 1 if ex > geometry.points[0][0] else -1
+        mark = ax.text(
+            ex,
+            ey,
+            "?",
+            fontsize=FONT + 2,
+            fontweight="bold",
+            color=INK,
+            ha="center",
+            va="center",
+            zorder=5,
+            gid="unseen",
+            bbox={"boxstyle": "circle,pad=0.15", "fc": "white", "ec": colour, "lw": 1.2},
+        )
+        return [(mark, [(ex + 0.04 * direction, ey)])]
+    if geometry.end != "cross":
+        return []
+    ax.plot([ex], [ey], marker="x", color=DROP_COLOUR, ms=9, mew=2.4, zorder=5, gid="drop")
+    if not (options.reasons and arrow.reason):
+        return []
+    reason = ax.text(
+        ex + 0.1,
+        ey,
+        printable(arrow.reason, LABEL_CHARS),
+        fontsize=FONT,
+        color="#8A3300",
+        ha="left",
+        va="center",
+        zorder=5,
+        gid="reason",
+        parse_math=False,
+    )
+    return [(reason, [(ex + 0.1, ey), (ex - 0.1 - 0.9, ey)])]
+
+
+def _draw_arrow(
+    ax: Axes, arrow: Arrow, geometry: ArrowGeometry, options: _Options, notes: set[tuple[str, str]]
+) -> list[tuple[Text, list[tuple[float, float]]]]:
+    """One datagram: its segments, end mark, type label and the rewrites it underwent."""
+    colour = TYPE_COLOURS.get(arrow.msg_type, OTHER_COLOUR)
+    _draw_segments(ax, arrow, geometry, colour)
+    texts = _draw_end(ax, arrow, geometry, colour, options)
+    # A type, like a reason, may come from a stranger: escaped, bounded, never read as TeX.
+    name = printable(arrow.msg_type, LABEL_CHARS) + (
+        f" x{arrow.repeats}" if arrow.repeats > 1 else ""
+    )
+    label = ax.text(
+        *geometry.label_spots[0],
+        name,
+        fontsize=FONT,
+        color=INK,
+        ha="center",
+        va="center",
+        zorder=4,
+        gid="label",
+        parse_math=False,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": colour, "lw": 0.8},
+    )
+    texts.append((label, list(geometry.label_spots)))
+    for point, (px, py) in zip(arrow.points, geometry.points, strict=False):
+        if options.addresses and point.note and (point.actor, point.note) not in notes:
+            notes.add((point.actor, point.note))
+            old, new = point.note.split(" -> ")
+            note = ax.text(
+                px + 0.06,
+                py,
+                f"{old}\n\u2192 {new}",
+                fontsize=FONT,
+                color="#444444",
+                ha="left",
+                va="center",
+                zorder=4,
+                gid="address",
+                parse_math=False,
+                linespacing=1.1,
+            )
+            texts.append((note, [(px + 0.06, py)]))
+    return texts
+
+
+# -- the axes -----------------------------------------------------------------------------
+
+
+def _plain(text: str) -> str:
+    """Text from a trace for a tick or legend label: escaped, bounded, its '$' not TeX."""
+    return printable(text, LABEL_CHARS).replace("$", r"\$")
+
+
+def _new_axes(lifelines: int, arrows: int, breaks: int) -> Axes:
+    """A figure that fits a notebook's width and grows in height with what it shows."""
+    import matplotlib.pyplot as plt
+
+    width = min(MAX_WIDTH, max(5.5, 1.6 * lifelines + 1.0))
+    height = min(60.0, max(3.5, 1.8 + 0.3 * arrows + 0.25 * breaks))
+    _, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    return ax
+
+
+def _style_axes(ax: Axes, order: Sequence[str], axis: TimeAxis, title: str | None) -> None:
+    low, high = axis.shown_range
+    pad = (high - low) * 0.03 or 1.0
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.set_ylim(high + pad, low - pad)
+    ax.set_xticks(range(len(order)), [textwrap.fill(_plain(a), 12) for a in order])
+    ax.xaxis.tick_top()
+    ax.tick_params(axis="x", length=0, labelsize=FONT + 1)
+    ticks = _TimeTicks(axis)
+    ax.yaxis.set_major_locator(ticks)
+    ax.yaxis.set_major_formatter(_TimeLabels(ticks))
+    ax.tick_params(axis="y", labelsize=FONT)
+    ax.set_ylabel("time (ms)", fontsize=FONT + 1)
+    for spine in ("right", "bottom", "top"):
+        ax.spines[spine].set_visible(False)
+    if title:
+        ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=FONT + 2, pad=8)
+
+
+def _draw_lifelines(ax: Axes, order: Sequence[str]) -> None:
+    low, high = ax.get_ylim()
+    for column, actor in enumerate(order):
+        ax.plot([column, column], [low, high], color="#C8C8C8", lw=1.2, zorder=1,
+                gid=f"lifeline:{actor}")  # fmt: skip
+
+
+def _legend(ax: Axes, arrows: Sequence[Arrow], columns: int) -> None:
+    """What the colours, line styles and marks mean (each arrow is labelled too)."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for msg_type in dict.fromkeys(a.msg_type for a in arrows):
+        colour = TYPE_COLOURS.get(msg_type, OTHER_COLOUR)
+        style = TYPE_STYLES.get(msg_type, "-")
+        label = _plain(msg_type)
+        handles.append(Line2D([], [], color=colour, lw=2, ls=style, label=label))
+    outcomes = {a.outcome for a in arrows}
+    if EventKind.DROPPED in outcomes:
+        handles.append(
+            Line2D([], [], color=DROP_COLOUR, marker="x", lw=0, mew=2, label="dropped (why)")
+        )
+    if EventKind.SENT in outcomes:
+        handles.append(
+            Line2D([], [], color=INK, marker="$?$", lw=1, ls=":", label="sent, never seen again")
+        )
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(columns, len(handles)),
+            fontsize=FONT,
+            frameon=False,
+        )
+
+
+def _window(trace: Trace, time_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    if time_range is None:
+        return None
+    origin = trace[0].time if len(trace) else 0.0
+    return origin + time_range[0], origin + time_range[1]
 
 
 def sequence_diagram(
@@ -293,175 +430,55 @@ def sequence_diagram(
     ax: Axes | None = None,
     *,
     actors: Sequence[str] | None = None,
+    peers: Sequence[str] | None = None,
     types: Iterable[str] | None = None,
     time_range: tuple[float, float] | None = None,
     collapse: bool = False,
     addresses: bool = False,
     reasons: bool = True,
+    compress: bool = True,
     title: str | None = None,
 ) -> Axes:
     """Draw ``trace`` as a ladder diagram and return the Axes.
 
-    ``actors`` chooses and orders the lifelines (default: :func:`lifeline_order`);
-    ``types`` keeps only those message types; ``time_range`` is ``(start, end)``
-    in seconds from the trace's first event (the y axis counts from there too);
-    ``collapse`` folds repeated HEART-BEATs and retries; ``addresses`` writes the
-    rewrite at each NAT; ``reasons`` labels drops.
+    ``actors`` chooses and orders the lifelines (default: :func:`lifeline_order`,
+    of ``peers`` only if given); ``types`` keeps only those message types;
+    ``time_range`` is ``(start, end)`` in seconds from the trace's first event
+    (the y axis counts from there too); ``collapse`` folds repeated HEART-BEATs
+    and retries; ``addresses`` writes the rewrite at each NAT; ``reasons``
+    labels drops; ``compress`` cuts idle stretches short (see
+    :class:`punchlab.diagram_layout.TimeAxis`).
     The figure (when this function makes one) grows with the number of arrows.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch
-
-    arrows = datagram_arrows(trace)
-    order = list(actors) if actors is not None else lifeline_order(trace, arrows)
-    # Times are shown (and windows chosen) from the trace's first event, so a
-    # real run's epoch timestamps read as "ms since the start" too.
+    every = datagram_arrows(trace)
+    order = list(actors) if actors is not None else lifeline_order(trace, every, peers=peers)
+    arrows = select_arrows(
+        every, order, window=_window(trace, time_range), types=types, collapse=collapse
+    )
+    # Shown as "ms since the trace began", so a real run's epoch timestamps read well too.
     origin = trace[0].time if len(trace) else 0.0
-    if time_range is not None:
-        low, high = origin + time_range[0], origin + time_range[1]
-        arrows = [a for a in arrows if low <= a.points[0].time <= high]
-    if types is not None:
-        wanted = set(types)
-        arrows = [a for a in arrows if a.msg_type in wanted]
-    clipped = (_clip(a, order) for a in arrows)
-    arrows = [a for a in clipped if a is not None]
-    if collapse:
-        arrows = _collapse(arrows)
-
-    if ax is None:
-        height = min(60.0, max(4.0, 1.5 + 0.28 * len(arrows)))
-        _, ax = plt.subplots(figsize=(max(6.0, 1.7 * len(order)), height), layout="constrained")
-    x = {actor: index for index, actor in enumerate(order)}
 
     def ms(t: float) -> float:
         return (t - origin) * 1000.0
 
-    times = [ms(p.time) for a in arrows for p in a.points] or [0.0, 1.0]
-    start, end = min(times), max(times)
-    span = max(end - start, 1.0)
-    top, bottom = start - span * 0.02, end + span * 0.02
-    for actor, column in x.items():
-        ax.plot(
-            [column, column],
-            [top, bottom],
-            color="#cccccc",
-            lw=1.2,
-            zorder=0,
-            gid=f"lifeline:{actor}",
-        )
-    used_types: dict[str, str] = {}
-    notes_shown: set[tuple[str, str]] = set()
-    label_spots: list[tuple[float, float]] = []
+    axis = TimeAxis.fit(((ms(a.start), ms(a.end)) for a in arrows), compress=compress)
+    if ax is None:
+        ax = _new_axes(len(order), len(arrows), len(axis.breaks))
+    lanes = {actor: index for index, actor in enumerate(order)}
+    placer = _placer(ax)
+    _style_axes(ax, order, axis, title)
+    _draw_lifelines(ax, order)
+    _draw_breaks(ax, axis, placer)
+    options, notes = _Options(addresses, reasons), set[tuple[str, str]]()
+    texts = []
     for arrow in arrows:
-        colour = TYPE_COLOURS.get(arrow.msg_type, OTHER_COLOUR)
-        used_types.setdefault(arrow.msg_type, colour)
-        style = "--" if arrow.msg_type == "HTTP" else "-"
-        points = [(float(x[p.actor]), ms(p.time)) for p in arrow.points]
-        dropped = arrow.outcome is EventKind.DROPPED
-        lost_on_the_way = len(points) > 1 and points[-1][0] == points[-2][0]
-        if dropped and lost_on_the_way and arrow.toward in x:
-            # Lost on a link: stop halfway towards where it was going.
-            assert arrow.toward is not None
-            start_x, target_x = points[-2][0], x[arrow.toward]
-            middle = (start_x + target_x) / 2
-            if middle == int(middle) and middle != start_x:
-                # Not on a lifeline in between: that would read as "dropped there".
-                middle -= 0.3 if target_x > start_x else -0.3
-            points[-1] = (middle, points[-1][1])
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            final = (x1, y1) == points[-1]
-            patch = FancyArrowPatch(
-                (x0, y0),
-                (x1, y1),
-                arrowstyle="-|>" if final and not dropped else "-",
-                mutation_scale=10,
-                color=colour,
-                lw=1.3,
-                linestyle=style,
-                zorder=3,
-                shrinkA=0,
-                shrinkB=0,
-                gid=f"datagram:{arrow.outcome.value}" if final else "hop",
-            )
-            ax.add_patch(patch)
-        for point, (px, py) in zip(arrow.points, points, strict=False):
-            if addresses and point.note and (point.actor, point.note) not in notes_shown:
-                notes_shown.add((point.actor, point.note))
-                ax.text(
-                    px + 0.05,
-                    py,
-                    point.note,
-                    fontsize=6,
-                    color="#555555",
-                    va="bottom",
-                    gid="address",
-                )
-        label = arrow.msg_type + (f" x{arrow.repeats}" if arrow.repeats > 1 else "")
-        (lx0, ly0), (lx1, ly1) = _label_segment(points)
-        # A third of the way from the sender's side, so two arrows crossing
-        # in the middle (HELLOs from both ends) keep their labels apart; other
-        # spots along the arrow when that one is taken (SUCCESS and HELLO sent
-        # together share one path).
-        spots = [(lx0 + (lx1 - lx0) * f, ly0 + (ly1 - ly0) * f) for f in (0.35, 0.65, 0.15, 0.85)]
-        label_x, label_y = next(
-            (
-                spot
-                for spot in spots
-                if all(
-                    abs(spot[0] - ux) > 0.45 or abs(spot[1] - uy) > span * 0.02
-                    for ux, uy in label_spots
-                )
-            ),
-            spots[0],
-        )
-        label_spots.append((label_x, label_y))
-        ax.text(
-            label_x,
-            label_y,
-            label,
-            fontsize=7,
-            color=colour,
-            ha="center",
-            va="center",
-            zorder=4,
-            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-            gid="label",
-        )
-        if dropped:
-            ex, ey = points[-1]
-            ax.plot([ex], [ey], marker="x", color=DROP_COLOUR, ms=9, mew=2.2, zorder=5, gid="drop")
-            if reasons and arrow.reason:
-                ax.text(
-                    ex + 0.08,
-                    ey,
-                    arrow.reason,
-                    fontsize=6.5,
-                    color=DROP_COLOUR,
-                    va="center",
-                    zorder=5,
-                    gid="reason",
-                )
-
-    ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_ylim(bottom, top)
-    ax.set_xticks(range(len(order)), order)
-    ax.xaxis.tick_top()
-    ax.tick_params(axis="x", length=0, labelsize=9)
-    ax.set_ylabel("time (ms)")
-    for spine in ("right", "bottom", "top"):
-        ax.spines[spine].set_visible(False)
-    handles = [Line2D([0], [0], color=c, lw=2, label=t) for t, c in used_types.items()]
-    if any(a.outcome is EventKind.DROPPED for a in arrows):
-        handles.append(
-            Line2D([0], [0], color=DROP_COLOUR, marker="x", lw=0, mew=2, label="dropped")
-        )
-    if handles:
-        ax.legend(
-            handles=handles, loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize=8, frameon=False
-        )
-    if title:
-        ax.set_title("\n".join(textwrap.wrap(title, 70)), pad=24, fontsize=10)
+        geometry = arrow_geometry(arrow, lanes, lambda t: axis.to_display(ms(t)))
+        texts += _draw_arrow(ax, arrow, geometry, options, notes)
+    # Marks first (they belong at one spot), then labels in time order, notes last.
+    rank = {"unseen": 0, "reason": 1, "label": 2, "address": 3}
+    for text, candidates in sorted(texts, key=lambda tc: rank.get(tc[0].get_gid() or "", 2)):
+        placer.manage(text, candidates)
+    _legend(ax, arrows, columns=2 if len(order) <= 3 else 3 if len(order) <= 4 else 4)
     return ax
 
 
@@ -478,144 +495,124 @@ def save_sequence_diagram(trace: Trace, path: str | Path, **options: Any) -> Pat
     return path.resolve()
 
 
-def _label_segment(
-    points: list[tuple[float, float]],
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The longest horizontal hop, where a label has the most room."""
-    if len(points) == 1:
-        return points[0], points[0]
-    pairs = list(itertools.pairwise(points))
-    return max(pairs, key=lambda pair: abs(pair[1][0] - pair[0][0]))
-
-
-def _clip(arrow: Arrow, order: Sequence[str]) -> Arrow | None:
-    """Keep only the points on chosen lifelines; None if too little is left to draw."""
-    shown = set(order)
-    points = [p for p in arrow.points if p.actor in shown]
-    if len(points) < 2 and not (arrow.outcome is EventKind.DROPPED and points):
-        return None
-    if len(points) == len(arrow.points):
-        return arrow
-    toward = arrow.toward if arrow.toward in shown else None
-    return Arrow(
-        arrow.msg_type,
-        arrow.payload,
-        points,
-        arrow.outcome,
-        arrow.reason,
-        toward,
-        arrow.repeats,
-        arrow.first_event,
-    )
-
-
-# -- the state machine --------------------------------------------------------------------------
-
-
-def _state_positions(
-    transitions: dict[tuple[PeerState, Trigger], PeerState],
-) -> dict[PeerState, tuple[float, float]]:
-    """Columns by distance from IDLE (ignoring close), rows in order of discovery."""
-    depth = {PeerState.IDLE: 0}
-    frontier = [PeerState.IDLE]
-    while frontier:
-        following = []
-        for state in frontier:
-            for (source, trigger), target in transitions.items():
-                if source is state and trigger is not Trigger.CLOSE and target not in depth:
-                    depth[target] = depth[state] + 1
-                    following.append(target)
-        frontier = following
-    rows: dict[int, int] = defaultdict(int)
-    positions = {}
-    for state, column in depth.items():
-        positions[state] = (float(column), -1.4 * rows[column])
-        rows[column] += 1
-    return positions
+# -- the state machine --------------------------------------------------------------------
 
 
 def state_diagram(
     ax: Axes | None = None,
     *,
-    transitions: dict[tuple[PeerState, Trigger], PeerState] = TRANSITIONS,
+    transitions: Mapping[tuple[PeerState, Trigger], PeerState] = TRANSITIONS,
     highlight: PeerState | None = None,
 ) -> Axes:
     """Draw the peer's state machine straight from the core's transition table."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    positions = _state_positions(transitions)
-    columns = max(x for x, _ in positions.values()) + 1
-    closable = sorted(
-        {s for (s, t) in transitions if t is Trigger.CLOSE}, key=list(PeerState).index
-    )
-    closed = next((target for (s, t), target in transitions.items() if t is Trigger.CLOSE), None)
-    bottom = min(y for _, y in positions.values()) - 1.6
-    if closed is not None:
-        positions[closed] = ((columns - 1) / 2, bottom)
+    layout = state_layout(transitions)
+    xs = [x for x, _ in layout.positions.values()]
+    ys = [y for _, y in layout.positions.values()]
     if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 * columns, 2.2 + 1.1 * -bottom), layout="constrained")
-    for state, (sx, sy) in positions.items():
-        ax.text(
-            sx,
-            sy,
-            state.value,
-            ha="center",
-            va="center",
-            fontsize=10,
-            zorder=3,
-            bbox={
-                "boxstyle": "round,pad=0.5",
-                "fc": "#ffe8a3" if state is highlight else "#eef3fb",
-                "ec": "#2b5797",
-                "lw": 2.0 if state is highlight else 1.0,
-            },
-            gid=f"state:{state.value}",
-        )
-    pairs: dict[tuple[PeerState, PeerState], list[str]] = defaultdict(list)
-    for (source, trigger), target in transitions.items():
-        if trigger is not Trigger.CLOSE:
-            pairs[(source, target)].append(trigger.value)
-    for (source, target), triggers in pairs.items():
-        (x0, y0), (x1, y1) = positions[source], positions[target]
-        backwards = x1 <= x0
+        size = (1.45 * (max(xs) - min(xs) + 1.4), 1.2 * (max(ys) - min(ys) + 1.4))
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    placer = _placer(ax)
+    boxes = {}
+    for state, (sx, sy) in layout.positions.items():
+        marked = state is highlight
+        style = {"boxstyle": "round,pad=0.45", "fc": "#FFE8A3" if marked else "#EEF3FB"}
+        box = {**style, "ec": BLUE, "lw": 2.2 if marked else 1.0}
+        boxes[state] = ax.text(sx, sy, state.value, ha="center", va="center", fontsize=FONT + 2,
+                               zorder=3, bbox=box, gid=f"state:{state.value}")  # fmt: skip
+        placer.manage(boxes[state], [(sx, sy)])  # first: states stay put, labels make way
+    for edge in layout.edges:
+        source, target = boxes[edge.source], boxes[edge.target]
         ax.add_patch(
             FancyArrowPatch(
-                (x0, y0),
-                (x1, y1),
-                arrowstyle="-|>",
-                mutation_scale=14,
-                color="#2b5797",
-                lw=1.2,
-                shrinkA=28,
-                shrinkB=28,
-                connectionstyle=f"arc3,rad={0.35 if backwards else 0.0}",
-                zorder=2,
-                gid=f"transition:{source.value}->{target.value}",
+                layout.positions[edge.source], layout.positions[edge.target],
+                patchA=source.get_bbox_patch(), patchB=target.get_bbox_patch(),
+                arrowstyle="-|>", mutation_scale=14, color=BLUE, lw=1.2, shrinkA=2, shrinkB=2,
+                connectionstyle=f"arc3,rad={edge.bend}", zorder=2,
+                gid=f"transition:{edge.source.value}->{edge.target.value}",
             )
-        )
-        offset = 0.35 if backwards else 0.18
-        ax.text(
-            (x0 + x1) / 2,
-            (y0 + y1) / 2 + offset,
-            "\n".join(triggers),
-            fontsize=7.5,
-            ha="center",
-            va="bottom",
-            color="#333333",
-        )
-    if closed is not None:
-        ax.text(
-            positions[closed][0],
-            positions[closed][1] + 0.55,
-            f"close ({len(closable)} states: any but {closed.value})",
-            fontsize=7.5,
-            ha="center",
-            color="#333333",
-        )
-    xs = [x for x, _ in positions.values()]
-    ys = [y for _, y in positions.values()]
+        )  # fmt: skip
+        x, y = edge.label_at
+        text = ax.text(x, y, edge.label, fontsize=FONT, ha="center", va="center", color="#333333")
+        placer.manage(text, [(x, y)])
+    if layout.closed is not None:
+        cx, cy = layout.positions[layout.closed]
+        note = ax.text(cx, cy + 0.4, layout.close_note, fontsize=FONT, ha="center", color="#333")
+        placer.manage(note, [(cx, cy + 0.4)])
     ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.9)
+    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.8)
     ax.set_axis_off()
+    return ax
+
+
+# -- the success matrix -------------------------------------------------------------------
+
+
+class Matrix(Protocol):
+    """What :func:`matrix_diagram` needs (``punchlab.sim.MatrixResult`` fits)."""
+
+    @property
+    def kinds(self) -> tuple[str, ...]: ...
+    def connected(self, a: str, b: str) -> bool: ...
+
+
+def matrix_diagram(
+    matrix: Matrix,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    rows: str = "A's NAT",
+    columns: str = "B's NAT",
+) -> Axes:
+    """Which pairs connect: a grid whose cells *say* yes or no.
+
+    Blue for yes and hatched orange for no, a pair that colour-blind readers
+    tell apart; the words carry the meaning on their own.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    kinds = matrix.kinds
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
+    for i, a in enumerate(kinds):
+        for j, b in enumerate(kinds):
+            ok = matrix.connected(a, b)
+            ax.add_patch(
+                Rectangle(
+                    (j - 0.5, i - 0.5),
+                    1,
+                    1,
+                    facecolor="#A6D2F0" if ok else "#F3C26B",
+                    edgecolor="white",
+                    lw=2,
+                    hatch=None if ok else "///",
+                    gid=f"cell:{a}:{b}",
+                )
+            )
+            ax.text(
+                j,
+                i,
+                "yes" if ok else "no",
+                ha="center",
+                va="center",
+                fontsize=FONT + 2,
+                fontweight="bold" if ok else "normal",
+                color=INK,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
+    ax.set_xlim(-0.5, len(kinds) - 0.5)
+    ax.set_ylim(len(kinds) - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(len(kinds)), kinds, rotation=35, ha="right", fontsize=FONT + 1)
+    ax.set_yticks(range(len(kinds)), kinds, fontsize=FONT + 1)
+    ax.set_xlabel(columns, fontsize=FONT + 1)
+    ax.set_ylabel(rows, fontsize=FONT + 1)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=FONT + 3)
     return ax

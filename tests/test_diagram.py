@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from pathlib import Path
 
 import matplotlib
 
@@ -12,12 +14,29 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from punchlab.aio import Peer, RendezvousServer
-from punchlab.diagram import datagram_arrows, lifeline_order, sequence_diagram, state_diagram
+from punchlab.diagram import (
+    datagram_arrows,
+    lifeline_order,
+    matrix_diagram,
+    sequence_diagram,
+    state_diagram,
+)
+from punchlab.diagram_arrows import match_deliveries
 from punchlab.peer import TRANSITIONS, PeerState, Trigger
-from punchlab.sim import punch
-from punchlab.trace import EventKind, Trace
+from punchlab.sim import Network, punch
+from punchlab.trace import EventKind, Trace, TraceEvent
+
+DATA = Path(__file__).parent / "data"
+#: Recorded with ``punchlab netlab punch --nat-b symmetric``: real kernel NATs, no NAT traces.
+REAL_NATS_FAIL = DATA / "netlab-port-restricted-vs-symmetric.jsonl"
+#: ``punchlab netlab punch``: a 3 ms punch 435 ms after B registered.
+REAL_NATS_PUNCH = DATA / "netlab-port-restricted-pair.jsonl"
+#: ``punchlab serve`` and two ``punchlab peer`` processes on loopback, each writing
+#: its trace; B exits after one round, A keeps sending to it.
+THREE_PROCESSES = DATA / "three-processes-peer-leaves.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -159,9 +178,317 @@ def test_state_diagram_follows_a_changed_table() -> None:
     }
 
 
+# -- no text covers another --------------------------------------------------------------------
+
+
+def text_boxes(figure: Figure) -> list[tuple[str, object]]:
+    """Every visible text of the figure, as drawn: labels, notes, ticks, legend, titles."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    texts: list[Text] = []
+    for ax in figure.axes:
+        texts += [*ax.texts, *ax.xaxis.get_majorticklabels(), *ax.yaxis.get_majorticklabels()]
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += legend.get_texts()
+    return [
+        (t.get_text(), t.get_window_extent(renderer))
+        for t in texts
+        if t.get_visible() and t.get_text().strip()
+    ]
+
+
+def assert_no_text_overlaps(ax: Axes) -> None:
+    figure = ax.get_figure(root=True)
+    assert isinstance(figure, Figure)
+    boxes = text_boxes(figure)
+    assert len(boxes) > 5
+    clashes = [
+        (ta, tb)
+        for (ta, a), (tb, b) in itertools.combinations(boxes, 2)
+        if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0
+    ]
+    assert not clashes, f"texts drawn over each other: {clashes[:5]}"
+
+
+def mallory_knocks() -> Trace:
+    """Notebook 1: Alice registers through her NAT, a stranger's HELLO is filtered."""
+    from punchlab.messages import Message, MessageType, encode
+
+    net = Network(seed=0)
+    net.add_server()
+    nat = net.add_nat("NAT A", "port-restricted-cone")
+    alice = net.add_peer("Alice", behind=nat)
+    alice.register()
+    net.run_for(1.0)
+    mallory = net.add_peer("Mallory")
+    hello = encode(Message(MessageType.HELLO))
+    net.send("Mallory", mallory.address, (nat.outside_ip, 5000), hello)
+    net.run_for(1.0)
+    return net.trace
+
+
+SIMULATED = {
+    "punch with rewrites": lambda: sequence_diagram(
+        punch("port-restricted-cone", "port-restricted-cone", texts=1).trace,
+        collapse=True,
+        addresses=True,
+    ),
+    "failed punch": lambda: sequence_diagram(
+        punch("port-restricted-cone", "symmetric").trace, collapse=True
+    ),
+    "lossy punch": lambda: sequence_diagram(
+        punch("full-cone", "restricted-cone", seed=1, loss=0.3, texts=1).trace
+    ),
+    "registration notes": lambda: sequence_diagram(mallory_knocks(), addresses=True),
+    "registrations only": lambda: sequence_diagram(
+        punch("none", "symmetric").trace, types=["REGISTRATION"], addresses=True
+    ),
+    "state machine": lambda: state_diagram(highlight=PeerState.PUNCHING),
+}
+
+
+@pytest.mark.parametrize("name", SIMULATED)
+def test_no_text_of_a_simulated_diagram_covers_another(name: str) -> None:
+    assert_no_text_overlaps(SIMULATED[name]())
+
+
+@pytest.mark.parametrize("path", [REAL_NATS_PUNCH, REAL_NATS_FAIL, THREE_PROCESSES])
+@pytest.mark.parametrize("collapse", [False, True])
+def test_no_text_of_a_merged_multiprocess_trace_covers_another(path: Path, collapse: bool) -> None:
+    assert_no_text_overlaps(sequence_diagram(Trace.load(path), collapse=collapse))
+
+
+async def loopback_traces(*, shared: bool) -> list[Trace]:
+    """A real punch and a line each way on 127.0.0.1: one trace, or one per process-to-be."""
+    one = Trace()
+    traces = {name: one if shared else Trace() for name in ("server", "A", "B")}
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0, trace=traces["server"]) as server,
+        Peer(server.url, host="127.0.0.1", name="A", trace=traces["A"]) as a,
+        Peer(server.url, host="127.0.0.1", name="B", trace=traces["B"]) as b,
+    ):
+        await a.register(timeout=5)
+        b_id = await b.register(timeout=5)
+        await asyncio.gather(a.connect(b_id, timeout=5), b.wait_connected(timeout=5))
+        await a.send_text("over real sockets")
+        assert await b.receive_text(timeout=5) == "over real sockets"
+        await b.send_text("and back")
+        assert await a.receive_text(timeout=5) == "and back"
+    return [one] if shared else list(traces.values())
+
+
+async def test_no_text_of_a_loopback_run_covers_another() -> None:
+    [trace] = await loopback_traces(shared=True)
+    assert_no_text_overlaps(sequence_diagram(trace))
+    plt.close("all")
+    assert_no_text_overlaps(sequence_diagram(trace, collapse=True))
+
+
+async def test_no_text_of_separately_saved_and_merged_traces_covers_another() -> None:
+    traces = await loopback_traces(shared=False)
+    merged = Trace.merge(*(Trace.from_jsonl(t.to_jsonl()) for t in traces))
+    ax = sequence_diagram(merged)
+    assert len(gids(ax, "datagram:delivered")) == merged.count(EventKind.DELIVERED)
+    assert_no_text_overlaps(ax)
+
+
+def test_every_text_is_at_least_8_points() -> None:
+    """Legible at notebook width: 8 pt at 100 dpi is the smallest a student should read."""
+    for make in SIMULATED.values():
+        ax = make()
+        figure = ax.get_figure(root=True)
+        assert isinstance(figure, Figure)
+        sizes = [
+            t.get_fontsize() for t, _ in [(t, 0) for t in figure.findobj(Text)] if t.get_text()
+        ]
+        assert min(sizes) >= 8
+        plt.close("all")
+
+
+def test_figures_fit_a_notebook_width() -> None:
+    trace = punch("full-cone", "symmetric").trace
+    figure = sequence_diagram(trace).get_figure()
+    assert isinstance(figure, Figure)
+    assert figure.get_figwidth() <= 10
+
+
+# -- idle time is cut short ----------------------------------------------------------------------
+
+
+def shown_share(ax: Axes, first: float, last: float) -> float:
+    """The share of the axes' height between two times (ms from the trace's start)."""
+    bottom, top = ax.get_ylim()
+    ticks = ax.yaxis.get_major_locator()
+    axis = ticks.time_axis  # type: ignore[attr-defined]
+    return (axis.to_display(last) - axis.to_display(first)) / (bottom - top)
+
+
+def test_a_quick_real_punch_after_a_long_wait_fills_the_figure() -> None:
+    trace = Trace.load(REAL_NATS_PUNCH)
+    origin = trace[0].time
+    punching = [e.time for e in trace if e.msg_type in ("HELLO", "SUCCESS", "TEXT")]
+    first, last = ((t - origin) * 1000 for t in (min(punching), max(punching)))
+    assert first > 100 * (last - first), "the recording is a short punch after a long wait"
+    ax = sequence_diagram(trace)
+    assert shown_share(ax, first, last) > 0.4
+    assert gids(ax, "break") and any("ms idle" in t.get_text() for t in ax.texts)
+
+
+def test_without_compression_the_time_axis_is_linear() -> None:
+    trace = Trace.load(REAL_NATS_PUNCH)
+    ax = sequence_diagram(trace, compress=False)
+    assert not gids(ax, "break")
+
+
+# -- sends nobody received -----------------------------------------------------------------------
+
+
+def test_a_failed_real_punch_shows_its_hellos_with_a_question_mark() -> None:
+    trace = Trace.load(REAL_NATS_FAIL)
+    unseen = [a for a in datagram_arrows(trace) if a.outcome is EventKind.SENT]
+    hellos = [e for e in trace if e.kind is EventKind.SENT and e.msg_type == "HELLO"]
+    assert len(unseen) == len(hellos) > 10
+    assert {(a.sender, a.toward) for a in unseen} == {("A", "B"), ("B", "A")}
+    ax = sequence_diagram(trace)
+    assert len(gids(ax, "unseen")) == len(hellos)
+    assert len(gids(ax, "datagram:sent")) == len(hellos)
+
+
+def test_an_unseen_send_is_drawn_only_when_the_receivers_trace_is_in_the_merge() -> None:
+    without_b = Trace([e for e in Trace.load(REAL_NATS_FAIL) if e.actor != "B"])
+    assert not [a for a in datagram_arrows(without_b) if a.toward == "B"]
+
+
+def test_a_peer_that_left_leaves_question_marks_and_heartbeats_still_reach_the_server() -> None:
+    """Three processes, peers bound to 0.0.0.0: a beat to the gone peer is not the server's."""
+    trace = Trace.load(THREE_PROCESSES)
+    arrows = datagram_arrows(trace)
+    to_server = [a for a in arrows if a.msg_type == "HEART-BEAT" and a.points[-1].actor == "server"]
+    assert len(to_server) == trace.count(EventKind.DELIVERED, "HEART-BEAT")
+    for arrow in to_server:
+        assert arrow.end - arrow.start < 0.005, "a beat crosses loopback in well under 5 ms"
+    unseen = {(a.msg_type, a.toward) for a in arrows if a.outcome is EventKind.SENT}
+    assert ("HEART-BEAT", "B") in unseen and ("TEXT", "B") in unseen
+
+
+# -- matching deliveries to sends in real traces ------------------------------------------------
+
+
+def event(time: float, kind: EventKind, actor: str, src: str, dst: str, msg: str) -> TraceEvent:
+    return TraceEvent(time, kind, actor, src, dst, msg, "...")
+
+
+def test_an_ambiguous_delivery_is_credited_to_the_earliest_unmatched_send() -> None:
+    """Two identical sends, one delivery: the earliest send at or before it (FIFO)."""
+    a, b = "10.0.0.1:5000", "10.0.0.2:5000"
+    events = [
+        event(1.000, EventKind.SENT, "A", a, b, "HELLO"),
+        event(1.020, EventKind.SENT, "A", a, b, "HELLO"),
+        event(1.021, EventKind.DELIVERED, "B", a, b, "HELLO"),
+        event(1.040, EventKind.SENT, "A", a, b, "HELLO"),  # after the delivery: not a candidate
+    ]
+    assert match_deliveries(events) == {2: 0}
+    [delivered, *unseen] = datagram_arrows(Trace(events))
+    assert (delivered.start, delivered.end) == (1.000, 1.021)
+    assert [u.outcome for u in unseen] == [EventKind.SENT, EventKind.SENT]
+
+
+def test_a_send_stamped_after_the_delivery_is_never_its_source() -> None:
+    """No arrow runs up the time axis (or flat, pretending zero latency)."""
+    a, b = "10.0.0.1:5000", "10.0.0.2:5000"
+    events = [
+        event(2.0000, EventKind.DELIVERED, "B", a, b, "TEXT"),
+        event(2.0005, EventKind.SENT, "A", a, b, "TEXT"),
+    ]
+    assert match_deliveries(events) == {}
+    arrows = datagram_arrows(Trace(events))
+    assert all(a.outcome is not EventKind.DELIVERED for a in arrows)
+    assert all(p.time >= arrow.start for arrow in arrows for p in arrow.points)
+
+
+def test_matching_prefers_the_send_whose_addresses_agree() -> None:
+    """On loopback the server tells A's registration from B's by the address it came from."""
+    server = "127.0.0.1:8089"
+    events = [
+        event(0.000, EventKind.SENT, "A", "0.0.0.0:4001", server, "REGISTRATION"),
+        event(0.001, EventKind.SENT, "B", "0.0.0.0:4002", server, "REGISTRATION"),
+        event(0.002, EventKind.DELIVERED, "server", "127.0.0.1:4002", server, "REGISTRATION"),
+        event(0.003, EventKind.DELIVERED, "server", "127.0.0.1:4001", server, "REGISTRATION"),
+    ]
+    assert match_deliveries(events) == {2: 1, 3: 0}
+
+
+# -- lifelines for any number of pairs ------------------------------------------------------------
+
+
+def two_pairs() -> Trace:
+    """Notebook 5 after Run All: Alice-Bob and Carol-Dave introduced, each behind a NAT."""
+    net = Network(seed=0)
+    net.add_server()
+    peers = {
+        name: net.add_peer(name, behind=net.add_nat(f"NAT {name[0]}", "port-restricted-cone"))
+        for name in ("Alice", "Bob", "Carol", "Dave")
+    }
+    for peer in peers.values():
+        peer.register()
+    net.run_for(1.0)
+    for initiator, responder in (("Alice", "Bob"), ("Carol", "Dave")):
+        responder_id = peers[responder].id
+        assert responder_id is not None
+        peers[initiator].connect(responder_id)
+        net.run_for(1.0)
+    return net.trace
+
+
+def in_order(order: list[str], *names: str) -> bool:
+    return [order.index(n) for n in names] == sorted(order.index(n) for n in names)
+
+
+def test_every_introduced_pair_reads_a_nat_a_server_nat_b_b() -> None:
+    order = lifeline_order(two_pairs())
+    assert len(order) == 9
+    assert in_order(order, "Alice", "NAT A", "server", "NAT B", "Bob")
+    assert in_order(order, "Carol", "NAT C", "server", "NAT D", "Dave")
+
+
+def test_peers_chooses_whom_to_draw() -> None:
+    trace = two_pairs()
+    assert lifeline_order(trace, peers=["Alice", "Bob"]) == [
+        "Alice",
+        "NAT A",
+        "server",
+        "NAT B",
+        "Bob",
+    ]
+    ax = sequence_diagram(trace, peers=["Carol", "Dave"])
+    assert lifelines(ax) == ["Carol", "NAT C", "server", "NAT D", "Dave"]
+
+
+def test_the_initiator_is_on_the_left_whatever_its_name() -> None:
+    net = Network(seed=0)
+    net.add_server()
+    zoe = net.add_peer("Zoe", behind=net.add_nat("NAT Z", "full-cone"))
+    adam = net.add_peer("Adam", behind=net.add_nat("NAT Y", "full-cone"))
+    zoe.register()
+    adam.register()
+    net.run_for(1.0)
+    assert adam.id is not None
+    zoe.connect(adam.id)
+    net.run_for(1.0)
+    assert lifeline_order(net.trace) == ["Zoe", "NAT Z", "server", "NAT Y", "Adam"]
+
+
+def test_real_traces_order_initiator_server_responder() -> None:
+    for path in (REAL_NATS_PUNCH, REAL_NATS_FAIL, THREE_PROCESSES):
+        assert lifeline_order(Trace.load(path)) == ["A", "server", "B"]
+
+
 # -- image regression: baselines in tests/baseline, compared with pytest-mpl ---------------------
 
-IMAGE = {"tolerance": 2, "savefig_kwargs": {"dpi": 60}}
+# The style students see (pytest-mpl would use "classic"), small enough to keep in git.
+IMAGE = {"tolerance": 2, "style": "default", "savefig_kwargs": {"dpi": 60}}
 
 
 @pytest.mark.mpl_image_compare(**IMAGE)
@@ -191,5 +518,42 @@ def test_image_lossy_punch() -> Figure:
 @pytest.mark.mpl_image_compare(**IMAGE)
 def test_image_state_machine() -> Figure:
     figure = state_diagram(highlight=PeerState.PUNCHING).get_figure()
+    assert isinstance(figure, Figure)
+    return figure
+
+
+@pytest.mark.mpl_image_compare(**IMAGE)
+def test_image_real_nats_failed_punch_shows_its_hellos() -> Figure:
+    figure = sequence_diagram(Trace.load(REAL_NATS_FAIL), collapse=True).get_figure()
+    assert isinstance(figure, Figure)
+    return figure
+
+
+@pytest.mark.mpl_image_compare(**IMAGE)
+def test_image_real_nats_punch_after_an_idle_wait() -> Figure:
+    figure = sequence_diagram(Trace.load(REAL_NATS_PUNCH)).get_figure()
+    assert isinstance(figure, Figure)
+    return figure
+
+
+@pytest.mark.mpl_image_compare(**IMAGE)
+def test_image_two_introduced_pairs() -> Figure:
+    figure = sequence_diagram(two_pairs(), collapse=True).get_figure()
+    assert isinstance(figure, Figure)
+    return figure
+
+
+class DesignTable:
+    """DESIGN.md's matrix for the original algorithm: the whole symmetric row and column fail."""
+
+    kinds = ("none", "full-cone", "restricted-cone", "port-restricted-cone", "symmetric")
+
+    def connected(self, a: str, b: str) -> bool:
+        return "symmetric" not in (a, b)
+
+
+@pytest.mark.mpl_image_compare(**IMAGE)
+def test_image_success_matrix() -> Figure:
+    figure = matrix_diagram(DesignTable(), title="original algorithm").get_figure()
     assert isinstance(figure, Figure)
     return figure
