@@ -8,11 +8,17 @@ seeded simulations, step-mode sessions, no wall-clock values).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from punchlab.classroom import SERVER_ENV
 
 HERE = Path(__file__).resolve().parent
 
@@ -233,12 +239,16 @@ _ = sequence_diagram(net.trace, time_range=(start - 0.001, start + 0.09))
 
 punchlab's server checks before it answers. An unknown identifier gets
 `404` and nothing is sent over UDP (the original answered `200` and left the
-other side waiting forever):
+other side waiting forever). Carol, who joins now, asks for an identifier
+nobody has:
 """),
     code("""
-alice.connect("no-such-peer")
+carol = net.add_peer("Carol", behind=net.add_nat("NAT C", "port-restricted-cone"))
+carol.register()
+net.run_for(1.0)
+carol.connect("no-such-peer")
 net.run_for(0.1)
-print(alice.errors[-1])
+print(carol.errors[-1])
 """),
     md("""
 Next: [4. Hole punching](04-hole-punching.ipynb).
@@ -285,7 +295,7 @@ for name, run in (("original", original), ("punchlab", result)):
     code("""
 import matplotlib.pyplot as plt
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), layout="constrained")
+fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 6), layout="constrained")
 _ = sequence_diagram(original.trace, left, types=["HELLO", "SUCCESS"], title="original: 3 s ticker")
 _ = sequence_diagram(result.trace, right, types=["HELLO", "SUCCESS"], title="punchlab")
 """),
@@ -315,7 +325,7 @@ simulated internet. Use the panels:
 
 1. press **Register** on both (each gets an ID);
 2. copy Bob's ID (one click selects it) into Alice's *Peer ID* box and press **Connect**;
-3. type a line and press **Send**: it appears on the other side.
+3. type a line and press **Enter** (or **Send**): it appears on the other side.
 
 The simulation moves only while something is happening, so every run is the
 same; the diagram under the panels redraws as packets flow.
@@ -346,15 +356,18 @@ running the notebook again: the punch fails, and the diagram shows where.
 
 ## Without clicking
 
-The same steps from code, with two more peers (this is what the panels do
-when you click):
+The same steps from code, with two more peers on a simulated internet of
+their own (this is what the panels do when you click):
 """),
     code("""
 from punchlab.widgets import connect_panels
 
-carol_sim = net.add_peer("Carol", behind=net.add_nat("NAT C", "full-cone"))
-dave_sim = net.add_peer("Dave", behind=net.add_nat("NAT D", "restricted-cone"))
-carol, dave = PeerPanel(session.peer(carol_sim)), PeerPanel(session.peer(dave_sim))
+net_cd = Network(seed=1)
+net_cd.add_server()
+carol_sim = net_cd.add_peer("Carol", behind=net_cd.add_nat("NAT C", "full-cone"))
+dave_sim = net_cd.add_peer("Dave", behind=net_cd.add_nat("NAT D", "restricted-cone"))
+session_cd = SimSession(net_cd)
+carol, dave = PeerPanel(session_cd.peer(carol_sim)), PeerPanel(session_cd.peer(dave_sim))
 await connect_panels(carol, dave)
 await carol.send("hi Dave")
 print("Carol:", carol.status_text)
@@ -367,16 +380,18 @@ print("Dave's chat log:", dave.log.value)
 The same panels also drive real peers. Here a rendezvous server and two peers
 run inside this notebook's kernel on this machine's loopback interface: real
 datagrams, real sockets, no NAT. The server panel shows what the teacher
-sees.
+sees. (Set `PUNCHLAB_SERVER`, e.g. to `http://192.168.1.20:8088`, before
+starting JupyterLab, and the two peers use that server instead; the teacher
+then sees them in the log of `punchlab serve`.)
 """),
     code("""
-from punchlab.aio import Peer, RendezvousServer
+from punchlab.aio import Peer
+from punchlab.classroom import notebook_server
 
-real_server = RendezvousServer("127.0.0.1", udp_port=0, http_port=0)
-await real_server.start()
-real_alice = PeerPanel(Peer(real_server.url, host="127.0.0.1", name="Alice (real)"))
-real_bob = PeerPanel(Peer(real_server.url, host="127.0.0.1", name="Bob (real)"))
-teacher = ServerPanel(real_server)
+rendezvous = await notebook_server()   # its own, on 127.0.0.1, unless PUNCHLAB_SERVER is set
+real_alice = PeerPanel(Peer(rendezvous.url, host=rendezvous.peer_host, name="Alice (real)"))
+real_bob = PeerPanel(Peer(rendezvous.url, host=rendezvous.peer_host, name="Bob (real)"))
+teacher = ServerPanel(rendezvous.server) if rendezvous.server else None
 """),
     code("""
 side_by_side(real_alice, real_bob)
@@ -425,17 +440,11 @@ print(ours.text())
     code("""
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+from punchlab.diagram import matrix_diagram
+
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.6), layout="constrained")
 for ax, matrix, title in ((axes[0], original, "original algorithm"), (axes[1], ours, "punchlab")):
-    ax.imshow(matrix.as_table(), cmap="RdYlGn", vmin=0, vmax=1)
-    ax.set_xticks(range(5), matrix.kinds, rotation=40, ha="right")
-    ax.set_yticks(range(5), matrix.kinds)
-    ax.set_xlabel("Bob's NAT")
-    ax.set_ylabel("Alice's NAT")
-    ax.set_title(title)
-    for i, row in enumerate(matrix.as_table()):
-        for j, ok in enumerate(row):
-            _ = ax.text(j, i, "yes" if ok else "no", ha="center", va="center")
+    _ = matrix_diagram(matrix, ax, title=title, rows="Alice's NAT", columns="Bob's NAT")
 """),
     md("""
 ## Why the original fails against a symmetric NAT
@@ -457,7 +466,7 @@ print("original:", failing.summary())
 print("punchlab:", rescued.summary())
 """),
     code("""
-fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), layout="constrained")
+fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 6), layout="constrained")
 _ = sequence_diagram(
     failing.trace, left, types=["HELLO", "SUCCESS"], time_range=(3.0, 3.3), collapse=True,
     title="original (its first HELLO leaves after 3 s)",
@@ -488,53 +497,71 @@ It prints the address students should use and logs every registration and
 introduction. Each student then either runs `punchlab chat --server
 http://TEACHER:8088` in a terminal, or uses the panel below.
 
-The cells marked `NBVAL_SKIP` talk to a real network; they are not run by
-the automatic tests, because that network is not there.
+Run on its own, this notebook needs no network: it starts its own server
+inside this kernel, on this machine's loopback address, and the panel talks
+to it. The next cell turns it into the real thing.
 """),
     code("""
-SERVER_URL = "http://192.168.1.20:8088"   # the address the teacher's `punchlab serve` printed
+import os
+
+# Students: the address the teacher's `punchlab serve` printed, e.g. "http://192.168.1.20:8088"
+# (or set PUNCHLAB_SERVER before starting JupyterLab). Empty: this notebook's own server.
+SERVER_URL = os.environ.get("PUNCHLAB_SERVER", "")
+# Teacher: "0.0.0.0" opens this notebook's own server to the class on ports 8088 (HTTP)
+# and 8089 (UDP); "127.0.0.1" keeps it on this machine, on ports the system picks.
+CLASS_HOST = "127.0.0.1"
+"""),
+    md("""
+## The teacher's view
+
+Unless `SERVER_URL` names another machine's server, the rendezvous server
+runs here, inside this kernel, and this panel shows every registration and
+introduction as it happens: it is what `punchlab serve` logs.
 """),
     code("""
-# NBVAL_SKIP
+from punchlab.classroom import notebook_server
+from punchlab.widgets import ServerPanel
+
+rendezvous = await notebook_server(SERVER_URL, host=CLASS_HOST)
+teacher = ServerPanel(rendezvous.server) if rendezvous.server else None
+teacher
+"""),
+    md("""
+## Your panel
+
+Register, give your ID to a classmate (or take theirs), and connect. If you
+are on the same LAN the NAT question does not arise; at home, behind your
+router, it does: compare with notebook 6. A classmate without the notebook
+runs `punchlab chat --server` with the same address.
+"""),
+    code("""
 from punchlab.aio import Peer
 from punchlab.widgets import PeerPanel
 
-me = PeerPanel(Peer(SERVER_URL, name="me"))
+me = PeerPanel(Peer(rendezvous.url, host=rendezvous.peer_host, name="me"))
 me
-"""),
-    md("""
-Register, give your ID to a classmate (or take theirs), and connect. If you
-are on the same LAN the NAT question does not arise; at home, behind your
-router, it does: compare with notebook 6.
-
-## The teacher's view in a notebook
-
-Instead of `punchlab serve`, the teacher can run the server inside a notebook
-and watch it live:
-"""),
-    code("""
-# NBVAL_SKIP
-from punchlab.aio import RendezvousServer
-from punchlab.widgets import ServerPanel
-
-classroom = RendezvousServer("0.0.0.0", udp_port=8089, http_port=8088)
-await classroom.start()
-ServerPanel(classroom)
 """),
     md("""
 ## Drawing the whole class's traffic afterwards
 
 `punchlab chat --trace alice.jsonl` and `punchlab serve --trace server.jsonl`
-save every datagram. Collected from everyone, they merge into one picture
-(all clocks are close enough on one LAN):
+save every datagram. Collected from everyone into this notebook's folder, they
+merge into one picture (all clocks are close enough on one LAN). Without them,
+the cell draws what this kernel's own server and panel did.
 """),
     code("""
-# NBVAL_SKIP
+from pathlib import Path
+
 from punchlab.diagram import sequence_diagram
 from punchlab.trace import Trace
 
-merged = Trace.merge(Trace.load("server.jsonl"), Trace.load("alice.jsonl"), Trace.load("bob.jsonl"))
-_ = sequence_diagram(merged, collapse=True)
+collected = [Trace.load(path) for path in sorted(Path().glob("*.jsonl"))]
+own = [me.peer.trace] + ([rendezvous.server.trace] if rendezvous.server else [])
+merged = Trace.merge(*(collected or own))
+if len(merged):
+    _ = sequence_diagram(merged, collapse=True)
+else:
+    print("Nothing has crossed the network yet: register and connect above, then run this again.")
 """),
 ]
 
@@ -595,44 +622,86 @@ NATs and compares each with the simulator's prediction.
 ]
 
 
+#: Where nbformat keeps the widgets' state, and how an output shows a widget.
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def new_notebook(name: str, cells: list[Cell]) -> nbformat.NotebookNode:
+    """The notebook's cells, with ids that stay the same from one build to the next."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(text)
+        if kind == "markdown"
+        else nbformat.v4.new_code_cell(text)
+        for kind, text in cells
+    ]
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"{name[:2]}-{index:02d}"
+    return notebook
+
+
+def execute(notebook: nbformat.NotebookNode) -> None:
+    """Run every cell but the ``# NBVAL_SKIP`` ones, without recording when each ran."""
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(HERE)}},
+        skip_cells_with_tag="nbval-skip",
+        record_timing=False,  # timestamps would change every stored notebook on every build
+    )
+    skipped = [c for c in notebook.cells if c.cell_type == "code" and "# NBVAL_SKIP" in c.source]
+    for cell in skipped:
+        cell.metadata.setdefault("tags", []).append("nbval-skip")
+    client.execute()
+    for cell in skipped:
+        cell.metadata["tags"].remove("nbval-skip")
+        if not cell.metadata["tags"]:
+            del cell.metadata["tags"]
+
+
+def stable_widget_ids(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Replace the kernel's random widget ids by ids derived from the notebook's name.
+
+    A widget's id is a fresh UUID in every kernel; stored as it is, rebuilding
+    an unchanged notebook would change it in git. Widgets are made in the same
+    order every run, so the n-th one gets the same id every time.
+    """
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    ids = list(state)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            model_id = output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id")
+            if model_id is not None and model_id not in ids:
+                ids.append(model_id)
+    stable = {
+        old: hashlib.sha256(f"punchlab/{name}/{n}".encode()).hexdigest()[:32]
+        for n, old in enumerate(ids)
+    }
+    text = json.dumps(notebook)
+    text = re.sub(
+        r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", lambda m: stable.get(m.group(), m.group()), text
+    )
+    return nbformat.from_dict(json.loads(text))
+
+
 def build(names: list[str]) -> None:
+    # The stored outputs are those of a machine with no class: each notebook's own server.
+    os.environ.pop(SERVER_ENV, None)
     for name, cells in NOTEBOOKS.items():
         if names and name not in names:
             continue
-        notebook = nbformat.v4.new_notebook()
-        notebook.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-        }
-        notebook.metadata["language_info"] = {"name": "python"}
-        notebook.cells = [
-            nbformat.v4.new_markdown_cell(text)
-            if kind == "markdown"
-            else nbformat.v4.new_code_cell(text)
-            for kind, text in cells
-        ]
-        for index, cell in enumerate(notebook.cells):
-            cell["id"] = f"{name[:2]}-{index:02d}"
-        client = NotebookClient(
-            notebook,
-            timeout=120,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(HERE)}},
-            skip_cells_with_tag="nbval-skip",
-        )
-        skipped = [
-            c for c in notebook.cells if c.cell_type == "code" and "# NBVAL_SKIP" in c.source
-        ]
-        for cell in skipped:
-            cell.metadata.setdefault("tags", []).append("nbval-skip")
-        client.execute()
-        for cell in skipped:
-            cell.metadata["tags"].remove("nbval-skip")
-            if not cell.metadata["tags"]:
-                del cell.metadata["tags"]
+        notebook = new_notebook(name, cells)
+        execute(notebook)
         path = HERE / f"{name}.ipynb"
-        nbformat.write(notebook, path)
+        nbformat.write(stable_widget_ids(notebook, name), path)
         print(f"wrote {path.relative_to(HERE.parent)}")
 
 

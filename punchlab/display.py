@@ -38,7 +38,7 @@ import logging
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["ELLIPSIS", "EscapingFormatter", "printable"]
+__all__ = ["ELLIPSIS", "EscapingFormatter", "format_duration", "printable"]
 
 #: Ends a text cut to its ``limit``.
 ELLIPSIS = "…"
@@ -91,6 +91,23 @@ def printable(text: str, limit: int | None = None) -> str:
         shown.append(piece)
         length += len(piece)
     return "".join(shown)
+
+
+def format_duration(seconds: float) -> str:
+    """A measured time in milliseconds, with the digits it needs to be neither 0 nor noise.
+
+    A punch over loopback takes a fraction of a millisecond: shown as ``0 ms``
+    it reads as "nothing was measured". Below 10 ms the figure keeps two
+    significant digits; above, whole milliseconds.
+    """
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    milliseconds = seconds * 1000
+    if milliseconds >= 9.95 or milliseconds == 0:
+        return f"{milliseconds:.0f} ms"
+    if milliseconds >= 0.995:
+        return f"{milliseconds:.1f} ms"
+    return f"{milliseconds:.2g} ms"
 
 
 class EscapingFormatter(logging.Formatter):

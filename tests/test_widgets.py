@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import re
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
 
 import matplotlib
 
@@ -13,7 +16,8 @@ matplotlib.use("Agg")
 import pytest
 
 from punchlab.aio import Peer, RendezvousServer
-from punchlab.peer import PeerConfig, PeerState, TextReceived
+from punchlab.display import format_duration
+from punchlab.peer import Connected, PeerConfig, PeerState, TextReceived
 from punchlab.sim import Network
 from punchlab.sim.session import AsyncSimPeer, SimSession
 from punchlab.widgets import LiveDiagram, PeerPanel, ServerPanel, connect_panels, side_by_side
@@ -137,9 +141,24 @@ async def test_a_failed_punch_is_explained() -> None:
     session, net = simulated(nat_b="symmetric")
     alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
     await connect_panels(alice, bob)
-    assert alice.status_text.startswith("Could not connect")
-    assert "SUCCESS" in alice.status_text
+    assert alice.status_text.startswith("The punch failed: no SUCCESS")
+    assert alice.status_is_error
     assert alice.progress.layout.visibility == "hidden"
+
+
+async def test_a_failed_punch_is_explained_on_the_other_side_too() -> None:
+    """Bob (symmetric NAT) was introduced, not asked: his panel must not say 'punching…' forever."""
+    session, net = simulated(nat_b="symmetric")
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    assert bob.peer.state is PeerState.FAILED
+    status = bob.status_text
+    assert status.startswith("The punch failed:"), status  # that it failed
+    assert "no SUCCESS" in status and "198.51.100.1:5000" in status  # why, and with whom
+    assert "dropped by a NAT" in status
+    assert "Try: Connect again" in status and "symmetric NAT" in status  # what to try
+    assert bob.status_is_error
+    assert not bob.connect_button.disabled  # and he can try
 
 
 async def test_the_server_panel_lists_registrations_and_introductions() -> None:
@@ -147,7 +166,10 @@ async def test_the_server_panel_lists_registrations_and_introductions() -> None:
     panel = ServerPanel(net.servers[0])
     alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
     await connect_panels(alice, bob)
-    assert "2 registered now · 2 registrations · 1 introductions" in panel.counts.value
+    panel.flush()
+    assert "2 registered now · 2 registrations (0 repeated) · 1 introductions" in (
+        panel.counts.value
+    )
     assert alice.peer.id in panel.table.value and "198.51.100.1:5000" in panel.table.value
     assert "introduced" in panel.log.value
 
@@ -159,8 +181,45 @@ async def test_the_server_panel_follows_a_real_server() -> None:
     ):
         panel = ServerPanel(server)
         peer_id = await a.register()
+        panel.flush()
         assert peer_id in panel.table.value
         assert "1 registrations" in panel.counts.value
+
+
+async def test_the_server_panel_counts_a_repeated_registration_once() -> None:
+    """A REGISTRATION retried because its answer was lost is the same peer, counted apart."""
+    async with RendezvousServer("127.0.0.1", 0, 0) as server:
+        panel = ServerPanel(server)
+        assert server.udp_address is not None
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.setblocking(False)
+            for _ in range(3):
+                await loop.sock_sendto(
+                    sock, b'{"type":"REGISTRATION","payload":""}', server.udp_address
+                )
+                async with asyncio.timeout(5):
+                    await loop.sock_recv(sock, 65535)
+        panel.flush()
+        assert panel.registered == 1 and panel.repeated == 2
+        assert "1 registrations (2 repeated)" in panel.counts.value
+
+
+async def test_a_flood_of_junk_does_not_stall_the_teachers_panel() -> None:
+    """A review measured 10 ms per junk datagram with 1,500 peers: every event redrew."""
+    async with RendezvousServer("127.0.0.1", 0, 0) as server:
+        panel = ServerPanel(server)
+        runner = server._runner
+        assert runner is not None
+        for index in range(3000):  # as the receive path does, without the socket
+            server.core.receive_datagram(b"junk", ("192.0.2.66", 1000 + index), 0.0)
+            runner.pump(b"junk")
+        assert panel.redraws <= 3  # the first at once, then at most one pending
+        panel.flush()
+        assert sum(panel.refused.values()) == 3000
+        assert panel.log.value.count("refused a datagram") == 1
+        assert "3000 refused datagrams" in panel.counts.value
 
 
 async def test_live_diagram_redraws_when_the_peers_act(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -311,3 +370,184 @@ async def test_a_hostile_servers_identifier_and_error_are_escaped_in_html() -> N
     assert panel.status_text.endswith('<img src=x onerror="alert(1)">\\x1b[2J\\u202e')
     for widget in (panel.my_id, panel.status):
         assert not [c for c in str(widget.value) if ord(c) < 0x20 or c == "\u202e"]
+
+
+# -- callbacks run wherever the kernel runs them; the work runs on the peer's loop -----------
+
+
+class SubshellThread:
+    """A thread with its own running event loop, as a kernel subshell runs widget callbacks."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="subshell-test")
+
+    def __enter__(self) -> SubshellThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+    def run(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on this thread, inside its running loop, and wait until it returns."""
+
+        async def call() -> None:
+            callback()
+
+        asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=5)
+
+
+class ConnectedWatch:
+    """Each peer's Connected event: when it came, on which loop, and the time it measured."""
+
+    def __init__(self, *peers: Peer) -> None:
+        self.events: dict[str, asyncio.Event] = {}
+        self.loops: dict[str, asyncio.AbstractEventLoop] = {}
+        self.elapsed: dict[str, float] = {}
+        for peer in peers:
+            self.events[peer.name] = asyncio.Event()
+            peer.add_listener(lambda event, name=peer.name: self._heard(name, event))
+
+    def _heard(self, name: str, event: object) -> None:
+        if isinstance(event, Connected):
+            self.loops[name] = asyncio.get_running_loop()
+            self.elapsed[name] = event.elapsed
+            self.events[name].set()
+
+    async def wait(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            for event in self.events.values():
+                await event.wait()
+
+
+async def test_connect_clicked_on_a_subshell_thread_runs_on_the_peers_loop() -> None:
+    """JupyterLab 4.6's default: a click's callback runs on a subshell with another loop."""
+    owner = asyncio.get_running_loop()
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="Alice") as a,
+        Peer(server.url, host="127.0.0.1", name="Bob") as b,
+    ):
+        alice, bob = PeerPanel(a), PeerPanel(b)
+        await asyncio.gather(alice.register(), bob.register())  # sockets made on this loop
+        assert b.id is not None
+        alice.peer_id.value = b.id
+        watch = ConnectedWatch(a, b)
+        with SubshellThread() as subshell:
+            await asyncio.to_thread(subshell.run, alice.connect_button.click)
+            async with asyncio.timeout(10):
+                await alice.idle()
+        await watch.wait()
+        assert watch.loops == {"Alice": owner, "Bob": owner}
+        assert alice.status_text.startswith("Connected to 127.0.0.1:"), alice.status_text
+        assert bob.status_text.startswith("Connected to 127.0.0.1:"), bob.status_text
+
+
+async def test_a_line_typed_on_a_subshell_thread_is_sent_from_the_peers_loop() -> None:
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    with SubshellThread() as subshell:
+
+        def press_enter() -> None:
+            alice.message.value = "from a subshell"  # what Enter does to the box's value
+
+        await asyncio.to_thread(subshell.run, press_enter)
+        async with asyncio.timeout(10):
+            await alice.idle()
+    assert bob.log.value == "peer: from a subshell\n"
+
+
+class BrokenPeer(AsyncSimPeer):
+    """A peer whose connect fails as aiohttp does when called from the wrong loop."""
+
+    async def connect(self, peer_id: str, timeout: float | None = None) -> None:
+        raise RuntimeError("Timeout context manager should be used inside a task")
+
+
+async def test_any_exception_in_a_panels_task_is_shown_in_red_with_its_type() -> None:
+    session, net = simulated()
+    panel = PeerPanel(BrokenPeer(session, net.peers[0]))
+    panel.register_button.click()
+    await panel.idle()
+    panel.peer_id.value = "someone"
+    panel.connect_button.click()
+    await panel.idle()
+    assert panel.status_text == (
+        "RuntimeError: Timeout context manager should be used inside a task"
+    )
+    assert panel.status_is_error
+    assert panel.progress.layout.visibility == "hidden"
+    assert not panel.connect_button.disabled  # the student can try again
+
+
+async def test_an_exception_while_registering_is_shown_and_register_works_again() -> None:
+    session, net = simulated()
+    peer = session.peer(net.peers[0])
+
+    async def broken(timeout: float | None = None) -> str:
+        raise KeyError("no such thing")
+
+    real_register = peer.register
+    peer.register = broken  # type: ignore[method-assign]
+    panel = PeerPanel(peer)
+    panel.register_button.click()
+    await panel.idle()
+    assert panel.status_text == "KeyError: 'no such thing'"
+    assert panel.status_is_error
+    assert not panel.register_button.disabled
+    peer.register = real_register  # type: ignore[method-assign]
+    panel.register_button.click()
+    await panel.idle()
+    assert peer.state is PeerState.REGISTERED
+
+
+# -- what the message box does ----------------------------------------------------------------
+
+
+async def test_enter_in_the_message_box_sends_the_line() -> None:
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    # The box updates its value only when the line is submitted (Enter): that is the send.
+    assert alice.message.continuous_update is False
+    alice.message.value = "sent with Enter"
+    await alice.idle()
+    assert bob.log.value == "peer: sent with Enter\n"
+    assert alice.log.value == "you: sent with Enter\n"
+    assert alice.message.value == ""
+    # Clicking Send takes the focus from the box, so its value arrives first: sent once.
+    alice.message.value = "then clicked"
+    alice.send_button.click()
+    await alice.idle()
+    assert bob.log.value == "peer: sent with Enter\npeer: then clicked\n"
+
+
+# -- one time figure -------------------------------------------------------------------------
+
+TIME_FIGURE = re.compile(r"\d+(?:\.\d+)? ms")
+
+
+def test_durations_keep_the_digits_that_matter() -> None:
+    assert format_duration(0.00042) == "0.42 ms"  # a loopback punch is not "0 ms"
+    assert format_duration(0.0031) == "3.1 ms"
+    assert format_duration(0.044) == "44 ms"
+    assert format_duration(0.0) == "0 ms"
+
+
+async def test_each_side_shows_one_connect_time_the_one_its_core_measured() -> None:
+    async with (
+        RendezvousServer("127.0.0.1", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="Alice") as a,
+        Peer(server.url, host="127.0.0.1", name="Bob") as b,
+    ):
+        watch = ConnectedWatch(a, b)
+        alice, bob = PeerPanel(a), PeerPanel(b)
+        await click_through(alice, bob)
+        await watch.wait()
+        for panel in (alice, bob):
+            shown = TIME_FIGURE.findall(panel.status_text)
+            assert shown == [format_duration(watch.elapsed[panel.peer.name])], panel.status_text

@@ -143,6 +143,7 @@ class SimPeer(SimNode):
         self.server = server
         self.texts: list[str] = []
         self.errors: list[str] = []
+        self.refusals: list[IntroductionRefused] = []
         self.connected_at: float | None = None
         self.registered_at: float | None = None
 
@@ -216,6 +217,7 @@ class SimPeer(SimNode):
         elif isinstance(event, Registered):
             self.registered_at = self.network.now
         elif isinstance(event, IntroductionRefused):
+            self.refusals.append(event)
             self.errors.append(f"server refused: {event.status} {event.reason}")
         elif isinstance(event, Failed):
             self.errors.append(event.reason)

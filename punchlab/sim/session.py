@@ -190,26 +190,28 @@ class AsyncSimPeer:
     async def connect(self, peer_id: str, timeout: float | None = None) -> None:
         if not isinstance(peer_id, str) or not peer_id.strip():
             raise ValueError("peer_id must be a non-empty identifier")
-        errors_before = len(self.sim.errors)
+        refusals_before = len(self.sim.refusals)
         self.sim.connect(peer_id.strip())
         self.session.poke()
 
         def refused() -> bool:
-            return len(self.sim.errors) > errors_before and self.state is PeerState.REGISTERED
+            return len(self.sim.refusals) > refusals_before
 
         await self.session.run_until(
             lambda: refused() or self.state in (PeerState.CONNECTED, PeerState.FAILED),
             (timeout or 10.0) + 1.0,
         )
         if refused():
-            answer = self.sim.errors[-1]
-            if "404" in answer:
-                raise UnknownPeer(answer.split(": ", 1)[-1].split(" ", 1)[-1])
-            raise ServerError(answer)
+            refusal = self.sim.refusals[-1]
+            if refusal.status == 404:  # the status, as the asyncio peer reads it
+                raise UnknownPeer(refusal.reason)
+            raise ServerError(f"the server answered {refusal.status}: {refusal.reason}")
+        if self.session.speed is None:
+            # Connected or not, the other side is still punching: let it get
+            # there too, or (in step mode) its panel says "punching…" forever.
+            await self.session.advance(DELIVERY_WINDOW)
         if self.state is not PeerState.CONNECTED:
             raise ConnectFailed(self._failure(f"not connected (state {self.state.value})"))
-        if self.session.speed is None:
-            await self.session.advance(DELIVERY_WINDOW)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         ok = await self.session.run_until(
