@@ -576,9 +576,9 @@ box for the server, one for each NAT (the kernel's connection-tracking NAT,
 configured with nftables), one for each peer, joined by virtual Ethernet
 cables. The real server and peers run in them as separate processes.
 
-It needs root (and the `ip` and `nft` commands), so it runs on a Linux
-machine you control, not on Binder. Where it cannot run, the cells say why
-and do nothing. Its numbers change from run to run (real time, real ports),
+**It needs Linux and root** (and the `ip` and `nft` commands): a Linux
+machine you control, not Windows or macOS, not Binder. Where it cannot run,
+the cells say why and do nothing. Its numbers change from run to run (real time, real ports),
 so the automatic notebook check runs these cells but does not compare them.
 """),
     code("""

@@ -29,6 +29,7 @@ from punchlab.aio.server import SERVER_TRACE_EVENTS
 from punchlab.display import EscapingFormatter, printable
 from punchlab.errors import ConnectFailed, LocalProtocolError, PunchlabError
 from punchlab.messages import format_address
+from punchlab.narrate import tell
 from punchlab.peer import (
     Connected,
     Introduced,
@@ -449,13 +450,11 @@ def _bye() -> int:
 
 
 def _chat_event(event: PeerEvent) -> None:
-    """Say what the peer does (addresses were parsed, so they are safe to print)."""
-    if isinstance(event, Introduced) and not event.initiator:
-        _say(f"A peer at {format_address(event.peer_address)} wants to talk; punching...")
-    elif isinstance(event, PeerAddressChanged):
-        _say(f"The peer answers from {format_address(event.new)} (its NAT chose a new port).")
-    elif isinstance(event, Connected):
-        _say(f"Connected to {format_address(event.peer_address)} in {event.elapsed * 1000:.0f} ms.")
+    """Say what the peer does, in the words the widgets use (failures are said elsewhere)."""
+    if isinstance(event, Introduced | PeerAddressChanged | Connected):
+        text = tell(event)
+        if text is not None:
+            _say(text)
 
 
 def _chat_config(args: argparse.Namespace) -> PeerConfig:

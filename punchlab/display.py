@@ -36,9 +36,15 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["ELLIPSIS", "EscapingFormatter", "format_duration", "printable"]
+__all__ = [
+    "ELLIPSIS",
+    "EscapingFormatter",
+    "format_duration",
+    "printable",
+    "text_table",
+]
 
 #: Ends a text cut to its ``limit``.
 ELLIPSIS = "…"
@@ -118,3 +124,21 @@ class EscapingFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return printable(super().formatMessage(record))
+
+
+def text_table(rows: Sequence[Sequence[str]], *, sep: str = "  ", center: bool = False) -> str:
+    """Rows of cells as fixed-width text: each column as wide as its widest cell.
+
+    The first column is left-aligned; the others too, or centred (a matrix
+    of yes/no under long headers). Trailing spaces are dropped. One
+    formatter for every table punchlab prints (traces, NAT mappings, matrices).
+    """
+    if not rows:
+        return ""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
+
+    def cell(index: int, text: str) -> str:
+        width = widths[index]
+        return text.center(width) if center and index > 0 else text.ljust(width)
+
+    return "\n".join(sep.join(cell(i, text) for i, text in enumerate(row)).rstrip() for row in rows)

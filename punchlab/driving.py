@@ -10,14 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from punchlab.messages import Address
-from punchlab.peer import DatagramIgnored
-from punchlab.server import DatagramRejected
+from punchlab.messages import Address, DatagramIgnored
 from punchlab.trace import EventKind, Trace
 
 __all__ = ["CoreTimer", "SansIOCore", "pump"]
-
-_REFUSALS = (DatagramRejected, DatagramIgnored)
 
 
 class SansIOCore(Protocol):
@@ -50,7 +46,7 @@ def pump(
     for data, destination in core.datagrams_to_send(now):
         send(data, destination)
     while (event := core.next_event()) is not None:
-        if cause is not None and isinstance(event, _REFUSALS):
+        if cause is not None and isinstance(event, DatagramIgnored):
             trace.datagram(
                 EventKind.IGNORED,
                 trace_time,

@@ -29,6 +29,7 @@ __all__ = [
     "ORIGINAL_TYPES",
     "PEER_FEATURES",
     "Address",
+    "DatagramIgnored",
     "LocalProtocolError",
     "MalformedMessage",
     "Message",
@@ -122,6 +123,19 @@ PEER_FEATURES = frozenset({FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE})
 #: The Go client reads into a 1024-byte buffer: a longer datagram is cut off
 #: and its JSON no longer parses, so the line is lost without a word.
 GO_DATAGRAM_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramIgnored:
+    """A datagram a core dropped, and why (it changed nothing): the server's and the peer's.
+
+    Drivers trace it with the datagram that caused it; the CLI, the log and
+    the widgets show ``reason``.
+    """
+
+    address: Address
+    reason: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from punchlab.messages import (
     MAX_DATAGRAM_BYTES,
     PEER_FEATURES,
     Address,
+    DatagramIgnored,
     LocalProtocolError,
     Message,
     MessageType,
@@ -198,15 +199,6 @@ class HttpRequest:
     method: str
     path: str
     body: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class DatagramIgnored:
-    """A datagram the peer dropped, and why (it changed nothing)."""
-
-    address: Address
-    reason: str
-    detail: str
 
 
 PeerEvent = (

@@ -18,6 +18,7 @@ from typing import Any
 from punchlab.aio import Peer
 from punchlab.errors import PunchlabError
 from punchlab.messages import format_address
+from punchlab.narrate import tell
 from punchlab.peer import Connected, PeerAddressChanged, PeerConfig, PeerEvent
 
 __all__ = ["add_parser", "run"]
@@ -61,10 +62,21 @@ def _emit(event: str, **fields: Any) -> None:
 
 
 def _on_event(event: PeerEvent) -> None:
+    """The facts as JSON, and ``text``: the sentence the CLI and the widgets show."""
     if isinstance(event, Connected):
-        _emit("connected", peer=format_address(event.peer_address), elapsed=event.elapsed)
+        _emit(
+            "connected",
+            peer=format_address(event.peer_address),
+            elapsed=event.elapsed,
+            text=tell(event),
+        )
     elif isinstance(event, PeerAddressChanged):
-        _emit("peer_address_changed", old=format_address(event.old), new=format_address(event.new))
+        _emit(
+            "peer_address_changed",
+            old=format_address(event.old),
+            new=format_address(event.new),
+            text=tell(event),
+        )
 
 
 def _config(args: argparse.Namespace) -> PeerConfig:

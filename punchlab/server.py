@@ -26,6 +26,7 @@ from punchlab.messages import (
     FEATURE_TOKEN,
     PEER_FEATURES,
     Address,
+    DatagramIgnored,
     Message,
     MessageType,
     PunchlabError,
@@ -40,9 +41,10 @@ from punchlab.messages import (
 __all__ = [
     "DEFAULT_REGISTRATION_TTL",
     "SERVER_FEATURES",
-    "DatagramRejected",
+    "DatagramIgnored",
     "Forbidden",
     "Introduction",
+    "PeerIntroduced",
     "PeerRegistered",
     "Registration",
     "RegistrationEvicted",
@@ -241,17 +243,8 @@ class RegistrationEvicted:
     address: Address
 
 
-@dataclass(frozen=True, slots=True)
-class DatagramRejected:
-    """A datagram the server dropped, and why (it changed nothing)."""
-
-    address: Address
-    reason: str
-    detail: str
-
-
 ServerEvent = (
-    PeerRegistered | PeerIntroduced | RegistrationExpired | RegistrationEvicted | DatagramRejected
+    PeerRegistered | PeerIntroduced | RegistrationExpired | RegistrationEvicted | DatagramIgnored
 )
 
 
@@ -658,7 +651,7 @@ class RendezvousCore:
 
     def _reject(self, address: Address, reason: str, detail: str) -> None:
         self.rejected[reason] += 1
-        self._events.append(DatagramRejected(address, reason, detail))
+        self._events.append(DatagramIgnored(address, reason, detail))
 
 
 def answer_start_communication(

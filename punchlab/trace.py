@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from punchlab.display import printable
+from punchlab.display import printable, text_table
 from punchlab.messages import Address, describe, format_address
 
 __all__ = ["EventKind", "Trace", "TraceEvent"]
@@ -366,16 +366,10 @@ class Trace:
                     printable(detail, TABLE_CELL),
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[-1]
-            for row in rows
-        ]
+        text = text_table(rows)
         if limit is not None and len(self.events) > limit:
-            lines.append(f"... {len(self.events) - limit} more events")
-        return "\n".join(line.rstrip() for line in lines)
+            text += f"\n... {len(self.events) - limit} more events"
+        return text
 
     def __str__(self) -> str:
         return self.table()

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import ipywidgets as w
 
-from punchlab.display import format_duration, printable
+from punchlab.display import printable
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
@@ -42,6 +42,7 @@ from punchlab.errors import (
     UnknownPeer,
 )
 from punchlab.messages import Address, format_address
+from punchlab.narrate import tell
 from punchlab.peer import (
     Connected,
     Disconnected,
@@ -54,8 +55,9 @@ from punchlab.peer import (
     TextReceived,
     Trigger,
 )
+from punchlab.peer_table import accepts_introduction
 from punchlab.server import (
-    DatagramRejected,
+    DatagramIgnored,
     PeerIntroduced,
     PeerRegistered,
     RegistrationExpired,
@@ -360,21 +362,13 @@ class PeerPanel(_Displayed):
             self.my_id.value = self._id_html(event.peer_id)
         elif isinstance(event, Introduced):
             self._introduced_to = event.peer_address
-            if not event.initiator:
-                where = format_address(event.peer_address)
-                self._info(f"A peer at {where} wants to talk: punching…")
+            if (text := tell(event)) is not None:
+                self._info(text)
         elif isinstance(event, PeerAddressChanged):
             self._introduced_to = event.new
-            self._append(
-                f"(the peer answers from {format_address(event.new)}, not "
-                f"{format_address(event.old)}: its NAT picked a new port)"
-            )
+            self._append(f"({tell(event)})")
         elif isinstance(event, Connected):
-            # One figure, measured once, by the peer's core.
-            self._info(
-                f"Connected to {format_address(event.peer_address)} "
-                f"in {format_duration(event.elapsed)}."
-            )
+            self._info(tell(event) or "")
         elif isinstance(event, TextReceived):
             self._append(f"peer: {event.text}")
         elif isinstance(event, Failed) and self._punch_failed():
@@ -387,7 +381,7 @@ class PeerPanel(_Displayed):
 
     def _enable_for(self, state: PeerState) -> None:
         """Enable what makes sense in ``state``: connect when registered, chat when connected."""
-        registered = state in (PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED)
+        registered = accepts_introduction(state)
         self.connect_button.disabled = not (registered and self.peer.id)
         connected = state is PeerState.CONNECTED
         self.message.disabled = self.send_button.disabled = not connected
@@ -503,7 +497,7 @@ class ServerPanel(_Displayed):
             )
         elif isinstance(event, RegistrationExpired):
             self._append(f"{event.peer_id[:8]}… went silent: registration expired")
-        elif isinstance(event, DatagramRejected):
+        elif isinstance(event, DatagramIgnored):
             self.refused[event.reason] += 1
             if self.refused[event.reason] == 1:
                 self._append(

@@ -438,3 +438,27 @@ def test_jupyterlab_is_told_to_allow_root_only_for_root(tmp_path: Path) -> None:
 
     assert "--allow-root" in command(True)
     assert "--allow-root" not in command(False)
+
+
+async def test_the_cli_the_scripted_peer_and_the_widgets_say_the_same(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One renderer of peer events (punchlab.narrate.tell) for every place a person reads."""
+    from punchlab import scripted
+    from punchlab.peer import Connected
+    from punchlab.sim import Network
+    from punchlab.sim.session import SimSession
+    from punchlab.widgets import PeerPanel
+
+    event = Connected(("198.51.100.7", 62001), 0.0123)
+    sentence = "Connected to 198.51.100.7:62001 in 12 ms."
+    cli._chat_event(event)
+    scripted._on_event(event)
+    printed, json_line = capsys.readouterr().out.splitlines()
+    assert printed == sentence
+    assert json.loads(json_line)["text"] == sentence
+    net = Network(seed=0)
+    net.add_server()
+    panel = PeerPanel(SimSession(net).peer(net.add_peer("A")))
+    panel._on_event(event)
+    assert panel.status_text == sentence

@@ -33,7 +33,7 @@ from punchlab.messages import (
 from punchlab.peer import PeerAddressChanged, PeerCore, PeerState, TextReceived
 from punchlab.server import (
     PAIR_INTRODUCTION_BURST,
-    DatagramRejected,
+    DatagramIgnored,
     PeerRegistered,
     RendezvousCore,
     ServerLimits,
@@ -229,7 +229,7 @@ async def test_a_new_peer_registers_while_the_table_is_under_attack(
 
     def count(event: object) -> None:
         nonlocal handled
-        handled += isinstance(event, PeerRegistered | DatagramRejected)
+        handled += isinstance(event, PeerRegistered | DatagramIgnored)
 
     async with RendezvousServer("127.0.0.1", 0, 0, limits=limits, on_event=count) as server:
         assert server.udp_address is not None
@@ -654,7 +654,7 @@ async def test_a_flood_of_junk_from_many_addresses_is_logged_in_a_few_lines(
 
     def count(event: object) -> None:
         nonlocal handled
-        handled += isinstance(event, DatagramRejected)
+        handled += isinstance(event, DatagramIgnored)
 
     async with RendezvousServer("127.0.0.1", 0, 0, on_event=count) as server:
         assert server.udp_address is not None

@@ -22,7 +22,7 @@ from punchlab.messages import (
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
     NOTICE_RETRANSMIT_DELAYS,
-    DatagramRejected,
+    DatagramIgnored,
     PeerIntroduced,
     PeerRegistered,
     RegistrationExpired,
@@ -249,7 +249,7 @@ def test_silence_expires_a_registration_at_the_timer() -> None:
     assert drain(core) == []
     # The address is forgotten too: a HEART-BEAT from it is now rejected.
     core.receive_datagram(dgram("HEART-BEAT"), ALICE, due + 1)
-    assert [type(e) for e in events(core)] == [DatagramRejected]
+    assert [type(e) for e in events(core)] == [DatagramIgnored]
     assert core.rejected["not registered"] == 1
 
 
@@ -474,7 +474,7 @@ def test_ack_from_elsewhere_or_with_wrong_token_is_rejected(
     extra = {} if token is None else {"token": intro.token if token == "right" else token}
     core.receive_datagram(dgram("INITIATE_CHAT_ACK", **extra), source, 1.1)
     [event] = events(core)
-    assert isinstance(event, DatagramRejected)
+    assert isinstance(event, DatagramIgnored)
     assert event.address == source
     assert core.rejected["unexpected ack"] == 1
     # The notice is still pending and goes out again.
@@ -548,7 +548,7 @@ def test_garbage_is_rejected_counted_and_changes_nothing(data: bytes, reason: st
     before = snapshot(core)
     core.receive_datagram(data, CAROL, 1.0)
     [event] = events(core)
-    assert isinstance(event, DatagramRejected)
+    assert isinstance(event, DatagramIgnored)
     assert event.address == CAROL
     assert event.reason == reason
     assert event.detail
@@ -666,7 +666,7 @@ def test_arbitrary_datagrams_never_raise_and_never_change_state(data: bytes) -> 
     assert snapshot(core) == before
     found = events(core)
     assert len(found) == 1
-    assert isinstance(found[0], DatagramRejected)
+    assert isinstance(found[0], DatagramIgnored)
     assert sum(core.rejected.values()) == 1
     # The pending notice is untouched: it still goes out on time.
     core.handle_timer(retransmit_times(1.0)[0])

@@ -300,7 +300,7 @@ async def test_a_punch_that_fails_while_waiting_is_said_and_the_chat_waits_on(
             ) as response,
         ):
             assert response.status == 200
-        await chat.expect(r"wants to talk; punching")
+        await chat.expect(r"wants to talk: punching")
         await chat.expect(
             r"^A peer at 127\.0\.0\.1:\d+ asked to connect but the punch failed: .+; "
             r"still waiting\. Type an ID, or wait\.$"

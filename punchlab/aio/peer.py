@@ -35,6 +35,7 @@ from punchlab.peer import (
     PeerState,
     TextReceived,
 )
+from punchlab.peer_table import accepts_introduction
 from punchlab.trace import Trace
 
 __all__ = ["Peer"]
@@ -227,7 +228,7 @@ class Peer:
     ) -> None:
         waiting = {PeerState.PUNCHING}
         if waiting_for_introduction:
-            waiting |= {PeerState.REGISTERED, PeerState.FAILED, PeerState.DISCONNECTED}
+            waiting |= {state for state in PeerState if accepts_introduction(state)}
             if self.state is not PeerState.CONNECTED:
                 self._failure = None
         try:

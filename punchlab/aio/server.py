@@ -15,7 +15,7 @@ from punchlab.aio.runner import CoreRunner, normalise
 from punchlab.messages import Address, format_address
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
-    DatagramRejected,
+    DatagramIgnored,
     PeerIntroduced,
     PeerRegistered,
     RegistrationEvicted,
@@ -244,7 +244,7 @@ class RendezvousServer:
                 format_address(event.address),
                 why,
             )
-        elif isinstance(event, DatagramRejected):
+        elif isinstance(event, DatagramIgnored):
             self._log(
                 logging.WARNING,
                 # Per reason, not per source: a flood from many addresses

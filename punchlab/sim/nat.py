@@ -20,6 +20,7 @@ import enum
 import random
 from dataclasses import dataclass, field, replace
 
+from punchlab.display import text_table
 from punchlab.messages import Address, format_address
 
 __all__ = [
@@ -229,10 +230,8 @@ class NatBox:
             return f"{self.name} ({self.config.name}): no mappings"
         columns = list(rows[0])
         cells = [columns] + [[str(row[c]) for c in columns] for row in rows]
-        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
         title = f"{self.name} ({self.config.name}, public address {self.outside_ip})"
-        return "\n".join([title, *(line.rstrip() for line in lines)])
+        return f"{title}\n{text_table(cells)}"
 
     def __repr__(self) -> str:
         return f"<NatBox {self.name} {self.config.name} at {self.outside_ip}>"

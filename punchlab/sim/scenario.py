@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from punchlab.display import text_table
 from punchlab.peer import PeerConfig, PeerState
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import PRESET_NAMES, NatBox, NatConfig
@@ -166,13 +167,10 @@ class MatrixResult:
 
     def text(self) -> str:
         """The matrix as DESIGN.md prints it: yes/no, A's NAT down, B's across."""
-        width = max(len(kind) for kind in self.kinds)
-        header = " " * width + " | " + " | ".join(self.kinds)
-        rows = [header]
+        rows = [["", *self.kinds]]
         for a in self.kinds:
-            cells = [("yes" if self.connected(a, b) else "no").center(len(b)) for b in self.kinds]
-            rows.append((a.ljust(width) + " | " + " | ".join(cells)).rstrip())
-        return "\n".join(rows)
+            rows.append([a, *("yes" if self.connected(a, b) else "no" for b in self.kinds)])
+        return text_table(rows, sep=" | ", center=True)
 
 
 def success_matrix(

@@ -1,0 +1,46 @@
+"""A peer's events told in words: one wording for the CLI, the scripted peer and the widgets.
+
+Addresses in these events were parsed by the core, so they are safe to show;
+reasons may quote the network, so they pass through :func:`printable`.
+"""
+
+from __future__ import annotations
+
+from punchlab.display import format_duration, printable
+from punchlab.messages import format_address
+from punchlab.peer import (
+    Connected,
+    Disconnected,
+    Failed,
+    Introduced,
+    IntroductionRefused,
+    PeerAddressChanged,
+    PeerEvent,
+)
+
+__all__ = ["REASON_SHOWN", "tell"]
+
+#: How much of a reason (which may come from a server) is shown.
+REASON_SHOWN = 500
+
+
+def tell(event: PeerEvent) -> str | None:
+    """One sentence about ``event`` for a person, or None when it is not news to them."""
+    if isinstance(event, Introduced):
+        if event.initiator:
+            return None  # the person asked for it and was told so already
+        return f"A peer at {format_address(event.peer_address)} wants to talk: punching…"
+    if isinstance(event, PeerAddressChanged):
+        return (
+            f"The peer answers from {format_address(event.new)}, not "
+            f"{format_address(event.old)}: its NAT picked a new port."
+        )
+    if isinstance(event, Connected):
+        # One figure, measured once, by the peer's core.
+        where = format_address(event.peer_address)
+        return f"Connected to {where} in {format_duration(event.elapsed)}."
+    if isinstance(event, IntroductionRefused):
+        return f"The server refused ({event.status}): {printable(event.reason, REASON_SHOWN)}."
+    if isinstance(event, Failed | Disconnected):
+        return printable(event.reason, REASON_SHOWN)
+    return None
