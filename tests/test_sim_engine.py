@@ -196,9 +196,15 @@ def test_invalid_link_configs_are_refused(kwargs: dict[str, float]) -> None:
         LinkConfig(**kwargs)
 
 
-def test_boundary_link_configs_are_accepted() -> None:
-    LinkConfig(latency=0.0, jitter=0.0, loss=0.0, duplicate=0.0, reorder=0.0)
-    LinkConfig(loss=1.0, duplicate=1.0, reorder=1.0)
+def test_boundary_link_configs_are_accepted_and_mean_what_they_say() -> None:
+    rng = random.Random(0)
+    perfect = LinkConfig(latency=0.0, jitter=0.0, loss=0.0, duplicate=0.0, reorder=0.0)
+    assert all(perfect.delays(rng) == [0.0] for _ in range(100))
+    assert all(
+        LinkConfig(loss=1.0, duplicate=1.0, reorder=1.0).delays(rng) == [] for _ in range(100)
+    )
+    doubled = LinkConfig(latency=0.01, duplicate=1.0, reorder=1.0)
+    assert all(doubled.delays(rng) == [0.03, 0.03] for _ in range(100))  # late by 2 x latency
 
 
 def test_total_loss_delivers_nothing() -> None:
