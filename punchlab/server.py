@@ -395,10 +395,17 @@ class RendezvousCore:
             token=self._new_token(),
             peer_features=peer.features,
         )
+        self._notify(initiator, peer, introduction.token, now)
+        self.introductions += 1
+        self._events.append(PeerIntroduced(introduction))
+        return introduction
+
+    def _notify(self, initiator: Registration, peer: Registration, token: str, now: float) -> None:
+        """Send ``peer`` its INITIATE_CHAT (again until acknowledged, if it said ``ack``)."""
         notice = Message(
             MessageType.INITIATE_CHAT,
             format_address(initiator.address),
-            token=introduction.token,
+            token=token,
             # The partner's list, to a peer that can read it (Go clients cannot),
             # and the peer's own secret: proof that the server sent it, not a
             # stranger who can forge the server's source address.
@@ -410,12 +417,7 @@ class RendezvousCore:
         self._send(data, peer)
         if FEATURE_ACK in peer.features:
             delays = list(NOTICE_RETRANSMIT_DELAYS)
-            self._pending[peer.address] = _PendingNotice(
-                introduction.token, data, now + delays.pop(0), delays
-            )
-        self.introductions += 1
-        self._events.append(PeerIntroduced(introduction))
-        return introduction
+            self._pending[peer.address] = _PendingNotice(token, data, now + delays.pop(0), delays)
 
     @staticmethod
     def _check_initiator(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -93,29 +94,36 @@ async def test_connect_after_the_server_vanished_fails_fast(
         await a.connect(b.id, timeout=5)
 
 
-async def test_a_server_whose_udp_never_answers_gives_registration_failed() -> None:
-    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(("127.0.0.1", 0))
+@contextlib.asynccontextmanager
+async def udp_port_answering(answer: object) -> AsyncIterator[str]:
+    """An HTTP server on loopback whose /get-udp-port answers ``answer``; yields its URL."""
     app = web.Application()
 
     async def udp_port(request: web.Request) -> web.Response:
-        return web.json_response({"port": silent.getsockname()[1]})
+        return web.json_response(answer)
 
     app.router.add_get("/get-udp-port", udp_port)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
-    config = PeerConfig(registration_attempts=2, registration_retry=0.05)
     try:
-        async with Peer(f"http://{host}:{port}", host="127.0.0.1", config=config) as peer:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_server_whose_udp_never_answers_gives_registration_failed() -> None:
+    config = PeerConfig(registration_attempts=2, registration_retry=0.05)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        async with (
+            udp_port_answering({"port": silent.getsockname()[1]}) as url,
+            Peer(url, host="127.0.0.1", config=config) as peer,
+        ):
             with pytest.raises(RegistrationFailed, match="2 REGISTRATION attempts"):
                 await peer.register(timeout=5)
             assert peer.state is PeerState.FAILED
-    finally:
-        await runner.cleanup()
-        silent.close()
 
 
 async def test_punching_a_peer_that_vanished_fails_at_the_deadline(make_peer: PeerFactory) -> None:
@@ -169,24 +177,13 @@ async def test_punchlab_connects_with_an_original_go_style_peer(
 @pytest.mark.parametrize("answer", [{"port": True}, {"port": 1.5}, {"port": "8089"}, {"port": 0}])
 async def test_a_udp_port_that_is_not_a_port_is_a_clear_error(answer: dict[str, object]) -> None:
     """``True`` is an int in Python; it must not become UDP port 1."""
-    app = web.Application()
-
-    async def udp_port(request: web.Request) -> web.Response:
-        return web.json_response(answer)
-
-    app.router.add_get("/get-udp-port", udp_port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with Peer(f"http://{host}:{port}", host="127.0.0.1") as peer:
-            with pytest.raises(ServerError, match="no usable UDP port"):
-                await peer.register(timeout=5)
-            assert peer.core is None  # nothing was opened or sent
-    finally:
-        await runner.cleanup()
+    async with (
+        udp_port_answering(answer) as url,
+        Peer(url, host="127.0.0.1") as peer,
+    ):
+        with pytest.raises(ServerError, match="no usable UDP port"):
+            await peer.register(timeout=5)
+        assert peer.core is None  # nothing was opened or sent
 
 
 async def test_an_early_timer_gives_the_core_the_time_it_asked_for() -> None:

@@ -102,22 +102,8 @@ def punch(
     a = net.add_peer("A", behind=box_a, config=peer_config)
     b = net.add_peer("B", behind=box_b, config=peer_config)
 
-    a.register()
-    b.register()
-    registered = net.run_until(lambda: a.id is not None and b.id is not None, 60.0)
-    started: float | None = None
-    if registered:
-        assert b.id is not None
-        started = net.now
-        a.connect(b.id)
-        # A little past the timeout, so that a punch that gives up shows as failed.
-        net.run_until(lambda: _settled(a) and _settled(b), timeout + 1.0)
-    both = a.connected and b.connected
-    time_to_connect = None
-    if both and started is not None:
-        assert a.connected_at is not None and b.connected_at is not None
-        time_to_connect = max(a.connected_at, b.connected_at) - started
-        both = time_to_connect <= timeout
+    both, time_to_connect = _register_and_connect(net, a, b, timeout)
+    if both:
         _chat(net, a, b, texts)
     return PunchResult(
         nat_a=_label(nat_a),
@@ -131,6 +117,26 @@ def punch(
         trace=net.trace,
         network=net,
     )
+
+
+def _register_and_connect(
+    net: Network, a: SimPeer, b: SimPeer, timeout: float
+) -> tuple[bool, float | None]:
+    """Both register, A asks for B; whether both connected in time, and how long it took."""
+    a.register()
+    b.register()
+    if not net.run_until(lambda: a.id is not None and b.id is not None, 60.0):
+        return False, None
+    assert b.id is not None
+    started = net.now
+    a.connect(b.id)
+    # A little past the timeout, so that a punch that gives up shows as failed.
+    net.run_until(lambda: _settled(a) and _settled(b), timeout + 1.0)
+    if not (a.connected and b.connected):
+        return False, None
+    assert a.connected_at is not None and b.connected_at is not None
+    time_to_connect = max(a.connected_at, b.connected_at) - started
+    return time_to_connect <= timeout, time_to_connect
 
 
 def _settled(peer: SimPeer) -> bool:
