@@ -95,6 +95,7 @@ def test_one_address_holds_a_bounded_share_of_the_table() -> None:
     assert len(core) == 11  # another address is not affected
 
 
+@pytest.mark.slow
 def test_a_flood_from_many_addresses_does_not_lock_out_a_new_peer() -> None:
     """Finding 5: 40 flooding addresses filled the 100,000-entry table in seconds."""
     core = RendezvousCore()  # the defaults a real server runs with

@@ -40,6 +40,7 @@ def test_connect_time_measures_loopback_and_the_simulator_in_rtts(tmp_path: Path
     assert 1.0 < figures["sim_median_in_rtt"] < 4.0
 
 
+@pytest.mark.slow
 def test_server_bench_measures_both_baselines_and_the_load(tmp_path: Path) -> None:
     args = ["--seconds", "0.2", "--rounds", "1", "--peers", "40", "--introductions", "10"]
     figures = run("server_bench", args, tmp_path)

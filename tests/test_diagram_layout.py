@@ -38,6 +38,7 @@ def boxes_of(requests: list[LabelRequest], centres: list[tuple[float, float]]) -
     return [Box.around(c, r.width, r.height) for r, c in zip(requests, centres, strict=True)]
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=300, deadline=None)
 @given(st.lists(request, max_size=40))
 def test_placed_labels_never_overlap(requests: list[LabelRequest]) -> None:
@@ -46,6 +47,7 @@ def test_placed_labels_never_overlap(requests: list[LabelRequest]) -> None:
         assert not a.overlaps(b)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=300, deadline=None)
 @given(st.lists(request, max_size=30))
 def test_labels_only_move_vertically_from_one_of_their_spots(requests: list[LabelRequest]) -> None:

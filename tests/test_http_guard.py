@@ -230,6 +230,7 @@ def test_accept_errors_pass_once_a_second_with_a_count() -> None:
     assert throttle.filter(other) and other.getMessage() == "Task was destroyed"
 
 
+@pytest.mark.slow
 async def test_the_throttle_is_on_the_asyncio_logger_only_while_a_server_runs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

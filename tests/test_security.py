@@ -252,6 +252,7 @@ async def test_a_new_peer_registers_while_the_table_is_under_attack(
 # -- a peer's trace is bounded (finding 7) ----------------------------------------------
 
 
+@pytest.mark.slow
 async def test_junk_datagrams_cannot_fill_a_peers_memory(
     server: RendezvousServer, attacker: socket.socket
 ) -> None:

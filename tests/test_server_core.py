@@ -646,6 +646,7 @@ def is_registration(data: bytes) -> bool:
         return False
 
 
+@pytest.mark.slow
 @settings(
     max_examples=400,
     derandomize=True,

@@ -134,6 +134,7 @@ def test_a_replay_in_another_process_is_identical_despite_hash_randomisation() -
 # -- a hostile network --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_pair_that_should_connect_does_so_under_loss_duplication_and_reordering() -> None:
     failures = []
     for seed in range(50):
@@ -210,6 +211,7 @@ def test_several_peers_share_one_server() -> None:
     assert peers[1].peer_address == (net.nat("NAT 0").outside_ip, 5000)
 
 
+@pytest.mark.slow
 def test_a_thousand_pairs_connect() -> None:
     result = scale(1000)
     assert (result.pairs, result.connected_pairs) == (1000, 1000)

@@ -284,6 +284,7 @@ async def register_like_go(server: RendezvousServer) -> tuple[socket.socket, str
     return sock, str(answer["payload"])
 
 
+@pytest.mark.slow
 async def test_a_punch_that_fails_while_waiting_is_said_and_the_chat_waits_on(
     commands: list[Command], server: RendezvousServer, make_peer: PeerFactory
 ) -> None:
