@@ -140,7 +140,6 @@ class Registration:
     sent: int = 0
     introduced: int = 0
     #: Token bucket of introductions *to* this peer (see ServerLimits).
-    #: Token bucket of introductions *to* this peer (see ServerLimits).
     introductions: _Bucket | None = None
 
 
@@ -150,8 +149,8 @@ class ServerLimits:
 
     A token bucket per source IP limits REGISTRATION datagrams (a flood from
     one host gets a clear refusal, the others are unaffected), and the table
-    of registrations has a ceiling so memory stays bounded. One source IP
-    holds at most ``max_registrations_per_ip`` of it (a whole class behind
+    of registrations has a ceiling so memory stays bounded. One IPv4 address
+    or IPv6 /64 holds at most ``max_registrations_per_ip`` of it (a whole class behind
     one NAT fits), and a full table makes room by evicting the oldest entry
     never heard from again after its first answer, so a flood from a few
     addresses cannot lock everyone else out. A peer is introduced at most
@@ -274,7 +273,8 @@ class RendezvousCore:
         self._by_id: OrderedDict[str, Registration] = OrderedDict()
         self._by_address: dict[Address, Registration] = {}
         #: Registrations not heard from since their first answer, oldest first,
-        #: overall and per source IP: the first to go when room is needed.
+        #: overall and per share (an IPv4 address or IPv6 /64, see
+        #: addresses.share_key): the first to go when room is needed.
         self._quiet: OrderedDict[str, Registration] = OrderedDict()
         self._quiet_by_ip: dict[str, OrderedDict[str, Registration]] = {}
         self._count_by_ip: Counter[str] = Counter()
