@@ -10,7 +10,7 @@ help:
 	@echo "make test       lint, type-check, run every test and check every notebook"
 	@echo "make fast       the tests without browser, real-NAT lab, slow ones and notebooks"
 	@echo "make demo       punch through two simulated NATs and draw the diagram"
-	@echo "make notebooks  rebuild the notebooks from notebooks/build.py and store outputs"
+	@echo "make notebooks  run the notebooks from their notebooks/NN-name.py sources, store outputs"
 	@echo "make bench      run the benchmarks"
 
 $(BIN)/python:
@@ -32,11 +32,12 @@ lab: $(VENV)/.lab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-what-a-nat-does.ipynb
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check punchlab tests bench notebooks/build.py setup.py
-	$(BIN)/ruff format --check punchlab tests bench notebooks/build.py setup.py
+	$(BIN)/ruff check punchlab tests bench notebooks scripts setup.py
+	$(BIN)/ruff format --check punchlab tests bench notebooks scripts setup.py
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/execute_notebooks.py
 
 # The unit, integration, image, browser tests and the notebooks (nbval, strict).
 unit: $(VENV)/.test
@@ -49,8 +50,11 @@ test: lint typecheck unit
 fast: $(VENV)/.test
 	$(BIN)/pytest -q -m "not browser and not netlab and not slow" tests
 
+# Each notebook's source is its jupytext-paired notebooks/NN-name.py: give the
+# .ipynb its cells, run them, store the outputs (tests/test_packaging.py fails
+# when a notebook and its source differ).
 notebooks: $(VENV)/.test
-	$(BIN)/python notebooks/build.py
+	$(BIN)/python scripts/execute_notebooks.py
 
 demo: $(VENV)/.lab
 	$(BIN)/punchlab demo

@@ -1,9 +1,10 @@
-"""One build step pyproject.toml cannot say: leave notebooks/build.py out of the wheel.
+"""One build step pyproject.toml cannot say: leave the notebooks' .py sources out of the wheel.
 
 pyproject.toml maps notebooks/ to the package ``punchlab.notebooks`` so that
 the course's ``*.ipynb`` files ship inside punchlab; setuptools would also
-take every ``*.py`` file there as a module, and build.py is a tool for
-contributors (it writes the notebooks), not part of the package.
+take every ``*.py`` file there as a module, and those are the notebooks'
+jupytext-paired sources, for contributors (``make notebooks`` runs them into
+the ``.ipynb`` files), not modules of the package.
 """
 
 from setuptools import setup

@@ -17,6 +17,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -64,17 +65,24 @@ def test_make_lab_opens_an_existing_notebook() -> None:
     assert target is not None and (ROOT / target.group(1)).exists()
 
 
-def test_the_notebooks_match_their_source_in_build_py() -> None:
-    sys.path.insert(0, str(ROOT / "notebooks"))
-    try:
-        import build
-    finally:
-        sys.path.pop(0)
-    assert sorted(build.NOTEBOOKS) == [path.stem for path in NOTEBOOKS]
+def test_every_notebook_is_paired_with_a_percent_format_source() -> None:
+    sources = sorted((ROOT / "notebooks").glob("*.py"))
+    assert [path.stem for path in sources] == [path.stem for path in NOTEBOOKS]
     for path in NOTEBOOKS:
-        cells = nbformat.read(path, as_version=4).cells
-        stored = [(cell.cell_type, cell.source) for cell in cells]
-        assert stored == build.NOTEBOOKS[path.stem], f"{path.name}: run `make notebooks`"
+        pairing = nbformat.read(path, as_version=4).metadata.get("jupytext", {})
+        assert pairing.get("formats") == "ipynb,py:percent", path.name
+        source = jupytext.read(path.with_suffix(".py")).metadata.get("jupytext", {})
+        assert source.get("formats") == "ipynb,py:percent", path.with_suffix(".py").name
+        assert source["text_representation"]["format_name"] == "percent"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_has_the_cells_of_its_source(path: Path) -> None:
+    stored = nbformat.read(path, as_version=4).cells
+    source = jupytext.read(path.with_suffix(".py")).cells
+    assert [(cell.cell_type, cell.source) for cell in stored] == [
+        (cell.cell_type, cell.source) for cell in source
+    ], f"{path.name} differs from {path.stem}.py: run `make notebooks`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

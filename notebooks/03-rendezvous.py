@@ -1,0 +1,75 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. The rendezvous: introducing two peers
+#
+# Alice wants to talk to Bob. She knows Bob's identifier (he told her, say, in
+# class). She asks the server over HTTP:
+#
+#     POST /start-communication   {"peerInitiator": ALICE_ID, "peer": BOB_ID}
+#
+# The server answers Alice with Bob's public address, and at the same moment
+# sends Bob an `INITIATE_CHAT` datagram carrying Alice's public address. Now
+# both know where to aim.
+
+# %%
+from punchlab.sim import Network
+
+net = Network(seed=0)
+server = net.add_server()
+alice = net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"))
+bob = net.add_peer("Bob", behind=net.add_nat("NAT B", "port-restricted-cone"))
+alice.register()
+bob.register()
+net.run_for(1.0)
+start = net.now
+alice.connect(bob.id)
+net.run_for(0.1)
+print(net.trace.filter(types=["HTTP", "INITIATE_CHAT"], time_range=(start, net.now)).table())
+
+# %% [markdown]
+# Read the rows: Alice's HTTP request reaches the server after one trip; the
+# server sends `INITIATE_CHAT` to Bob's public address and the HTTP answer to
+# Alice. The payload of `INITIATE_CHAT` is Alice's public `ip:port`, exactly what
+# the server saw when she registered.
+
+# %%
+for event in net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"]):
+    print(event.payload)
+
+# %%
+from punchlab.diagram import sequence_diagram
+
+_ = sequence_diagram(net.trace, time_range=(start - 0.001, start + 0.09))
+
+# %% [markdown]
+# ## When something is wrong
+#
+# punchlab's server checks before it answers. An unknown identifier gets
+# `404` and nothing is sent over UDP (the original answered `200` and left the
+# other side waiting forever). Carol, who joins now, asks for an identifier
+# nobody has:
+
+# %%
+carol = net.add_peer("Carol", behind=net.add_nat("NAT C", "port-restricted-cone"))
+carol.register()
+net.run_for(1.0)
+carol.connect("no-such-peer")
+net.run_for(0.1)
+print(carol.errors[-1])
+
+# %% [markdown]
+# Next: [4. Hole punching](04-hole-punching.ipynb).

@@ -1,0 +1,92 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7. Classroom mode: real peers on a real network
+#
+# In class, the teacher runs the rendezvous server on a machine everyone can
+# reach (HTTP port 8088 and UDP port 8089 open):
+#
+#     punchlab serve
+#
+# It prints the address students should use and logs every registration and
+# introduction. Each student then either runs `punchlab chat --server
+# http://TEACHER:8088` in a terminal, or uses the panel below.
+#
+# Run on its own, this notebook needs no network: it starts its own server
+# inside this kernel, on this machine's loopback address, and the panel talks
+# to it. The next cell turns it into the real thing.
+
+# %%
+import os
+
+# Students: the address the teacher's `punchlab serve` printed, e.g. "http://192.168.1.20:8088"
+# (or set PUNCHLAB_SERVER before starting JupyterLab). Empty: this notebook's own server.
+SERVER_URL = os.environ.get("PUNCHLAB_SERVER", "")
+# Teacher: "0.0.0.0" opens this notebook's own server to the class on ports 8088 (HTTP)
+# and 8089 (UDP); "127.0.0.1" keeps it on this machine, on ports the system picks.
+CLASS_HOST = "127.0.0.1"
+
+# %% [markdown]
+# ## The teacher's view
+#
+# Unless `SERVER_URL` names another machine's server, the rendezvous server
+# runs here, inside this kernel, and this panel shows every registration and
+# introduction as it happens: it is what `punchlab serve` logs.
+
+# %%
+from punchlab.classroom import notebook_server
+from punchlab.widgets import ServerPanel
+
+rendezvous = await notebook_server(SERVER_URL, host=CLASS_HOST)
+teacher = ServerPanel(rendezvous.server) if rendezvous.server else None
+teacher
+
+# %% [markdown]
+# ## Your panel
+#
+# Register, give your ID to a classmate (or take theirs), and connect. If you
+# are on the same LAN the NAT question does not arise; at home, behind your
+# router, it does: compare with notebook 6. A classmate without the notebook
+# runs `punchlab chat --server` with the same address.
+
+# %%
+from punchlab.aio import Peer
+from punchlab.widgets import PeerPanel
+
+me = PeerPanel(Peer(rendezvous.url, host=rendezvous.peer_host, name="me"))
+me
+
+# %% [markdown]
+# ## Drawing the whole class's traffic afterwards
+#
+# `punchlab chat --trace alice.jsonl` and `punchlab serve --trace server.jsonl`
+# save every datagram. Collected from everyone into this notebook's folder, they
+# merge into one picture (all clocks are close enough on one LAN). Without them,
+# the cell draws what this kernel's own server and panel did.
+
+# %%
+from pathlib import Path
+
+from punchlab.diagram import sequence_diagram
+from punchlab.trace import Trace
+
+collected = [Trace.load(path) for path in sorted(Path().glob("*.jsonl"))]
+own = [me.peer.trace] + ([rendezvous.server.trace] if rendezvous.server else [])
+merged = Trace.merge(*(collected or own))
+if len(merged):
+    _ = sequence_diagram(merged, collapse=True)
+else:
+    print("Nothing has crossed the network yet: register and connect above, then run this again.")
