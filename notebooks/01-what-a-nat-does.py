@@ -24,6 +24,35 @@
 # in a **mapping table**. When an answer comes back to `198.51.100.1:5000`, the
 # table tells it where to send it inside.
 #
+# RFC 4787 (the IETF's requirements for NATs that carry UDP) describes this
+# behaviour with two separate questions, and this course uses its words:
+#
+# * **mapping** (RFC 4787 §4.1): when Alice sends from one inside address and
+#   port to different destinations, does the NAT reuse one public port for all
+#   of them (*endpoint-independent*), or open a new one per destination address
+#   (*address-dependent*), or per destination address and port
+#   (*address-and-port-dependent*)?
+# * **filtering** (RFC 4787 §5): who may send *in* through a public port:
+#   anyone (*endpoint-independent*), only addresses Alice has sent to
+#   (*address-dependent*), or only the exact address:port pairs she has sent
+#   to (*address-and-port-dependent*)?
+#
+# You will also meet the older names from classic STUN (RFC 3489). punchlab
+# keeps them only as shorthands for four combinations:
+#
+# | classic name | mapping | filtering |
+# | --- | --- | --- |
+# | full cone | endpoint-independent | endpoint-independent |
+# | restricted cone | endpoint-independent | address-dependent |
+# | port-restricted cone | endpoint-independent | address-and-port-dependent |
+# | symmetric | address-and-port-dependent | address-and-port-dependent |
+#
+# The old names fell out of use because each one lumps mapping and filtering
+# together, and many real NATs fit none of the four (RFC 4787 §3; RFC 5389 §1
+# says classic STUN's classification "was found to be faulty, as many NATs did
+# not fit cleanly into the types defined there"). A NAT with
+# address-dependent mapping, for instance, has no classic name at all.
+#
 # This notebook runs on punchlab's simulated internet: no real network needed,
 # and every run is the same (the simulation is seeded).
 
@@ -65,9 +94,10 @@ print(net.trace.table())
 # ## Unsolicited packets are dropped
 #
 # A stranger on the internet, Mallory, now sends a datagram to that public
-# port. A **port-restricted cone** NAT only lets in packets from an address
-# *and port* that Alice has sent to herself, so Mallory's packet is dropped.
-# This is what makes peer-to-peer hard: nobody outside can reach Alice first.
+# port. NAT A filters *address-and-port-dependently* (the classic
+# "port-restricted cone"): it only lets in packets from an address *and port*
+# that Alice has sent to herself, so Mallory's packet is dropped. This is what
+# makes peer-to-peer hard: nobody outside can reach Alice first.
 
 # %%
 from punchlab.messages import Message, MessageType, encode
@@ -88,6 +118,17 @@ from punchlab.diagram import sequence_diagram
 _ = sequence_diagram(net.trace, addresses=True)
 
 # %% [markdown]
+# ## Filtering is a firewall's job
+#
+# Filtering is not part of translating addresses: it is what any *stateful
+# firewall* does, letting in only answers to traffic that went out. A NAT
+# happens to need the same state, so it filters too. That is why punching
+# does not go away with IPv6. Every IPv6 host can have a public address and
+# no NAT, but a home router following RFC 6092 (its recommended default) drops unsolicited
+# inbound UDP by default, so two IPv6 hosts behind such routers still have to
+# punch through each other's firewall exactly as in this course.
+#
 # **Try it:** change `"port-restricted-cone"` to `"full-cone"` in the second cell
-# and run the notebook again. A full cone NAT lets *anyone* in once a mapping
-# exists: Mallory's packet reaches Alice. Next: [2. Registration](02-registration.ipynb).
+# and run the notebook again. A full cone NAT (endpoint-independent
+# filtering) lets *anyone* in once a mapping exists: Mallory's packet reaches
+# Alice. Next: [2. Registration](02-registration.ipynb).

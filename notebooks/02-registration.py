@@ -16,10 +16,22 @@
 # %% [markdown]
 # # 2. Registration: how the server learns your public address
 #
-# Alice cannot know her public address: only her NAT knows it. So she sends a
+# Alice's laptop does not know her public address: only the NAT that rewrote
+# her packets does. Her home router could tell her (PCP, RFC 6887, and its
+# predecessor NAT-PMP, RFC 6886, let a host ask it), but behind a
+# carrier-grade NAT, where the ISP translates a second time, her router does
+# not know the public address either: its own "outside" address is another
+# private one. What always works is to ask someone outside. So she sends a
 # `REGISTRATION` datagram to a server on the public internet. The server sees
 # where the datagram *came from*, which is the NAT's public address and port,
 # stores it, and answers with an identifier that others can use to find her.
+#
+# That is STUN in all but name. A STUN Binding request (RFC 8489 §3) asks a
+# server "which address did this come from?", and the server answers with it
+# (XOR-MAPPED-ADDRESS); ICE calls that address Alice's *server-reflexive*
+# address (RFC 8445 §5.1.1.2). punchlab's server learns exactly the same
+# address the same way; it just keeps it and hands it to whoever asks to talk
+# to Alice, instead of telling Alice.
 #
 # Each datagram is one small JSON object, the same as in the original Go
 # implementation:
@@ -75,8 +87,27 @@ lossy.run_until(lambda: carol.id is not None, 10.0)
 print(lossy.trace.filter(actors=["Carol", "internet"], types=["REGISTRATION"]).table())
 
 # %% [markdown]
-# The peer also sends a `HEART-BEAT` to the server every 3 seconds. It keeps
-# the NAT's mapping alive (NATs forget silent mappings after a while) and tells
-# the server Alice is still there; a registration expires after 30 s of silence.
+# ## Heart-beats: NATs forget
+#
+# After registering, the peer sends the server a `HEART-BEAT` every second
+# while it waits to be introduced (the server resends a lost `INITIATE_CHAT`
+# only to a peer it keeps hearing from), and every 3 s otherwise, as the
+# original Go client does; once connected it beats its partner every 3 s.
+# Beats tell the server Alice is still there (a registration expires after
+# 30 s of silence), and they keep the NAT's mapping alive, because a NAT
+# forgets a mapping that stays silent:
+#
+# * RFC 4787 REQ-5 says a UDP mapping must not expire in less than 2 minutes
+#   of silence and recommends 5 minutes or more; REQ-6 says outbound packets
+#   must refresh it (inbound ones may). punchlab's simulated NATs forget after
+#   120 s, refreshed by outbound traffic only.
+# * Real NATs are often shorter. Linux conntrack, behind most home routers,
+#   keeps a UDP flow that has seen no reply for 30 s
+#   (`nf_conntrack_udp_timeout`), and one with traffic both ways for 120 s
+#   (`nf_conntrack_udp_timeout_stream`).
+# * ICE, which WebRTC uses, sends a keepalive when a path has been quiet for
+#   15 s (RFC 8445 §11).
+#
+# A beat every few seconds is well inside all of these.
 #
 # Next: [3. The rendezvous](03-rendezvous.ipynb).

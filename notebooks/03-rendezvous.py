@@ -56,6 +56,40 @@ from punchlab.diagram import sequence_diagram
 _ = sequence_diagram(net.trace, time_range=(start - 0.001, start + 0.09))
 
 # %% [markdown]
+# The diagram draws the HTTP request as a straight line from Alice to the
+# server, because the simulator does not model NAT A for it. In reality it is
+# a TCP connection, and it crosses NAT A like everything else: the NAT gives it
+# a TCP mapping of its own, separate from the UDP mapping of port 5000 that the
+# server handed to Bob. Only that UDP address matters for the punch.
+#
+# ## Tokens, secrets and INITIATE_CHAT_ACK
+#
+# Two punchlab peers and a punchlab server add a few JSON keys to these
+# messages (the original Go programs ignore keys they do not know):
+#
+# * the **token**: the server makes one per introduction and gives the same
+#   one to both sides, to Alice in the HTTP answer and to Bob in
+#   `INITIATE_CHAT`. Each peer puts it on every datagram to the other, and a
+#   datagram from the partner without it is ignored: a stranger who guesses
+#   Alice's address still cannot pass for Bob.
+# * the **secret**: each peer gets its own when it registers. The server copies
+#   Bob's secret into his `INITIATE_CHAT`, which proves to Bob that the server
+#   sent it and not someone forging the server's source address. Alice sends
+#   hers with `start-communication`, to prove she is the initiator.
+# * **`INITIATE_CHAT_ACK`**: `INITIATE_CHAT` is a single UDP datagram and may
+#   be lost, so Bob acknowledges it, and until the acknowledgement arrives the
+#   server sends it again after 0.25 s, 0.5 s, then every second (at most ten
+#   more copies, each only if Bob has been heard from since the last one).
+#   That is the `INITIATE_CHAT_ACK` arrow above.
+#
+# Both sides now hold the same token (the secrets are random, so they are not
+# printed):
+
+# %%
+print("Alice's token:", alice.core.token)
+print("Bob's token:  ", bob.core.token)
+
+# %% [markdown]
 # ## When something is wrong
 #
 # punchlab's server checks before it answers. An unknown identifier gets

@@ -17,12 +17,64 @@
 # # 4. Punching the hole: HELLO and SUCCESS
 #
 # Both peers now know each other's public address, but each NAT still drops
-# packets from anyone its inside host has not talked to. The trick: **both send
-# at once.** Alice's `HELLO` to Bob goes out through her NAT, which now expects
-# answers from Bob; Bob's `HELLO` to Alice does the same on his side. The first
-# `HELLO`s may be dropped by the other NAT (it was not open yet), but as soon as
-# both NATs have seen an outgoing packet, `HELLO`s get through. A peer answers a
-# `HELLO` with `SUCCESS`; a peer that receives `SUCCESS` is connected.
+# packets from anyone its inside host has not talked to. The trick: **both
+# send.** Alice's `HELLO` to Bob goes out through her NAT, which from then on
+# lets in packets from Bob's address; Bob's `HELLO` to Alice does the same on
+# his side. A peer answers a `HELLO` with `SUCCESS`; a peer that receives
+# `SUCCESS` is connected.
+#
+# The two do not have to send at the same moment (Ford, Srisuresh and Kegel,
+# "Peer-to-Peer Communication Across Network Address Translators", USENIX
+# 2005, §3). Whoever sends first may see its `HELLO` dropped by the other NAT,
+# which has not opened yet; but that `HELLO` has opened its own NAT, so the
+# other side's `HELLO` gets in, and retries do the rest.
+#
+# Here Bob sits at the end of a slow 30 ms link to his router, so the
+# introduction reaches him late. Before, each NAT's table knows only the
+# server:
+
+# %%
+from punchlab.sim import LinkConfig, Network
+
+net = Network(seed=0)
+net.add_server()
+nat_a = net.add_nat("NAT A", "port-restricted-cone")
+nat_b = net.add_nat("NAT B", "port-restricted-cone", lan=LinkConfig(latency=0.03))
+alice = net.add_peer("Alice", behind=nat_a)
+bob = net.add_peer("Bob", behind=nat_b)
+alice.register()
+bob.register()
+net.run_for(1.0)
+print(nat_a.show(net.now))
+print(nat_b.show(net.now))
+
+# %% [markdown]
+# Alice asks to talk to Bob. Her first two `HELLO`s reach NAT B before Bob has
+# sent anything to her, and NAT B drops them; Bob's first `HELLO` goes
+# through NAT A, which Alice had already opened, and the punch succeeds:
+
+# %%
+from punchlab.diagram import sequence_diagram
+
+asked = net.now
+alice.connect(bob.id)
+net.run_for(1.0)
+print("connected:", alice.connected and bob.connected)
+origin = net.trace[0].time
+window = (asked - origin - 0.001, asked - origin + 0.135)
+kinds = ["HTTP", "INITIATE_CHAT", "HELLO", "SUCCESS"]
+_ = sequence_diagram(net.trace, types=kinds, time_range=window)
+
+# %% [markdown]
+# After, each NAT also lists the other side's public address among the
+# remotes its inside host has sent to, so each lets the other in:
+
+# %%
+print(nat_a.show(net.now))
+print(nat_b.show(net.now))
+
+# %% [markdown]
+# The same two NATs with equal links, as `punch` builds them:
 
 # %%
 from punchlab.sim import punch
@@ -30,12 +82,6 @@ from punchlab.sim import punch
 result = punch("port-restricted-cone", "port-restricted-cone", seed=0)
 print(result.summary())
 
-# %%
-from punchlab.diagram import sequence_diagram
-
-_ = sequence_diagram(result.trace, types=["HELLO", "SUCCESS", "TEXT"], collapse=True)
-
-# %% [markdown]
 # ## The original algorithm against punchlab's
 #
 # The original Go client waited 3 seconds before its first `HELLO`, then sent one
@@ -48,12 +94,32 @@ original = punch("port-restricted-cone", "port-restricted-cone", seed=0, seed_co
 for name, run in (("original", original), ("punchlab", result)):
     print(f"{name:9} {run.time_to_connect * 1000:7.0f} ms")
 
+# %% [markdown]
+# Both diagrams share one time axis, in ms from the moment Alice asks the
+# server to connect:
+
 # %%
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MultipleLocator, ScalarFormatter
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 6), layout="constrained")
-_ = sequence_diagram(original.trace, left, types=["HELLO", "SUCCESS"], title="original: 3 s ticker")
-_ = sequence_diagram(result.trace, right, types=["HELLO", "SUCCESS"], title="punchlab")
+
+def from_request(run):
+    """The run's trace from the moment A sent start-communication."""
+    asked = next(
+        e.time for e in run.trace if e.msg_type == "HTTP" and "start-communication" in e.payload
+    )
+    return run.trace.filter(time_range=(asked, float("inf")))
+
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 6), sharey=True, layout="constrained")
+for ax, run, title in ((left, original, "original: 3 s ticker"), (right, result, "punchlab")):
+    _ = sequence_diagram(
+        from_request(run), ax, types=kinds, collapse=True, compress=False, title=title
+    )
+left.set_ylim(original.time_to_connect * 1000 + 100, -50)
+left.yaxis.set_major_locator(MultipleLocator(500))
+left.yaxis.set_major_formatter(ScalarFormatter())
+right.set_ylabel("")
 
 # %% [markdown]
 # ## The peer's state machine

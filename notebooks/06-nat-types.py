@@ -16,17 +16,22 @@
 # %% [markdown]
 # # 6. NAT types, and which pairs can talk
 #
-# RFC 4787 describes a NAT by three choices:
+# Notebook 1 described a NAT by its **mapping** (RFC 4787 §4.1) and its
+# **filtering** (RFC 4787 §5), and those two decide most of what follows.
+# RFC 4787 asks about much more than that: how a NAT with several public
+# addresses picks one (IP address pooling, REQ-2), whether it keeps the inside
+# port (port preservation) and its parity (§4.2), how long a silent mapping
+# lives and what refreshes it (REQ-5, REQ-6), whether two hosts behind it can
+# reach each other through its public address (hairpinning, REQ-9), and how it
+# handles ICMP (§9) and fragments (§10, §11).
 #
-# * **mapping**: does it reuse the same public port for every destination
-#   (*endpoint-independent*), or open a new one per destination address, or per
-#   address and port (*address-and-port-dependent*: the "symmetric" NAT)?
-# * **filtering**: who may send in through a mapping: anyone, only addresses
-#   the inside host has sent to, or only exact address:port pairs?
-# * **port allocation**: keep the inside port if free, count up, or pick at random.
+# punchlab's simulated NAT models mapping, filtering, a timeout refreshed by
+# outbound traffic, hairpinning (off by default), and one more setting:
+# **port allocation** (keep the inside port if free, count up, or pick at
+# random). Sequential against random is not an RFC 4787 category; it is the
+# simulator's own setting, and it matters for port prediction (below).
 #
-# The classic names are presets of the first two:
-
+# The classic names are presets of mapping and filtering:
 # %%
 from punchlab.sim import PRESETS
 
@@ -62,6 +67,14 @@ for ax, matrix, title in ((axes[0], original, "original algorithm"), (axes[1], o
 # valid `HELLO` *actually came from* (a "peer-reflexive" address, in ICE's
 # words), which rescues every pair where the other side's filter lets that new
 # port in: look at the restricted-cone row.
+#
+# That rescue rests on an assumption: the symmetric NAT sends every mapping
+# from the **same public IP address**. A restricted cone NAT filters by
+# address only, and Alice has already sent to that address, so the new port
+# gets in. RFC 4787 REQ-2 recommends exactly this ("paired" IP address
+# pooling), and each simulated NAT has a single public address. A NAT that
+# picked a different public address from its pool for the new mapping would
+# be filtered out here too.
 
 # %%
 from punchlab.diagram import sequence_diagram
@@ -86,7 +99,22 @@ _ = sequence_diagram(
 )
 
 # %% [markdown]
-# A port-restricted cone NAT facing a symmetric one still fails: the new port
-# is not one the port-restricted side ever sent to, so its filter drops it.
-# That needs port prediction or a relay (TURN), which is beyond hole punching.
+# A port-restricted cone NAT facing a symmetric one still fails in punchlab:
+# the new port is not one the port-restricted side ever sent to, so its
+# filter drops it. punchlab does not (yet) try the next step, but hole
+# punching has one:
+#
+# * **Port prediction** is itself a punching technique (RFC 5128 §3): guess
+#   which public port the symmetric NAT will pick and send there. Sequential
+#   allocation makes the guess easy. Against random allocation, the "birthday"
+#   method has the symmetric side open 256 ports at once while the other side
+#   probes random ones: Tailscale's "How NAT traversal works" (2020) computes
+#   about a 50% chance of a hit after 174 probes and 98% after 1,024.
+# * Only when **both** sides are symmetric does the guessing become hopeless,
+#   and the peers need a **relay**: TURN (RFC 8656), a server that forwards
+#   every datagram.
+# * A host can also ask its own router for a mapping, with the Port Control
+#   Protocol (PCP, RFC 6887) or the older NAT-PMP (RFC 6886), where the
+#   router supports them.
+#
 # Next: [7. Classroom mode](07-classroom.ipynb).

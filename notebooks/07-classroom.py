@@ -57,10 +57,25 @@ teacher
 # %% [markdown]
 # ## Your panel
 #
-# Register, give your ID to a classmate (or take theirs), and connect. If you
-# are on the same LAN the NAT question does not arise; at home, behind your
-# router, it does: compare with notebook 6. A classmate without the notebook
-# runs `punchlab chat --server` with the same address.
+# Register, give your ID to a classmate (or take theirs), and connect. A
+# classmate without the notebook runs `punchlab chat --server` with the same
+# address.
+#
+# Where everyone sits decides which NATs are in the way:
+#
+# * **Everyone on one LAN, server included**: no NAT between anyone, so the
+#   punch is trivial.
+# * **Students at home**: a server on a private address (such as
+#   `192.168.1.20`) cannot be reached from the internet at all. The server
+#   needs a public address (or a port forwarded to it), and then each student
+#   punches through their own home router: compare with notebook 6.
+# * **A class behind one campus NAT, server outside**: the server sees every
+#   student at the same public address, and hands that out. A `HELLO` sent to
+#   it must leave and come back in through the same NAT, which only works if
+#   the NAT supports *hairpinning* (RFC 4787 REQ-9); Ford, Srisuresh and Kegel
+#   (2005, §6) found UDP hairpinning in only 24% of the NATs they tested. The
+#   other way is for peers to exchange and try their *private* endpoints too,
+#   which punchlab does not do yet.
 
 # %%
 from punchlab.aio import Peer

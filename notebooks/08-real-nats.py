@@ -35,7 +35,12 @@ print("the lab can run here" if netlab.available() else "; ".join(netlab.lab_pro
 
 # %% [markdown]
 # Two peers behind port-restricted cone NATs (plain Linux masquerading), then a
-# port-restricted cone against a symmetric NAT (masquerading with random ports):
+# port-restricted cone against a symmetric NAT (masquerading with random ports).
+# Plain `masquerade` keeps the inside source port only when that port is still
+# free on the NAT's public address; when another flow already holds it, Linux
+# picks a different port. With one host per NAT, as here, the port is always
+# free, so the mapping is endpoint-independent; a busy real router can behave
+# differently.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -50,8 +55,10 @@ if netlab.available():
 # %% [markdown]
 # The merged trace of the server's and both peers' processes, drawn like the
 # simulator's. The kernel NATs do not write traces, so there is no NAT
-# lifeline: look at the addresses instead (the server sees `203.0.113.11`, the
-# NAT, never `10.0.1.2`).
+# lifeline and the diagram does not show the rewriting. The addresses in the
+# trace do: the table under each diagram lists the registrations as the server
+# received them, from `203.0.113.11` (NAT A's public address), never from
+# `10.0.1.2` (Alice's own).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -59,6 +66,8 @@ from punchlab.diagram import sequence_diagram
 
 for result in results.values():
     _ = sequence_diagram(result.trace, collapse=True, title=result.summary())
+    seen = result.trace.filter(actors=["server"], types=["REGISTRATION"], kinds=["delivered"])
+    print(seen.table())
 
 # %% [markdown]
 # From a terminal, as root: `punchlab netlab punch --nat-a full-cone --nat-b
