@@ -59,9 +59,11 @@
 # %%
 from punchlab.sim import Network
 
+NAT_KIND = "port-restricted-cone"  # a typical home router; try "full-cone" or "symmetric"
+
 net = Network(seed=0)
 server = net.add_server()  # public: 203.0.113.1
-nat = net.add_nat("NAT A", "port-restricted-cone")  # a typical home router
+nat = net.add_nat("NAT A", NAT_KIND)
 alice = net.add_peer("Alice", behind=nat)  # private: 10.0.1.2:5000
 print("Alice's own address:", alice.address)
 print("her NAT's public address:", nat.outside_ip)
@@ -75,6 +77,15 @@ print(nat.show(net.now))
 # %% [markdown]
 # Alice registers with the rendezvous server (the next notebook explains why).
 # That sends one UDP datagram out through her NAT.
+#
+# **Predict first**, before you run the next cells: which public port will
+# NAT A give Alice? Type your guess and press *Check*; the simulator answers,
+# for whatever `NAT_KIND` is set to above.
+
+# %%
+from punchlab.exercises import port_question
+
+port_question(lambda: NAT_KIND)
 
 # %%
 alice.register()
@@ -94,10 +105,15 @@ print(net.trace.table())
 # ## Unsolicited packets are dropped
 #
 # A stranger on the internet, Mallory, now sends a datagram to that public
-# port. NAT A filters *address-and-port-dependently* (the classic
-# "port-restricted cone"): it only lets in packets from an address *and port*
-# that Alice has sent to herself, so Mallory's packet is dropped. This is what
-# makes peer-to-peer hard: nobody outside can reach Alice first.
+# port. **Predict first**: will Mallory's packet get through NAT A?
+
+# %%
+from punchlab.course import mallory_question
+
+mallory_question(lambda: NAT_KIND)
+
+# %% [markdown]
+# Run it and see:
 
 # %%
 from punchlab.messages import Message, MessageType, encode
@@ -108,6 +124,11 @@ net.run_for(1.0)
 print(net.trace.filter(actors=["Mallory", "NAT A"]).table(limit=6))
 
 # %% [markdown]
+# NAT A filters *address-and-port-dependently* (the classic
+# "port-restricted cone"): it only lets in packets from an address *and port*
+# that Alice has sent to herself, so Mallory's packet is dropped. This is what
+# makes peer-to-peer hard: nobody outside can reach Alice first.
+#
 # The same story as a picture: one lifeline per host, time running down, an
 # arrow per datagram from when it left to when it arrived. It bends where the
 # NAT rewrote it, and ends in a red cross where it was dropped.
@@ -127,8 +148,33 @@ _ = sequence_diagram(net.trace, addresses=True)
 # no NAT, but a home router following RFC 6092 (its recommended default) drops unsolicited
 # inbound UDP by default, so two IPv6 hosts behind such routers still have to
 # punch through each other's firewall exactly as in this course.
+
+# %% [markdown]
+# ## Exercise: the filtering decision
 #
-# **Try it:** change `"port-restricted-cone"` to `"full-cone"` in the second cell
+# Write the decision a NAT's filter makes, as RFC 4787 §5 describes it.
+# `allows(filtering, contacted, source)` gets the filtering behaviour (one of
+# `"endpoint-independent"`, `"address-dependent"`,
+# `"address-and-port-dependent"`), the set of `(ip, port)` endpoints Alice has
+# sent to, and the `(ip, port)` a packet comes from; it returns `True` if the
+# packet gets in. Replace `raise NotImplementedError` with your code, run the
+# cell, then run the check below it: it tries your function on every kind of
+# filter and sender and compares it with the simulator's NAT.
+
+
+# %% tags=["exercise-stub", "exercise:01-filtering"]
+def allows(filtering, contacted, source):
+    raise NotImplementedError
+
+
+# %% tags=["exercise-check", "exercise:01-filtering"]
+from punchlab.exercises import EXERCISES
+
+exercise = EXERCISES["01-filtering"]()
+exercise.check()
+
+# %% [markdown]
+# **Try it:** change `NAT_KIND` to `"full-cone"` in the second cell
 # and run the notebook again. A full cone NAT (endpoint-independent
 # filtering) lets *anyone* in once a mapping exists: Mallory's packet reaches
 # Alice. Next: [2. Registration](02-registration.ipynb).

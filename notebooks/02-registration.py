@@ -41,13 +41,31 @@ from punchlab.messages import Message, MessageType, encode
 
 encode(Message(MessageType.REGISTRATION, ""))
 
+# %% [markdown]
+# Alice sits behind a port-restricted cone NAT, Bob behind a symmetric one.
+# Change the kinds in the next cell if you like; the questions follow them.
+
+# %%
+NAT_A_KIND = "port-restricted-cone"
+NAT_B_KIND = "symmetric"
+
+# %% [markdown]
+# **Predict first**, before you run the cell after it: when Alice's
+# `REGISTRATION` arrives, which address will the server see it come from?
+
+# %%
+from punchlab.exercises import server_sees_question
+
+server_sees_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND)
+
 # %%
 from punchlab.sim import Network
 
 net = Network(seed=0)
 server = net.add_server()
-alice = net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"))
-bob = net.add_peer("Bob", behind=net.add_nat("NAT B", "symmetric"))
+alice = net.add_peer("Alice", behind=net.add_nat("NAT A", NAT_A_KIND))
+bob = net.add_peer("Bob", behind=net.add_nat("NAT B", NAT_B_KIND))
+print("Alice's own address:", alice.address)
 alice.register()
 bob.register()
 net.run_for(1.0)
@@ -74,12 +92,22 @@ _ = sequence_diagram(net.trace, types=["REGISTRATION"], addresses=True)
 # UDP promises nothing: a datagram can be lost. punchlab's peer sends
 # `REGISTRATION` again after 0.2 s, 0.4 s, 0.8 s… until the server answers (the
 # server gives the same identifier to a repeated request from the same address).
-# On a link that loses half of all datagrams:
+# On a link that loses half of all datagrams.
+#
+# **Predict first**: how many `REGISTRATION` datagrams will Carol send before
+# her identifier comes back? (The simulation is seeded, so the losses are the
+# same every run; change `SEED` or `LOSS` and check again.)
+
+# %%
+from punchlab.exercises import registration_attempts_question
+
+SEED, LOSS = 3, 0.5
+registration_attempts_question(lambda: SEED, lambda: LOSS)
 
 # %%
 from punchlab.sim import LinkConfig
 
-lossy = Network(seed=3, internet=LinkConfig(latency=0.02, loss=0.5))
+lossy = Network(seed=SEED, internet=LinkConfig(latency=0.02, loss=LOSS))
 lossy.add_server()
 carol = lossy.add_peer("Carol", behind=lossy.add_nat("NAT C", "full-cone"))
 carol.register()

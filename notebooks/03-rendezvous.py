@@ -24,14 +24,24 @@
 # The server answers Alice with Bob's public address, and at the same moment
 # sends Bob an `INITIATE_CHAT` datagram carrying Alice's public address. Now
 # both know where to aim.
+#
+# **Predict first**, before you run the cell below the question: what will
+# the `INITIATE_CHAT` datagram that the server sends Bob carry?
+
+# %%
+from punchlab.exercises import initiate_chat_question
+
+NAT_A_KIND = "port-restricted-cone"
+NAT_B_KIND = "port-restricted-cone"
+initiate_chat_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND)
 
 # %%
 from punchlab.sim import Network
 
 net = Network(seed=0)
 server = net.add_server()
-alice = net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"))
-bob = net.add_peer("Bob", behind=net.add_nat("NAT B", "port-restricted-cone"))
+alice = net.add_peer("Alice", behind=net.add_nat("NAT A", NAT_A_KIND))
+bob = net.add_peer("Bob", behind=net.add_nat("NAT B", NAT_B_KIND))
 alice.register()
 bob.register()
 net.run_for(1.0)
@@ -95,15 +105,50 @@ print("Bob's token:  ", bob.core.token)
 # punchlab's server checks before it answers. An unknown identifier gets
 # `404` and nothing is sent over UDP (the original answered `200` and left the
 # other side waiting forever). Carol, who joins now, asks for an identifier
-# nobody has:
+# nobody has.
+#
+# **Predict first**: how many UDP datagrams will the server send because of
+# her request (to anyone)?
+
+# %%
+from punchlab.exercises import unknown_peer_question
+
+WANTED = "no-such-peer"
+unknown_peer_question(lambda: WANTED)
 
 # %%
 carol = net.add_peer("Carol", behind=net.add_nat("NAT C", "port-restricted-cone"))
 carol.register()
 net.run_for(1.0)
-carol.connect("no-such-peer")
+asked = net.now
+carol.connect(WANTED)
 net.run_for(0.1)
 print(carol.errors[-1])
+udp = [e for e in net.trace.filter(actors=["server"], kinds=["sent"]) if e.msg_type != "HTTP"]
+print("UDP datagrams the server sent since:", sum(1 for e in udp if e.time >= asked))
+
+# %% [markdown]
+# ## Exercise: read the introduction
+#
+# Bob's peer has to read Alice's public address out of the `INITIATE_CHAT`
+# datagram. Write `partner_address(datagram)`: it gets the datagram's bytes
+# (one JSON object, like the one printed at the top of notebook 2, whose
+# `payload` is the text `ip:port`) and returns the address as a tuple
+# `(ip, port)`, the port a number. The check runs the rendezvous with Alice
+# behind several kinds of NAT and compares your answer with the address the
+# server saw her register from.
+
+
+# %% tags=["exercise-stub", "exercise:03-partner-address"]
+def partner_address(datagram):
+    raise NotImplementedError
+
+
+# %% tags=["exercise-check", "exercise:03-partner-address"]
+from punchlab.exercises import EXERCISES
+
+exercise = EXERCISES["03-partner-address"]()
+exercise.check()
 
 # %% [markdown]
 # Next: [4. Hole punching](04-hole-punching.ipynb).

@@ -36,10 +36,13 @@
 # %%
 from punchlab.sim import LinkConfig, Network
 
+NAT_A_KIND = NAT_B_KIND = "port-restricted-cone"
+BOB_LAN_LATENCY = 0.03  # seconds, one way, between Bob and his router
+
 net = Network(seed=0)
 net.add_server()
-nat_a = net.add_nat("NAT A", "port-restricted-cone")
-nat_b = net.add_nat("NAT B", "port-restricted-cone", lan=LinkConfig(latency=0.03))
+nat_a = net.add_nat("NAT A", NAT_A_KIND)
+nat_b = net.add_nat("NAT B", NAT_B_KIND, lan=LinkConfig(latency=BOB_LAN_LATENCY))
 alice = net.add_peer("Alice", behind=nat_a)
 bob = net.add_peer("Bob", behind=nat_b)
 alice.register()
@@ -49,9 +52,14 @@ print(nat_a.show(net.now))
 print(nat_b.show(net.now))
 
 # %% [markdown]
-# Alice asks to talk to Bob. Her first two `HELLO`s reach NAT B before Bob has
-# sent anything to her, and NAT B drops them; Bob's first `HELLO` goes
-# through NAT A, which Alice had already opened, and the punch succeeds:
+# Alice asks to talk to Bob. **Predict first**, before you run the cell
+# below the question: Alice sends her first `HELLO` as soon as the server
+# answers her. Will NAT B drop it?
+
+# %%
+from punchlab.exercises import first_hello_question
+
+first_hello_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND, lambda: BOB_LAN_LATENCY)
 
 # %%
 from punchlab.diagram import sequence_diagram
@@ -66,6 +74,10 @@ kinds = ["HTTP", "INITIATE_CHAT", "HELLO", "SUCCESS"]
 _ = sequence_diagram(net.trace, types=kinds, time_range=window)
 
 # %% [markdown]
+# Her first two `HELLO`s reach NAT B before Bob has sent anything to her,
+# and NAT B drops them; Bob's first `HELLO` goes through NAT A, which Alice
+# had already opened, and the punch succeeds.
+#
 # After, each NAT also lists the other side's public address among the
 # remotes its inside host has sent to, so each lets the other in:
 
@@ -74,13 +86,25 @@ print(nat_a.show(net.now))
 print(nat_b.show(net.now))
 
 # %% [markdown]
-# The same two NATs with equal links, as `punch` builds them:
+# The same two NATs with equal links, as `punch` builds them: 20 ms across
+# the internet and 1 ms behind each NAT, so a round trip from A to B takes
+# 44 ms. **Predict first**: from the moment A asks the server, how many of
+# those round trips pass until both sides are connected? (Count the trips:
+# the request to the server, the introduction, the `HELLO`s, the `SUCCESS`es.)
+
+# %%
+from punchlab.exercises import round_trips_question
+
+SEED = 0
+round_trips_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND, lambda: SEED)
 
 # %%
 from punchlab.sim import punch
 
-result = punch("port-restricted-cone", "port-restricted-cone", seed=0)
+result = punch(NAT_A_KIND, NAT_B_KIND, seed=SEED)
 print(result.summary())
+round_trip = 2 * result.network.base_latency("A", "B")
+print(f"round trips: {result.time_to_connect / round_trip:.1f}")
 
 # ## The original algorithm against punchlab's
 #
@@ -131,6 +155,29 @@ right.set_ylabel("")
 from punchlab.diagram import state_diagram
 
 _ = state_diagram(highlight=result.state_a)
+
+# %% [markdown]
+# ## Exercise: the HELLO retry schedule
+#
+# punchlab's peer sends its first `HELLO` at once, then waits
+# `PeerConfig().hello_first_retry` (20 ms) before the next, and doubles the
+# wait after every `HELLO`, but never waits longer than
+# `PeerConfig().hello_max_interval` (0.5 s). Write `hello_delays(n)`: it
+# returns a list of the first `n` waits, in seconds (`hello_delays(3)` starts
+# `[0.02, ...]`). The check compares your list with the schedule the peer
+# itself follows (`punchlab.policy.PUNCHLAB.next_hello`).
+
+
+# %% tags=["exercise-stub", "exercise:04-hello-schedule"]
+def hello_delays(n):
+    raise NotImplementedError
+
+
+# %% tags=["exercise-check", "exercise:04-hello-schedule"]
+from punchlab.exercises import EXERCISES
+
+exercise = EXERCISES["04-hello-schedule"]()
+exercise.check()
 
 # %% [markdown]
 # Next: [5. Chatting](05-chat.ipynb).

@@ -50,18 +50,54 @@ diagram
 # know it. Try changing `"port-restricted-cone"` to `"symmetric"` for Bob and
 # running the notebook again: the punch fails, and the diagram shows where.
 #
+# **Predict first**: if Bob's NAT were symmetric and Alice's stayed a
+# port-restricted cone, could they connect and chat?
+
+# %%
+from punchlab.exercises import connect_question
+
+WHAT_IF_A, WHAT_IF_B = "port-restricted-cone", "symmetric"
+connect_question(
+    lambda: WHAT_IF_A,
+    lambda: WHAT_IF_B,
+    "Alice behind a port-restricted cone NAT, Bob behind a symmetric one: "
+    "will they connect and chat?",
+)
+
+# %%
+from punchlab.sim import punch
+
+print(punch(WHAT_IF_A, WHAT_IF_B, seed=0).summary())
+
+# %% [markdown]
 # ## Without clicking
 #
 # The same steps from code, with two more peers on a simulated internet of
-# their own (this is what the panels do when you click):
+# their own (this is what the panels do when you click). Carol is behind a
+# full cone NAT, Dave behind a restricted cone one.
+#
+# **Predict first**: Carol connects to Dave and sends him five lines. How
+# many of them will reach Dave?
+
+# %%
+from punchlab.exercises import chat_lines_question
+
+NAT_C_KIND, NAT_D_KIND, LINES = "full-cone", "restricted-cone", 5
+chat_lines_question(lambda: NAT_C_KIND, lambda: NAT_D_KIND, lambda: LINES, lambda: 1)
+
+# %%
+print(punch(NAT_C_KIND, NAT_D_KIND, seed=1, texts=LINES).summary())
+
+# %% [markdown]
+# The same from the panels, line by line:
 
 # %%
 from punchlab.widgets import connect_panels
 
 net_cd = Network(seed=1)
 net_cd.add_server()
-carol_sim = net_cd.add_peer("Carol", behind=net_cd.add_nat("NAT C", "full-cone"))
-dave_sim = net_cd.add_peer("Dave", behind=net_cd.add_nat("NAT D", "restricted-cone"))
+carol_sim = net_cd.add_peer("Carol", behind=net_cd.add_nat("NAT C", NAT_C_KIND))
+dave_sim = net_cd.add_peer("Dave", behind=net_cd.add_nat("NAT D", NAT_D_KIND))
 session_cd = SimSession(net_cd)
 carol, dave = PeerPanel(session_cd.peer(carol_sim)), PeerPanel(session_cd.peer(dave_sim))
 await connect_panels(carol, dave)

@@ -40,7 +40,21 @@ for name, config in PRESETS.items():
 
 # %% [markdown]
 # Every pair, both ways round, with punchlab's algorithm and with the
-# original one:
+# original one. **Predict first**, before you run the matrix: how many of the
+# 25 cells connect with punchlab's algorithm? And will a port-restricted cone
+# NAT facing a symmetric one connect?
+
+# %%
+from punchlab.exercises import connect_question, matrix_question
+
+matrix_question()
+
+# %%
+connect_question(
+    lambda: "port-restricted-cone",
+    lambda: "symmetric",
+    "Alice behind a port-restricted cone NAT, Bob behind a symmetric one: will they connect?",
+)
 
 # %%
 from punchlab.sim import success_matrix
@@ -48,6 +62,7 @@ from punchlab.sim import success_matrix
 ours = success_matrix()
 original = success_matrix(seed_compatible=True)
 print(ours.text())
+print(sum(row.count(True) for row in ours.as_table()), "of 25 connect")
 
 # %%
 import matplotlib.pyplot as plt
@@ -116,5 +131,40 @@ _ = sequence_diagram(
 # * A host can also ask its own router for a mapping, with the Port Control
 #   Protocol (PCP, RFC 6887) or the older NAT-PMP (RFC 6886), where the
 #   router supports them.
+
+# %% [markdown]
+# ## Exercise: classify a mystery NAT
 #
+# RFC 5780 tells how a host finds out what kind of NAT it is behind: send
+# from one port to a server at two addresses and two ports, and compare the
+# public ports the server reports (the mapping); then ask the server to
+# answer from its other port and its other address, and see which answers
+# get in (the filtering). `observe(mapping, filtering)` runs those tests on a
+# simulated NAT and returns what they saw:
+
+# %%
+from punchlab.exercises import observe
+
+observe("endpoint-independent", "address-dependent")
+
+# %% [markdown]
+# Write `classify(observation)`: from such a dict alone, return the pair
+# `(mapping, filtering)`, each one of `"endpoint-independent"`,
+# `"address-dependent"`, `"address-and-port-dependent"`. The check hands it
+# the observations of every combination the simulator can build and compares
+# your pair with the NAT's configuration.
+
+
+# %% tags=["exercise-stub", "exercise:06-classify-nat"]
+def classify(observation):
+    raise NotImplementedError
+
+
+# %% tags=["exercise-check", "exercise:06-classify-nat"]
+from punchlab.exercises import EXERCISES
+
+exercise = EXERCISES["06-classify-nat"]()
+exercise.check()
+
+# %% [markdown]
 # Next: [7. Classroom mode](07-classroom.ipynb).

@@ -1,0 +1,576 @@
+"""The course's questions and exercises, chapter by chapter, answered by the simulator.
+
+Each question factory takes its parameters as callables (``lambda: NAT_KIND``)
+that are read when the student checks, so a chapter whose parameter the student
+changed is answered for the new value. Each exercise has a factory (the
+:class:`~punchlab.course.Exercise` a chapter checks), a stub the chapter shows
+and a reference solution here, a module-level function with the very name the
+student writes, self-contained so its source can stand in a solution cell.
+
+:data:`EXERCISES` lists the factories by id (``"01-filtering"``), the id the
+chapters' cell tags carry (``exercise:01-filtering``); :data:`REFERENCES` lists
+the reference solutions by the same ids.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from punchlab.course import (
+    Case,
+    Choice,
+    Exercise,
+    FreeText,
+    Number,
+    Question,
+    Solution,
+    filtering_exercise,
+    mallory_question,
+)
+from punchlab.messages import Address, Message, MessageType, encode, format_address
+from punchlab.peer import PeerConfig
+from punchlab.policy import PUNCHLAB
+from punchlab.sim import (
+    Behaviour,
+    LinkConfig,
+    NatBox,
+    Network,
+    PortAllocation,
+    nat_config,
+    punch,
+    success_matrix,
+)
+from punchlab.trace import EventKind
+
+__all__ = [
+    "EXERCISES",
+    "HIDDEN_CASES",
+    "REFERENCES",
+    "allows",
+    "chat_lines_question",
+    "classify",
+    "classify_exercise",
+    "connect_question",
+    "filtering_exercise",
+    "first_hello_question",
+    "hello_delays",
+    "hello_schedule_exercise",
+    "initiate_chat_question",
+    "mallory_question",
+    "matrix_question",
+    "observe",
+    "partner_address",
+    "partner_address_exercise",
+    "port_question",
+    "registration_attempts_question",
+    "round_trips_question",
+    "server_sees_question",
+    "unknown_peer_question",
+]
+
+Kind = Callable[[], str]
+
+
+def _nat(net: Network, name: str, kind: str) -> NatBox | None:
+    """A NAT of this kind, or none at all for ``"none"`` (the peer is on the internet)."""
+    return None if kind == "none" else net.add_nat(name, kind)
+
+
+def _registered(kind_a: str, kind_b: str | None = None, *, seed: int = 0) -> tuple[Network, Any]:
+    """Chapters 1 to 3: a server, Alice behind NAT A (and Bob behind NAT B), registered."""
+    net = Network(seed=seed)
+    net.add_server()
+    peers = [net.add_peer("Alice", behind=_nat(net, "NAT A", kind_a))]
+    if kind_b is not None:
+        peers.append(net.add_peer("Bob", behind=_nat(net, "NAT B", kind_b)))
+    for peer in peers:
+        peer.register()
+    net.run_for(1.0)
+    return net, peers
+
+
+# -- chapter 1: what a NAT does ----------------------------------------------------------
+
+
+def port_solution(kind: str) -> Solution:
+    net, _peers = _registered(kind)
+    nat = net.nat("NAT A")
+    (mapping,) = nat.mappings(net.now)
+    inside = format_address(mapping.inside)
+    return Solution(
+        mapping.outside_port,
+        f"NAT A ({kind}) mapped {inside} to {nat.outside_ip}:{mapping.outside_port}.",
+    )
+
+
+def port_question(kind: Kind) -> Question:
+    """Chapter 1: 'Which public port will the NAT use for Alice?'."""
+    return Question(
+        "Alice sends from 10.0.1.2:5000 to the server. Which public port will NAT A use for her?",
+        Number(),
+        lambda: port_solution(kind()),
+    )
+
+
+# -- chapter 2: registration -------------------------------------------------------------
+
+
+def server_sees_solution(kind_a: str, kind_b: str) -> Solution:
+    net, (alice, _bob) = _registered(kind_a, kind_b)
+    (registration,) = [r for r in net.servers[0].registrations if r.peer_id == alice.id]
+    seen = format_address(registration.address)
+    why = (
+        f"The server stores the source of Alice's REGISTRATION: {seen}, NAT A's public "
+        f"address, not her own {format_address(alice.address)}."
+    )
+    return Solution(seen, why)
+
+
+def server_sees_question(kind_a: Kind, kind_b: Kind) -> Question:
+    """Chapter 2: 'What address will the server see for Alice?' (typed as ip:port)."""
+    return Question(
+        "What address will the server see for Alice? Type it as ip:port.",
+        FreeText(),
+        lambda: server_sees_solution(kind_a(), kind_b()),
+    )
+
+
+def registration_attempts_solution(seed: int, loss: float) -> Solution:
+    lossy = Network(seed=seed, internet=LinkConfig(latency=0.02, loss=loss))
+    lossy.add_server()
+    carol = lossy.add_peer("Carol", behind=lossy.add_nat("NAT C", "full-cone"))
+    carol.register()
+    lossy.run_until(lambda: carol.id is not None, 10.0)
+    sent = lossy.trace.filter(actors=["Carol"], types=["REGISTRATION"], kinds=["sent"])
+    count = len(list(sent))
+    return Solution(count, f"Carol sent {count} REGISTRATION datagram(s) before her ID came back.")
+
+
+def registration_attempts_question(seed: Callable[[], int], loss: Callable[[], float]) -> Question:
+    """Chapter 2: how many REGISTRATIONs Carol sends on a lossy link before she is registered."""
+    return Question(
+        "On a link that loses half of all datagrams, how many REGISTRATION datagrams will "
+        "Carol send before she gets her ID?",
+        Number(),
+        lambda: registration_attempts_solution(seed(), loss()),
+    )
+
+
+# -- chapter 3: the rendezvous -----------------------------------------------------------
+
+_CARRIES = (
+    "Alice's private address",
+    "Alice's public address",
+    "Bob's public address",
+    "the server's address",
+)
+
+
+def _introduced(kind_a: str, kind_b: str) -> tuple[Network, Any, Any]:
+    net, (alice, bob) = _registered(kind_a, kind_b)
+    alice.connect(bob.id)
+    net.run_for(0.1)
+    return net, alice, bob
+
+
+def initiate_chat_solution(kind_a: str, kind_b: str) -> Solution:
+    net, alice, bob = _introduced(kind_a, kind_b)
+    sent = net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"])
+    payload = next(iter(sent)).payload
+    seen = {r.peer_id: format_address(r.address) for r in net.servers[0].registrations}
+    known = {
+        format_address(alice.address): _CARRIES[0],
+        seen[alice.id]: _CARRIES[1],
+        seen[bob.id]: _CARRIES[2],
+    }
+    carried = known.get(payload, _CARRIES[3])
+    return Solution(carried, f"INITIATE_CHAT carried {payload}: {carried}.")
+
+
+def initiate_chat_question(kind_a: Kind, kind_b: Kind) -> Question:
+    """Chapter 3: 'What will Bob's INITIATE_CHAT carry?'."""
+    return Question(
+        "Alice asks the server to talk to Bob. What will the INITIATE_CHAT the server sends "
+        "Bob carry?",
+        Choice(*_CARRIES),
+        lambda: initiate_chat_solution(kind_a(), kind_b()),
+    )
+
+
+def unknown_peer_solution(wanted: str) -> Solution:
+    net, (carol,) = _registered("port-restricted-cone")
+    asked = net.now
+    carol.connect(wanted)
+    net.run_for(0.1)
+    sent = net.trace.filter(actors=["server"], kinds=["sent"], time_range=(asked, net.now))
+    count = sum(1 for event in sent if event.msg_type != "HTTP")
+    error = carol.errors[-1] if carol.errors else "no error"
+    return Solution(count, f"The server sent {count} UDP datagram(s); the HTTP answer: {error}.")
+
+
+def unknown_peer_question(wanted: Callable[[], str]) -> Question:
+    """Chapter 3: how many UDP datagrams the server sends for an unknown identifier."""
+    return Question(
+        "Carol asks the server to connect her to an identifier nobody registered. "
+        "How many UDP datagrams will the server send because of her request?",
+        Number(),
+        lambda: unknown_peer_solution(wanted()),
+    )
+
+
+def partner_address(datagram: bytes) -> tuple[str, int]:
+    """The partner's public (ip, port) an INITIATE_CHAT datagram carries (a reference)."""
+    import json
+
+    text = json.loads(datagram)["payload"]
+    host, _, port = text.rpartition(":")
+    return (host.strip("[]"), int(port))
+
+
+def partner_address_cases(
+    kinds: tuple[str, ...] = ("none", "full-cone", "port-restricted-cone", "symmetric"),
+    bob_kind: str = "port-restricted-cone",
+) -> list[Case]:
+    """Alice behind each kind of NAT asks for Bob; the datagram Bob gets, rebuilt from the trace.
+
+    The expected answer is where the server saw Alice's REGISTRATION come from.
+    """
+    cases = []
+    for kind in kinds:
+        net, alice, bob = _introduced(kind, bob_kind)
+        sent = next(iter(net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"])))
+        datagram = encode(Message(MessageType.INITIATE_CHAT, sent.payload, token=bob.core.token))
+        (seen,) = [r.address for r in net.servers[0].registrations if r.peer_id == alice.id]
+        hint = "The payload is the text 'ip:port'; the port is a number."
+        cases.append(Case(f"Alice behind {kind}, Bob behind {bob_kind}", (datagram,), seen, hint))
+    return cases
+
+
+def partner_address_hidden_cases() -> list[Case]:
+    """For the autograder: other pairs of NATs, and an IPv6 address in brackets (Go's form)."""
+    ipv6 = encode(Message(MessageType.INITIATE_CHAT, "[2001:db8::7]:40001", token="0" * 16))
+    hint = "An IPv6 address comes in brackets, as Go writes it: the port follows the last colon."
+    return [
+        *partner_address_cases(("restricted-cone", "symmetric"), "symmetric"),
+        *partner_address_cases(("port-restricted-cone",), "full-cone"),
+        Case("Alice at an IPv6 address", (ipv6,), ("2001:db8::7", 40001), hint),
+    ]
+
+
+def partner_address_exercise() -> Exercise:
+    """Write ``partner_address(datagram) -> (ip, port)``: what Bob reads from INITIATE_CHAT."""
+    return Exercise("Read the introduction", "partner_address", partner_address_cases)
+
+
+# -- chapter 4: punching -----------------------------------------------------------------
+
+
+def round_trips_solution(kind_a: str, kind_b: str, seed: int) -> Solution:
+    result = punch(kind_a, kind_b, seed=seed)
+    if result.time_to_connect is None:
+        return Solution(0, f"{kind_a} and {kind_b} never connect: no round trip is enough.")
+    rtt = 2 * result.network.base_latency("A", "B")
+    trips = round(result.time_to_connect / rtt, 1)
+    return Solution(
+        trips,
+        f"Both sides were connected {result.time_to_connect * 1000:.0f} ms after A asked; "
+        f"one round trip from A to B takes {rtt * 1000:.0f} ms.",
+    )
+
+
+def round_trips_question(kind_a: Kind, kind_b: Kind, seed: Callable[[], int]) -> Question:
+    """Chapter 4: 'How many round trips until both sides are connected?'."""
+    return Question(
+        "From the moment A asks the server, how many round trips between A and B until both "
+        "sides are connected? (Give or take half a round trip; 0 if they never connect.)",
+        Number(tolerance=0.5),
+        lambda: round_trips_solution(kind_a(), kind_b(), seed()),
+    )
+
+
+def first_hello_solution(kind_a: str, kind_b: str, bob_lan_latency: float) -> Solution:
+    net = Network(seed=0)
+    net.add_server()
+    nat_a = net.add_nat("NAT A", kind_a)
+    nat_b = net.add_nat("NAT B", kind_b, lan=LinkConfig(latency=bob_lan_latency))
+    alice = net.add_peer("Alice", behind=nat_a)
+    bob = net.add_peer("Bob", behind=nat_b)
+    alice.register()
+    bob.register()
+    net.run_for(1.0)
+    assert bob.id is not None, "Bob did not register"
+    alice.connect(bob.id)
+    net.run_for(1.0)
+    hellos = list(net.trace.filter(types=["HELLO"]))
+    first = next(e for e in hellos if e.actor == "Alice" and e.kind == EventKind.SENT)
+    fate = [e for e in hellos if e.packet == first.packet and e.kind == EventKind.DROPPED]
+    if fate:
+        return Solution("yes", f"{fate[0].actor} dropped it: {fate[0].reason}.")
+    return Solution("no", "It got through: Bob's NAT let it in.")
+
+
+def first_hello_question(
+    kind_a: Kind, kind_b: Kind, bob_lan_latency: Callable[[], float]
+) -> Question:
+    """Chapter 4: 'Will Alice's first HELLO be dropped?'."""
+    return Question(
+        "Bob's introduction reaches him late. Will Alice's first HELLO be dropped?",
+        Choice("yes", "no"),
+        lambda: first_hello_solution(kind_a(), kind_b(), bob_lan_latency()),
+    )
+
+
+def hello_delays(n: int) -> list[float]:
+    """The first ``n`` waits, in seconds, between one HELLO and the next (a reference)."""
+    from punchlab.peer import PeerConfig
+    from punchlab.policy import PUNCHLAB
+
+    config = PeerConfig()
+    delays: list[float] = []
+    now, interval = 0.0, config.hello_first_retry
+    for _ in range(n):
+        later, interval = PUNCHLAB.next_hello(now, interval, config)
+        delays.append(round(later - now, 6))
+        now = later
+    return delays
+
+
+def _schedule(n: int) -> list[float]:
+    """The simulator's own schedule: the peer's policy stepped ``n`` times."""
+    config = PeerConfig()
+    now, interval = 0.0, config.hello_first_retry
+    delays: list[float] = []
+    for _ in range(n):
+        later, interval = PUNCHLAB.next_hello(now, interval, config)
+        delays.append(later - now)
+        now = later
+    return delays
+
+
+def _close(expected: object, got: object) -> bool:
+    try:
+        pairs = list(zip(expected, got, strict=True))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+    return all(abs(float(e) - float(g)) < 1e-6 for e, g in pairs)
+
+
+def hello_schedule_cases() -> list[Case]:
+    config = PeerConfig()
+    first, most = config.hello_first_retry, config.hello_max_interval
+    return [
+        Case("one wait", (1,), _schedule(1), f"The first retry comes {first} s after the HELLO."),
+        Case("three waits", (3,), _schedule(3), "Each wait is twice the one before."),
+        Case("eight waits", (8,), _schedule(8), f"The waits stop growing at {most} s."),
+        Case("none", (0,), _schedule(0), "No waits asked for: an empty list."),
+    ]
+
+
+def hello_schedule_exercise() -> Exercise:
+    """Write ``hello_delays(n)``: the first n waits between HELLOs, as punchlab's peer waits."""
+    return Exercise("The HELLO retry schedule", "hello_delays", hello_schedule_cases, same=_close)
+
+
+# -- chapter 5: chatting -----------------------------------------------------------------
+
+
+def chat_lines_solution(kind_c: str, kind_d: str, lines: int, seed: int) -> Solution:
+    result = punch(kind_c, kind_d, seed=seed, texts=lines)
+    got = result.texts_a_to_b
+    return Solution(got, f"{kind_c} to {kind_d}: {result.summary()}")
+
+
+def chat_lines_question(
+    kind_c: Kind, kind_d: Kind, lines: Callable[[], int], seed: Callable[[], int]
+) -> Question:
+    """Chapter 5: how many of Carol's lines Dave receives."""
+    return Question(
+        "Carol connects to Dave, then sends him lines of chat. How many of them will Dave receive?",
+        Number(),
+        lambda: chat_lines_solution(kind_c(), kind_d(), lines(), seed()),
+    )
+
+
+def connect_solution(kind_a: str, kind_b: str) -> Solution:
+    result = punch(kind_a, kind_b, seed=0)
+    return Solution("yes" if result.connected else "no", result.summary())
+
+
+def connect_question(kind_a: Kind, kind_b: Kind, prompt: str | None = None) -> Question:
+    """Chapters 5 and 6: 'Will a NAT of this kind and one of that kind connect?'."""
+    return Question(
+        prompt or "Will the two peers connect and chat?",
+        Choice("yes", "no"),
+        lambda: connect_solution(kind_a(), kind_b()),
+    )
+
+
+# -- chapter 6: NAT types ----------------------------------------------------------------
+
+
+def matrix_solution(seed_compatible: bool) -> Solution:
+    matrix = success_matrix(seed_compatible=seed_compatible)
+    count = sum(row.count(True) for row in matrix.as_table())
+    total = len(matrix.kinds) ** 2
+    failing = sorted(f"{a} x {b}" for (a, b), cell in matrix.cells.items() if not cell.connected)
+    return Solution(count, f"{count} of {total} connect; these do not: {', '.join(failing)}.")
+
+
+def matrix_question(seed_compatible: Callable[[], bool] = lambda: False) -> Question:
+    """Chapter 6: 'How many cells of the matrix connect?'."""
+    return Question(
+        "Five kinds of NAT (none, and the four classic names) on each side make 25 pairs. "
+        "With punchlab's algorithm, how many of the 25 connect?",
+        Number(),
+        lambda: matrix_solution(seed_compatible()),
+    )
+
+
+#: The test servers of the classification exercise: two addresses, two ports.
+PRIMARY: Address = ("203.0.113.10", 3478)
+OTHER_PORT: Address = ("203.0.113.10", 3479)
+OTHER_ADDRESS: Address = ("203.0.113.20", 3478)
+
+
+def observe(
+    mapping: str, filtering: str, seed: int = 0, allocation: str = "preserve"
+) -> dict[str, object]:
+    """What RFC 5780's tests see of a NAT: the simulator's NatBox, probed.
+
+    Alice, at 10.0.0.2:5000, sends to the primary server, to its other port
+    and to another address; each answer's public port is recorded. Then, on
+    a fresh NAT where Alice has sent only to the primary server, the other
+    port and the other address each try to reach her.
+    """
+    config = nat_config(
+        "full-cone",
+        mapping=Behaviour(mapping),
+        filtering=Behaviour(filtering),
+        allocation=PortAllocation(allocation),
+    )
+    inside = ("10.0.0.2", 5000)
+    box = NatBox("NAT", "198.51.100.1", config, random.Random(seed))
+    remotes = (PRIMARY, OTHER_PORT, OTHER_ADDRESS)
+    ports = {remote: box.outbound(inside, remote, now=0.0)[1] for remote in remotes}
+    fresh = NatBox("NAT", "198.51.100.1", config, random.Random(seed))
+    port = fresh.outbound(inside, PRIMARY, now=0.0)[1]
+    reaches = {
+        remote: not isinstance(fresh.inbound(remote, port, now=1.0), str)
+        for remote in (OTHER_PORT, OTHER_ADDRESS)
+    }
+    return {
+        "port seen by primary": ports[PRIMARY],
+        "port seen by other port": ports[OTHER_PORT],
+        "port seen by other address": ports[OTHER_ADDRESS],
+        "other port gets in": reaches[OTHER_PORT],
+        "other address gets in": reaches[OTHER_ADDRESS],
+    }
+
+
+def classify(observation: dict[str, object]) -> tuple[str, str]:
+    """The NAT's (mapping, filtering) from what the tests saw (a reference)."""
+    primary = observation["port seen by primary"]
+    if observation["port seen by other address"] == primary:
+        mapping = "endpoint-independent"
+    elif observation["port seen by other port"] == primary:
+        mapping = "address-dependent"
+    else:
+        mapping = "address-and-port-dependent"
+    if observation["other address gets in"]:
+        filtering = "endpoint-independent"
+    elif observation["other port gets in"]:
+        filtering = "address-dependent"
+    else:
+        filtering = "address-and-port-dependent"
+    return (mapping, filtering)
+
+
+def _combinations() -> Iterator[tuple[str, str]]:
+    for mapping in Behaviour:
+        for filtering in Behaviour:
+            yield mapping.value, filtering.value
+
+
+def classify_cases(allocation: str = "preserve", seed: int = 0) -> list[Case]:
+    """Every mapping with every filtering; the expected answer is the simulated NAT's config."""
+    hints = {
+        "endpoint-independent": "the same public port for every destination",
+        "address-dependent": "a new public port for a new address, not for a new port",
+        "address-and-port-dependent": "a new public port for every new address or port",
+    }
+    filters = {
+        "endpoint-independent": "anyone, once a mapping exists",
+        "address-dependent": "any port of an address Alice sent to",
+        "address-and-port-dependent": "only the exact address and port Alice sent to",
+    }
+    return [
+        Case(
+            f"mapping {mapping}, filtering {filtering}" + _allocated(allocation),
+            (observe(mapping, filtering, seed, allocation),),
+            (mapping, filtering),
+            f"Mapping {mapping} means {hints[mapping]}; filtering {filtering} lets in "
+            f"{filters[filtering]}.",
+        )
+        for mapping, filtering in _combinations()
+    ]
+
+
+def _allocated(allocation: str) -> str:
+    return "" if allocation == "preserve" else f", {allocation} ports"
+
+
+def classify_hidden_cases() -> list[Case]:
+    """For the autograder: the same NATs allocating ports at random or in sequence."""
+    return classify_cases("random", seed=1) + classify_cases("sequential", seed=2)
+
+
+def classify_exercise() -> Exercise:
+    """Write ``classify(observation) -> (mapping, filtering)`` like RFC 5780's tests."""
+    return Exercise(
+        "Classify a mystery NAT",
+        "classify",
+        classify_cases,
+        same=_same_pair,
+    )
+
+
+def _same_pair(expected: object, got: object) -> bool:
+    return isinstance(got, tuple | list) and tuple(got) == expected
+
+
+# -- the registry ------------------------------------------------------------------------
+
+
+def allows(filtering: str, contacted: set[tuple[str, int]], source: tuple[str, int]) -> bool:
+    """Whether a packet from ``source`` gets in, after Alice sent to ``contacted`` (a reference)."""
+    if filtering == "endpoint-independent":
+        return True
+    if filtering == "address-dependent":
+        return source[0] in {address for address, _ in contacted}
+    return source in contacted
+
+
+#: Each exercise's factory, by the id its chapter's cell tags carry (``exercise:ID``).
+EXERCISES: dict[str, Callable[[], Exercise]] = {
+    "01-filtering": filtering_exercise,
+    "03-partner-address": partner_address_exercise,
+    "04-hello-schedule": hello_schedule_exercise,
+    "06-classify-nat": classify_exercise,
+}
+
+#: More cases for the nbgrader course's hidden tests, by the same id.
+HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
+    "03-partner-address": partner_address_hidden_cases,
+    "06-classify-nat": classify_hidden_cases,
+}
+
+#: Each exercise's reference solution, by the same id: a function with the name the
+#: student writes, whose source (``inspect.getsource``) is a complete solution cell.
+REFERENCES: dict[str, Callable[..., Any]] = {
+    "01-filtering": allows,
+    "03-partner-address": partner_address,
+    "04-hello-schedule": hello_delays,
+    "06-classify-nat": classify,
+}

@@ -1,0 +1,164 @@
+"""The course's chapter questions and exercises: answers from the simulator, references pass."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from punchlab.course import Exercise
+from punchlab.exercises import (
+    EXERCISES,
+    HIDDEN_CASES,
+    REFERENCES,
+    chat_lines_question,
+    classify,
+    connect_question,
+    first_hello_question,
+    hello_delays,
+    initiate_chat_question,
+    matrix_question,
+    observe,
+    port_question,
+    registration_attempts_question,
+    round_trips_question,
+    server_sees_question,
+    unknown_peer_question,
+)
+
+PRC = "port-restricted-cone"
+
+
+def stub(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+# -- the registry ------------------------------------------------------------------------
+
+
+def test_every_exercise_has_a_reference_under_the_same_id() -> None:
+    assert set(EXERCISES) == set(REFERENCES)
+    assert len(EXERCISES) >= 4
+    for exercise_id, factory in EXERCISES.items():
+        exercise = factory()
+        assert isinstance(exercise, Exercise)
+        assert REFERENCES[exercise_id].__name__ == exercise.function_name, exercise_id
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_the_reference_passes_and_the_stub_is_not_attempted(exercise_id: str) -> None:
+    exercise = EXERCISES[exercise_id]()
+    report = exercise.check(REFERENCES[exercise_id])
+    assert report.passed, str(report)
+    unwritten = exercise.check(stub)
+    assert unwritten.status == "not attempted"
+    assert "not attempted yet" in str(unwritten)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_a_references_source_is_a_solution_cell_on_its_own(exercise_id: str) -> None:
+    """What the nbgrader builder does with it: run the source alone, then check."""
+    reference = REFERENCES[exercise_id]
+    namespace: dict[str, Any] = {}
+    exec(inspect.getsource(reference), namespace)
+    assert EXERCISES[exercise_id]().check(namespace[reference.__name__]).passed
+
+
+def test_a_wrong_answer_names_the_failing_case() -> None:
+    report = EXERCISES["04-hello-schedule"]().check(lambda n: [0.02 * 2**i for i in range(n)])
+    assert report.status == "failed"
+    assert "Failing case: eight waits" in str(report)
+    assert "stop growing at 0.5 s" in str(report)
+    classified = EXERCISES["06-classify-nat"]().check(lambda o: ("endpoint-independent",) * 2)
+    assert classified.status == "failed"
+    assert "Failing case: mapping endpoint-independent, filtering address-dependent" in str(
+        classified
+    )
+    assert "filtering address-dependent lets in any port of an address" in str(classified)
+    read = EXERCISES["03-partner-address"]().check(lambda d: "198.51.100.1:5000")
+    assert read.status == "failed"
+
+
+def test_the_schedule_is_the_peers() -> None:
+    assert hello_delays(7) == [0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5]
+    assert hello_delays(0) == []
+
+
+def test_observations_tell_every_combination_apart() -> None:
+    seen = {
+        (mapping, filtering): observe(mapping, filtering)
+        for mapping in ("endpoint-independent", "address-dependent", "address-and-port-dependent")
+        for filtering in ("endpoint-independent", "address-dependent", "address-and-port-dependent")
+    }
+    assert all(classify(observation) == pair for pair, observation in seen.items())
+    symmetric = observe("address-and-port-dependent", "address-and-port-dependent")
+    assert symmetric["port seen by primary"] != symmetric["port seen by other port"]
+    assert not symmetric["other port gets in"] and not symmetric["other address gets in"]
+
+
+# -- the chapters' questions -------------------------------------------------------------
+
+
+def test_chapter_1_the_port_follows_the_nat_kind() -> None:
+    kind = [PRC]
+    question = port_question(lambda: kind[0])
+    assert question.check(5000).right
+    kind[0] = "symmetric"
+    assert not question.check(5000).right
+    assert question.solve().answer != 5000
+
+
+def test_chapter_2_the_server_sees_the_public_address() -> None:
+    question = server_sees_question(lambda: PRC, lambda: "symmetric")
+    assert question.check("198.51.100.1:5000").right
+    assert not question.check("10.0.1.2:5000").right
+    attempts = registration_attempts_question(lambda: 3, lambda: 0.5)
+    assert attempts.check(2).right
+    assert registration_attempts_question(lambda: 3, lambda: 0.0).solve().answer == 1
+
+
+def test_chapter_3_the_introduction_carries_alices_public_address() -> None:
+    question = initiate_chat_question(lambda: PRC, lambda: PRC)
+    assert question.check("Alice's public address").right
+    assert "198.51.100.1:5000" in question.solve().explanation
+    assert unknown_peer_question(lambda: "no-such-peer").check(0).right
+
+
+def test_chapter_4_round_trips_and_the_first_hello() -> None:
+    trips = round_trips_question(lambda: PRC, lambda: PRC, lambda: 0)
+    assert trips.solve().answer == 2.0
+    assert trips.check(2.4).right and not trips.check(3).right
+    never = round_trips_question(lambda: PRC, lambda: "symmetric", lambda: 0)
+    assert never.solve().answer == 0
+    latency = [0.03]
+    first = first_hello_question(lambda: PRC, lambda: PRC, lambda: latency[0])
+    assert first.check("yes").right
+    assert "filtered by NAT" in first.check("yes").text
+    latency[0] = 0.001
+    assert first.check("no").right
+
+
+def test_chapters_5_and_6_connections_and_the_matrix() -> None:
+    assert (
+        chat_lines_question(lambda: "full-cone", lambda: PRC, lambda: 3, lambda: 1).check(3).right
+    )
+    assert (
+        chat_lines_question(lambda: PRC, lambda: "symmetric", lambda: 5, lambda: 1).check(0).right
+    )
+    assert connect_question(lambda: PRC, lambda: "symmetric").check("no").right
+    assert connect_question(lambda: "restricted-cone", lambda: "symmetric").check("yes").right
+    matrix = matrix_question()
+    assert matrix.check(22).right
+    assert "port-restricted-cone x symmetric" in matrix.solve().explanation
+    original = matrix_question(lambda: True).solve().answer
+    assert isinstance(original, int) and original < 22
+
+
+@pytest.mark.parametrize("exercise_id", sorted(HIDDEN_CASES))
+def test_the_reference_passes_the_hidden_cases_too(exercise_id: str) -> None:
+    visible = EXERCISES[exercise_id]()
+    cases = HIDDEN_CASES[exercise_id]()
+    assert cases and {c.name for c in cases}.isdisjoint(c.name for c in visible.cases())
+    hidden = Exercise("hidden", visible.function_name, lambda: cases, same=visible.same)
+    assert hidden.check(REFERENCES[exercise_id]).passed
