@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help lab test fast lint typecheck unit notebooks demo bench clean
+.PHONY: help lab test fast lint typecheck unit notebooks assignments demo bench clean
 
 help:
 	@echo "make lab        open the notebooks in JupyterLab (simulated network, no setup)"
@@ -11,6 +11,7 @@ help:
 	@echo "make fast       the tests without browser, real-NAT lab, slow ones and notebooks"
 	@echo "make demo       punch through two simulated NATs and draw the diagram"
 	@echo "make notebooks  run the notebooks from their notebooks/NN-name.py sources, store outputs"
+	@echo "make assignments  write the nbgrader course, assignments/, from the chapters"
 	@echo "make bench      run the benchmarks"
 
 $(BIN)/python:
@@ -38,6 +39,7 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
 	$(BIN)/mypy scripts/execute_notebooks.py
+	$(BIN)/mypy scripts/make_assignments.py
 
 # The unit, integration, image, browser tests and the notebooks (nbval, strict).
 unit: $(VENV)/.test
@@ -55,6 +57,11 @@ fast: $(VENV)/.test
 # when a notebook and its source differ).
 notebooks: $(VENV)/.test
 	$(BIN)/python scripts/execute_notebooks.py
+
+# The nbgrader course: assignments/source/<chapter>/ from the chapters' exercise-tagged
+# cells and punchlab.exercises (tests/test_assignments.py fails when they differ).
+assignments: $(VENV)/.test
+	$(BIN)/python scripts/make_assignments.py
 
 demo: $(VENV)/.lab
 	$(BIN)/punchlab demo
