@@ -199,6 +199,7 @@ async def test_bad_http_of_every_kind_gets_json_errors_and_changes_nothing() -> 
         assert statuses == [200]
 
 
+@pytest.mark.slow
 async def test_three_hundred_peers_register_at_once() -> None:
     async with RendezvousServer("127.0.0.1", 0, 0) as server:
         assert server.udp_address is not None
@@ -307,6 +308,7 @@ async def _after_garbage_it_still_works(batch: list[bytes]) -> None:
         assert statuses == [200]
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=40, deadline=None)
 @given(st.lists(datagrams, max_size=30))
 def test_arbitrary_datagrams_at_the_real_server_change_nothing(batch: list[bytes]) -> None:

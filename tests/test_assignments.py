@@ -61,6 +61,7 @@ def cells(notebook: Path) -> list[str]:
     return ["".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]]
 
 
+@pytest.mark.slow
 def test_the_committed_assignments_are_what_the_chapters_give() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"], cwd=ROOT, env=environment(),

@@ -57,6 +57,7 @@ def test_labels_only_move_vertically_from_one_of_their_spots(requests: list[Labe
             assert x == r.candidates[0][0], "a label that had to move moves from its best spot"
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=200, deadline=None)
 @given(st.lists(request, max_size=25), st.data())
 def test_labels_keep_off_obstacles_and_inside_roomy_bounds(

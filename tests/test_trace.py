@@ -305,6 +305,7 @@ events = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=200)
 @given(st.lists(events, max_size=5))
 def test_jsonl_round_trip_arbitrary_events(items: list[TraceEvent]) -> None:
