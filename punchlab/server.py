@@ -339,12 +339,13 @@ class RendezvousCore:
         if registration is not None and message.type in _COUNTED:
             registration.received += 1
         if message.type is MessageType.REGISTRATION:
-            if not self._take_token(share_key(address[0]), now):
+            share = share_key(address[0])  # once per datagram: this is the busiest path
+            if not self._take_token(share, now):
                 self._reject(address, "rate limited", f"too many REGISTRATIONs from {address[0]}")
-            elif registration is None and not self._make_room(address):
+            elif registration is None and not self._make_room(address, share):
                 return
             else:
-                self._register(address, now, message, registration)
+                self._register(address, now, message, registration, share)
         elif message.type is MessageType.INITIATE_CHAT_ACK:
             self._acknowledge(address, message, now)
         elif message.type is MessageType.HEART_BEAT:
@@ -501,19 +502,29 @@ class RendezvousCore:
     # -- internals -------------------------------------------------------------------
 
     def _register(
-        self, address: Address, now: float, message: Message, registration: Registration | None
+        self,
+        address: Address,
+        now: float,
+        message: Message,
+        registration: Registration | None,
+        share: str,
     ) -> None:
         repeated = registration is not None
         if registration is None:
-            registration = self._new_registration(address, now, message)
+            registration = self._new_registration(address, now, message, share)
         else:
             # A retry whose answer was lost: same peer, same identifier.
             self._refresh(registration, now)
         self._send(registration.answer, registration)
         self._events.append(PeerRegistered(registration.peer_id, address, repeated))
 
-    def _new_registration(self, address: Address, now: float, message: Message) -> Registration:
-        """Enter a new peer; one that announced features gets a secret and the server's list."""
+    def _new_registration(
+        self, address: Address, now: float, message: Message, share: str
+    ) -> Registration:
+        """Enter a new peer; one that announced features gets a secret and the server's list.
+
+        ``share`` is ``share_key(address[0])``, what the peer is counted under.
+        """
         peer_id = self._new_id()
         features = parse_features(message.features) & PEER_FEATURES
         secret = None
@@ -536,16 +547,13 @@ class RendezvousCore:
         )
         self._by_id[peer_id] = registration
         self._by_address[address] = registration
-        share = share_key(address[0])
         self._count_by_ip[share] += 1
         self._quiet[peer_id] = registration
         self._quiet_by_ip.setdefault(share, OrderedDict())[peer_id] = registration
         return registration
 
-    def _make_room(self, address: Address) -> bool:
-        """Room for one more registration from ``address``: evict a quiet one, or refuse."""
-        ip = address[0]
-        share = share_key(ip)
+    def _make_room(self, address: Address, share: str) -> bool:
+        """Room for one more registration from ``address`` (counted under ``share``)."""
         if self._count_by_ip[share] >= self.limits.max_registrations_per_ip:
             own_quiet = self._quiet_by_ip.get(share)
             if not own_quiet:
