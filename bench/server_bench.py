@@ -50,6 +50,8 @@ UNLIMITED = ServerLimits(
     max_registrations_per_ip=10**9,
     introductions_per_second=1e12,
     introduction_burst=10**12,
+    pair_introductions_per_second=1e12,
+    pair_introduction_burst=10**12,
 )
 REGISTRATION = encode(Message(MessageType.REGISTRATION, ""))
 

@@ -164,6 +164,9 @@ class ServerLimits:
     max_registrations_per_ip: int = 2_000
     introductions_per_second: float = 0.5
     introduction_burst: int = 5
+    #: What one initiator may ask for one peer: at once, then per second.
+    pair_introduction_burst: int = 3
+    pair_introductions_per_second: float = 0.2
 
     def __post_init__(self) -> None:
         if self.registrations_per_second <= 0 or self.registration_burst < 1:
@@ -172,6 +175,8 @@ class ServerLimits:
             raise ValueError("max_registrations and max_registrations_per_ip must be at least 1")
         if self.introductions_per_second <= 0 or self.introduction_burst < 1:
             raise ValueError("introduction rate and burst must be positive")
+        if self.pair_introductions_per_second <= 0 or self.pair_introduction_burst < 1:
+            raise ValueError("pair introduction rate and burst must be positive")
 
 
 @dataclass(slots=True)
@@ -186,11 +191,6 @@ def _refill(bucket: _Bucket, now: float, per_second: float, burst: int) -> bool:
         bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * per_second)
         bucket.updated = now
     return bucket.tokens >= 1.0
-
-
-#: Introductions one initiator may ask for one peer: at once, then per second.
-PAIR_INTRODUCTION_BURST = 3
-PAIR_INTRODUCTIONS_PER_SECOND = 0.2
 
 
 @dataclass(slots=True)
@@ -446,11 +446,15 @@ class RendezvousCore:
         if peer.introductions is None:  # made on first use: most peers are never introduced
             peer.introductions = _Bucket(float(limits.introduction_burst), now)
         key = (initiator.peer_id, peer.peer_id)
-        pair = self._pair_budgets.pop(key, None) or _Bucket(float(PAIR_INTRODUCTION_BURST), now)
+        pair = self._pair_budgets.pop(key, None) or _Bucket(
+            float(limits.pair_introduction_burst), now
+        )
         self._pair_budgets[key] = pair  # most recent last: the oldest go first
         while len(self._pair_budgets) > limits.max_registrations:
             self._pair_budgets.popitem(last=False)
-        pair_ok = _refill(pair, now, PAIR_INTRODUCTIONS_PER_SECOND, PAIR_INTRODUCTION_BURST)
+        pair_ok = _refill(
+            pair, now, limits.pair_introductions_per_second, limits.pair_introduction_burst
+        )
         peer_ok = _refill(
             peer.introductions, now, limits.introductions_per_second, limits.introduction_burst
         )

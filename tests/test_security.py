@@ -32,7 +32,6 @@ from punchlab.messages import (
 )
 from punchlab.peer import PeerAddressChanged, PeerCore, PeerState, TextReceived
 from punchlab.server import (
-    PAIR_INTRODUCTION_BURST,
     DatagramIgnored,
     PeerRegistered,
     RendezvousCore,
@@ -623,7 +622,7 @@ def test_one_initiator_asking_again_and_again_cannot_keep_others_from_a_peer() -
             statuses.append(200)
         except TooManyIntroductions:
             statuses.append(429)
-    assert statuses.count(200) == PAIR_INTRODUCTION_BURST
+    assert statuses.count(200) == core.limits.pair_introduction_burst
     introduce(core, ids["friend"], ids["bob"], 0.7)  # Bob's budget is not used up
 
 
