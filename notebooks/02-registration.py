@@ -59,16 +59,13 @@ from punchlab.exercises import server_sees_question
 server_sees_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND)
 
 # %%
-from punchlab.sim import Network
+from punchlab.scenes import registered
 
-net = Network(seed=0)
-server = net.add_server()
-alice = net.add_peer("Alice", behind=net.add_nat("NAT A", NAT_A_KIND))
-bob = net.add_peer("Bob", behind=net.add_nat("NAT B", NAT_B_KIND))
+# A server, Alice behind NAT A and Bob behind NAT B; both register, and the
+# network runs for one virtual second.
+scene = registered(NAT_A_KIND, NAT_B_KIND)
+net, server, alice, bob = scene.net, scene.server, scene.alice, scene.bob
 print("Alice's own address:", alice.address)
-alice.register()
-bob.register()
-net.run_for(1.0)
 print("Alice's ID:", alice.id)
 print("Bob's ID:  ", bob.id)
 
@@ -105,13 +102,11 @@ SEED, LOSS = 3, 0.5
 registration_attempts_question(lambda: SEED, lambda: LOSS)
 
 # %%
-from punchlab.sim import LinkConfig
+from punchlab.scenes import lossy_registration
 
-lossy = Network(seed=SEED, internet=LinkConfig(latency=0.02, loss=LOSS))
-lossy.add_server()
-carol = lossy.add_peer("Carol", behind=lossy.add_nat("NAT C", "full-cone"))
-carol.register()
-lossy.run_until(lambda: carol.id is not None, 10.0)
+# Carol behind a full cone NAT registers across an internet that loses LOSS
+# of all datagrams (20 ms each way); the network runs until her ID comes back.
+lossy, carol = lossy_registration(SEED, LOSS)
 print(lossy.trace.filter(actors=["Carol", "internet"], types=["REGISTRATION"]).table())
 
 # %% [markdown]

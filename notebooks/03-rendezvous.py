@@ -36,18 +36,13 @@ NAT_B_KIND = "port-restricted-cone"
 initiate_chat_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND)
 
 # %%
-from punchlab.sim import Network
+from punchlab.scenes import introduced
 
-net = Network(seed=0)
-server = net.add_server()
-alice = net.add_peer("Alice", behind=net.add_nat("NAT A", NAT_A_KIND))
-bob = net.add_peer("Bob", behind=net.add_nat("NAT B", NAT_B_KIND))
-alice.register()
-bob.register()
-net.run_for(1.0)
-start = net.now
-alice.connect(bob.id)
-net.run_for(0.1)
+# Both register (one virtual second), then Alice asks the server for Bob and
+# the network runs for another 100 ms.
+scene = introduced(NAT_A_KIND, NAT_B_KIND)
+net, server, alice, bob = scene.net, scene.server, scene.alice, scene.bob
+start = scene.asked
 print(net.trace.filter(types=["HTTP", "INITIATE_CHAT"], time_range=(start, net.now)).table())
 
 # %% [markdown]

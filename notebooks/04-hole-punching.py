@@ -34,20 +34,14 @@
 # server:
 
 # %%
-from punchlab.sim import LinkConfig, Network
+from punchlab.scenes import registered
 
 NAT_A_KIND = NAT_B_KIND = "port-restricted-cone"
 BOB_LAN_LATENCY = 0.03  # seconds, one way, between Bob and his router
 
-net = Network(seed=0)
-net.add_server()
-nat_a = net.add_nat("NAT A", NAT_A_KIND)
-nat_b = net.add_nat("NAT B", NAT_B_KIND, lan=LinkConfig(latency=BOB_LAN_LATENCY))
-alice = net.add_peer("Alice", behind=nat_a)
-bob = net.add_peer("Bob", behind=nat_b)
-alice.register()
-bob.register()
-net.run_for(1.0)
+# A server, Alice behind NAT A, Bob behind NAT B on his slow link; both register.
+scene = registered(NAT_A_KIND, NAT_B_KIND, bob_lan_latency=BOB_LAN_LATENCY)
+net, nat_a, nat_b = scene.net, scene.nat_a, scene.nat_b
 print(nat_a.show(net.now))
 print(nat_b.show(net.now))
 
@@ -63,13 +57,13 @@ first_hello_question(lambda: NAT_A_KIND, lambda: NAT_B_KIND, lambda: BOB_LAN_LAT
 
 # %%
 from punchlab.diagram import sequence_diagram
+from punchlab.scenes import ask_for_bob
 
-asked = net.now
-alice.connect(bob.id)
-net.run_for(1.0)
-print("connected:", alice.connected and bob.connected)
+# Alice asks the server for Bob; the network runs on for one virtual second.
+scene = ask_for_bob(scene)
+print("connected:", scene.alice.connected and scene.bob.connected)
 origin = net.trace[0].time
-window = (asked - origin - 0.001, asked - origin + 0.135)
+window = (scene.asked - origin - 0.001, scene.asked - origin + 0.135)
 kinds = ["HTTP", "INITIATE_CHAT", "HELLO", "SUCCESS"]
 _ = sequence_diagram(net.trace, types=kinds, time_range=window)
 
@@ -106,6 +100,7 @@ print(result.summary())
 round_trip = 2 * result.network.base_latency("A", "B")
 print(f"round trips: {result.time_to_connect / round_trip:.1f}")
 
+# %% [markdown]
 # ## The original algorithm against punchlab's
 #
 # The original Go client waited 3 seconds before its first `HELLO`, then sent one

@@ -32,11 +32,10 @@ from punchlab.course import (
 from punchlab.messages import Address, Message, MessageType, encode, format_address
 from punchlab.peer import PeerConfig
 from punchlab.policy import PUNCHLAB
+from punchlab.scenes import ask_for_bob, introduced, lossy_registration, registered
 from punchlab.sim import (
     Behaviour,
-    LinkConfig,
     NatBox,
-    Network,
     PortAllocation,
     nat_config,
     punch,
@@ -73,30 +72,13 @@ __all__ = [
 Kind = Callable[[], str]
 
 
-def _nat(net: Network, name: str, kind: str) -> NatBox | None:
-    """A NAT of this kind, or none at all for ``"none"`` (the peer is on the internet)."""
-    return None if kind == "none" else net.add_nat(name, kind)
-
-
-def _registered(kind_a: str, kind_b: str | None = None, *, seed: int = 0) -> tuple[Network, Any]:
-    """Chapters 1 to 3: a server, Alice behind NAT A (and Bob behind NAT B), registered."""
-    net = Network(seed=seed)
-    net.add_server()
-    peers = [net.add_peer("Alice", behind=_nat(net, "NAT A", kind_a))]
-    if kind_b is not None:
-        peers.append(net.add_peer("Bob", behind=_nat(net, "NAT B", kind_b)))
-    for peer in peers:
-        peer.register()
-    net.run_for(1.0)
-    return net, peers
-
-
 # -- chapter 1: what a NAT does ----------------------------------------------------------
 
 
 def port_solution(kind: str) -> Solution:
-    net, _peers = _registered(kind)
-    nat = net.nat("NAT A")
+    scene = registered(kind)
+    net, nat = scene.net, scene.nat_a
+    assert nat is not None, "no NAT to map through"
     (mapping,) = nat.mappings(net.now)
     inside = format_address(mapping.inside)
     return Solution(
@@ -118,8 +100,9 @@ def port_question(kind: Kind) -> Question:
 
 
 def server_sees_solution(kind_a: str, kind_b: str) -> Solution:
-    net, (alice, _bob) = _registered(kind_a, kind_b)
-    (registration,) = [r for r in net.servers[0].registrations if r.peer_id == alice.id]
+    scene = registered(kind_a, kind_b)
+    alice = scene.alice
+    (registration,) = [r for r in scene.server.registrations if r.peer_id == alice.id]
     seen = format_address(registration.address)
     why = (
         f"The server stores the source of Alice's REGISTRATION: {seen}, NAT A's public "
@@ -138,11 +121,7 @@ def server_sees_question(kind_a: Kind, kind_b: Kind) -> Question:
 
 
 def registration_attempts_solution(seed: int, loss: float) -> Solution:
-    lossy = Network(seed=seed, internet=LinkConfig(latency=0.02, loss=loss))
-    lossy.add_server()
-    carol = lossy.add_peer("Carol", behind=lossy.add_nat("NAT C", "full-cone"))
-    carol.register()
-    lossy.run_until(lambda: carol.id is not None, 10.0)
+    lossy, _carol = lossy_registration(seed, loss)
     sent = lossy.trace.filter(actors=["Carol"], types=["REGISTRATION"], kinds=["sent"])
     count = len(list(sent))
     return Solution(count, f"Carol sent {count} REGISTRATION datagram(s) before her ID came back.")
@@ -168,15 +147,10 @@ _CARRIES = (
 )
 
 
-def _introduced(kind_a: str, kind_b: str) -> tuple[Network, Any, Any]:
-    net, (alice, bob) = _registered(kind_a, kind_b)
-    alice.connect(bob.id)
-    net.run_for(0.1)
-    return net, alice, bob
-
-
 def initiate_chat_solution(kind_a: str, kind_b: str) -> Solution:
-    net, alice, bob = _introduced(kind_a, kind_b)
+    scene = introduced(kind_a, kind_b)
+    net, alice, bob = scene.net, scene.alice, scene.bob
+    assert bob is not None
     sent = net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"])
     payload = next(iter(sent)).payload
     seen = {r.peer_id: format_address(r.address) for r in net.servers[0].registrations}
@@ -200,7 +174,8 @@ def initiate_chat_question(kind_a: Kind, kind_b: Kind) -> Question:
 
 
 def unknown_peer_solution(wanted: str) -> Solution:
-    net, (carol,) = _registered("port-restricted-cone")
+    scene = registered("port-restricted-cone")
+    net, carol = scene.net, scene.alice
     asked = net.now
     carol.connect(wanted)
     net.run_for(0.1)
@@ -239,7 +214,9 @@ def partner_address_cases(
     """
     cases = []
     for kind in kinds:
-        net, alice, bob = _introduced(kind, bob_kind)
+        scene = introduced(kind, bob_kind)
+        net, alice, bob = scene.net, scene.alice, scene.bob
+        assert bob is not None
         sent = next(iter(net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"])))
         datagram = encode(Message(MessageType.INITIATE_CHAT, sent.payload, token=bob.core.token))
         (seen,) = [r.address for r in net.servers[0].registrations if r.peer_id == alice.id]
@@ -291,18 +268,7 @@ def round_trips_question(kind_a: Kind, kind_b: Kind, seed: Callable[[], int]) ->
 
 
 def first_hello_solution(kind_a: str, kind_b: str, bob_lan_latency: float) -> Solution:
-    net = Network(seed=0)
-    net.add_server()
-    nat_a = net.add_nat("NAT A", kind_a)
-    nat_b = net.add_nat("NAT B", kind_b, lan=LinkConfig(latency=bob_lan_latency))
-    alice = net.add_peer("Alice", behind=nat_a)
-    bob = net.add_peer("Bob", behind=nat_b)
-    alice.register()
-    bob.register()
-    net.run_for(1.0)
-    assert bob.id is not None, "Bob did not register"
-    alice.connect(bob.id)
-    net.run_for(1.0)
+    net = ask_for_bob(registered(kind_a, kind_b, bob_lan_latency=bob_lan_latency)).net
     hellos = list(net.trace.filter(types=["HELLO"]))
     first = next(e for e in hellos if e.actor == "Alice" and e.kind == EventKind.SENT)
     fate = [e for e in hellos if e.packet == first.packet and e.kind == EventKind.DROPPED]

@@ -1,0 +1,135 @@
+"""The small networks the chapters build, one function each.
+
+A chapter's cell and the question that asks the student to predict its
+outcome must run the very same network, or the answer the question checks
+against could drift from what the cell shows. So both call these builders:
+the notebook to show the run, :mod:`punchlab.exercises` to compute the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from punchlab.sim.links import LinkConfig
+from punchlab.sim.nat import NatBox
+from punchlab.sim.network import Network
+from punchlab.sim.nodes import SimPeer, SimServer
+
+__all__ = [
+    "Campus",
+    "Scene",
+    "ask_for_bob",
+    "campus",
+    "introduced",
+    "lossy_registration",
+    "registered",
+]
+
+#: Virtual seconds a scene runs after registering: every registration is answered by then.
+SETTLE = 1.0
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A server and Alice (and Bob, when asked for), each behind a NAT of some kind."""
+
+    net: Network
+    server: SimServer
+    alice: SimPeer
+    bob: SimPeer | None
+    nat_a: NatBox | None
+    nat_b: NatBox | None
+    #: When Alice asked the server for Bob (virtual seconds), once she has.
+    asked: float | None = None
+
+
+def _nat(net: Network, name: str, kind: str, lan: LinkConfig | None = None) -> NatBox | None:
+    """A NAT of this kind, or none at all for ``"none"`` (the peer is on the internet)."""
+    if kind == "none":
+        return None
+    return net.add_nat(name, kind) if lan is None else net.add_nat(name, kind, lan=lan)
+
+
+def registered(
+    kind_a: str, kind_b: str | None = None, *, seed: int = 0, bob_lan_latency: float | None = None
+) -> Scene:
+    """Chapters 1 to 4: Alice behind NAT A (and Bob behind NAT B), both registered.
+
+    ``bob_lan_latency`` puts Bob at the end of a slower link to his router
+    (chapter 4: his introduction arrives late, so Alice's first HELLO is early).
+    """
+    net = Network(seed=seed)
+    server = net.add_server()
+    nat_a = _nat(net, "NAT A", kind_a)
+    alice = net.add_peer("Alice", behind=nat_a)
+    nat_b = bob = None
+    if kind_b is not None:
+        lan = None if bob_lan_latency is None else LinkConfig(latency=bob_lan_latency)
+        nat_b = _nat(net, "NAT B", kind_b, lan)
+        bob = net.add_peer("Bob", behind=nat_b)
+    for peer in (alice, bob):
+        if peer is not None:
+            peer.register()
+    net.run_for(SETTLE)
+    return Scene(net, server, alice, bob, nat_a, nat_b)
+
+
+def introduced(kind_a: str, kind_b: str, *, seed: int = 0, run_for: float = 0.1) -> Scene:
+    """Chapter 3: both registered, then Alice asks the server for Bob."""
+    return ask_for_bob(registered(kind_a, kind_b, seed=seed), run_for)
+
+
+def ask_for_bob(scene: Scene, run_for: float = SETTLE) -> Scene:
+    """Alice asks the server for Bob, and the network runs on for ``run_for`` seconds."""
+    assert scene.bob is not None and scene.bob.id is not None, "Bob did not register"
+    asked = scene.net.now
+    scene.alice.connect(scene.bob.id)
+    scene.net.run_for(run_for)
+    return replace(scene, asked=asked)
+
+
+def lossy_registration(
+    seed: int, loss: float, *, give_up_after: float = 10.0
+) -> tuple[Network, SimPeer]:
+    """Chapter 2: Carol behind a full cone NAT registers across a link that loses ``loss``."""
+    net = Network(seed=seed, internet=LinkConfig(latency=0.02, loss=loss))
+    net.add_server()
+    carol = net.add_peer("Carol", behind=net.add_nat("NAT C", "full-cone"))
+    carol.register()
+    net.run_until(lambda: carol.id is not None, give_up_after)
+    return net, carol
+
+
+@dataclass(frozen=True)
+class Campus:
+    """Chapter 7: two students behind one campus NAT, the teacher's server outside."""
+
+    net: Network
+    nat: NatBox
+    alice: SimPeer
+    bob: SimPeer
+
+    @property
+    def connected(self) -> bool:
+        return self.alice.connected and self.bob.connected
+
+
+def campus(kind: str, *, hairpinning: bool, seed: int = 0, punch_for: float = 5.0) -> Campus:
+    """Both students register through the same NAT, then Alice asks for Bob.
+
+    The server sees both at the NAT's public address, so each HELLO must go out
+    to that address and come back in: only a NAT that hairpins (RFC 4787
+    REQ-9) turns it round.
+    """
+    net = Network(seed=seed)
+    net.add_server()
+    nat = net.add_nat("campus NAT", kind, hairpinning=hairpinning)
+    alice = net.add_peer("Alice", behind=nat)
+    bob = net.add_peer("Bob", behind=nat)
+    alice.register()
+    bob.register()
+    net.run_for(SETTLE)
+    assert bob.id is not None, "Bob did not register"
+    alice.connect(bob.id)
+    net.run_until(lambda: alice.connected and bob.connected, punch_for)
+    return Campus(net, nat, alice, bob)
