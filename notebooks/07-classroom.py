@@ -77,6 +77,53 @@ teacher
 #   other way is for peers to exchange and try their *private* endpoints too,
 #   which punchlab does not do yet.
 
+# %% [markdown]
+# ## A class behind one NAT, on the simulator
+#
+# The last case is the one a lecturer meets most often, so try it here
+# first. Alice and Bob sit behind the same campus NAT, a port-restricted cone
+# (address-and-port-dependent filtering); the server is outside.
+#
+# **Predict first**: which address will the server give Bob for Alice? And
+# will their punch connect, with hairpinning off (`HAIRPINNING = False`)?
+
+# %%
+from punchlab.exercises import campus_address_question, campus_connect_question
+
+CAMPUS_NAT = "port-restricted-cone"
+HAIRPINNING = False
+campus_address_question(lambda: CAMPUS_NAT)
+
+# %%
+campus_connect_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
+
+# %% [markdown]
+# Run it: both students register, Alice asks for Bob, and the simulator runs
+# the punch for five virtual seconds. The first table is the introduction:
+# the server tells Bob that Alice is at the campus NAT's public address,
+# because that is where her REGISTRATION came from. The second table lists
+# the first `HELLO`s: each is sent to that public address (the `to` column),
+# and the NAT, which does not hairpin, drops it. The diagram draws the same
+# two `HELLO`s meeting their end at the NAT (the crosses, with the reason).
+# Set `HAIRPINNING = True` above and run these cells again: the same NAT
+# turns the `HELLO`s round, and the students connect.
+
+# %%
+from punchlab.diagram import sequence_diagram
+from punchlab.scenes import campus
+
+room = campus(CAMPUS_NAT, hairpinning=HAIRPINNING)
+print("connected:", room.connected)
+print(room.net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"]).table())
+print(room.net.trace.filter(types=["HELLO"]).table(limit=4))
+_ = sequence_diagram(
+    room.net.trace,
+    actors=["Alice", "campus NAT", "Bob"],
+    types=["HELLO", "SUCCESS"],
+    time_range=(1.0, 1.05),
+    addresses=True,
+)
+
 # %%
 from punchlab.aio import Peer
 from punchlab.widgets import PeerPanel

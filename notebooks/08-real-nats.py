@@ -41,6 +41,24 @@ print("the lab can run here" if netlab.available() else "; ".join(netlab.lab_pro
 # picks a different port. With one host per NAT, as here, the port is always
 # free, so the mapping is endpoint-independent; a busy real router can behave
 # differently.
+#
+# **Predict first**, before the lab runs: in the lab, Alice lives at
+# `10.0.1.2` behind NAT A. From which IP address will the server see her
+# `REGISTRATION`? And will the second pair, port-restricted cone against
+# symmetric, connect on real Linux NATs? The simulator answers the second
+# question; the lab then checks the simulator.
+
+# %%
+from punchlab.exercises import connect_question, lab_registration_question
+
+lab_registration_question(lambda: "port-restricted-cone")
+
+# %%
+connect_question(
+    lambda: "port-restricted-cone",
+    lambda: "symmetric",
+    "Port-restricted cone against symmetric, on real Linux NATs: will they connect?",
+)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -30,9 +30,10 @@ from punchlab.course import (
     mallory_question,
 )
 from punchlab.messages import Address, Message, MessageType, encode, format_address
+from punchlab.netlab.lab import side_addresses
 from punchlab.peer import PeerConfig
 from punchlab.policy import PUNCHLAB
-from punchlab.scenes import ask_for_bob, introduced, lossy_registration, registered
+from punchlab.scenes import ask_for_bob, campus, introduced, lossy_registration, registered
 from punchlab.sim import (
     Behaviour,
     NatBox,
@@ -48,6 +49,8 @@ __all__ = [
     "HIDDEN_CASES",
     "REFERENCES",
     "allows",
+    "campus_address_question",
+    "campus_connect_question",
     "chat_lines_question",
     "classify",
     "classify_exercise",
@@ -57,6 +60,7 @@ __all__ = [
     "hello_delays",
     "hello_schedule_exercise",
     "initiate_chat_question",
+    "lab_registration_question",
     "mallory_question",
     "matrix_question",
     "observe",
@@ -504,6 +508,72 @@ def classify_exercise() -> Exercise:
 
 def _same_pair(expected: object, got: object) -> bool:
     return isinstance(got, tuple | list) and tuple(got) == expected
+
+
+# -- chapter 7: the classroom ------------------------------------------------------------
+
+_CAMPUS_HANDS_OUT = ("Alice's private address", "the campus NAT's public address")
+
+
+def campus_address_solution(kind: str) -> Solution:
+    room = campus(kind, hairpinning=False)
+    sent = room.net.trace.filter(actors=["server"], types=["INITIATE_CHAT"], kinds=["sent"])
+    payload = next(iter(sent)).payload
+    host = payload.rpartition(":")[0]
+    handed = _CAMPUS_HANDS_OUT[1] if host == room.nat.outside_ip else _CAMPUS_HANDS_OUT[0]
+    why = f"The server saw both students at {room.nat.outside_ip}; it sent Bob {payload}."
+    return Solution(handed, why)
+
+
+def campus_address_question(kind: Kind) -> Question:
+    """Chapter 7: 'Which address will the server hand Bob for Alice, both behind one NAT?'."""
+    return Question(
+        "Alice and Bob sit behind the same campus NAT; the server is outside. Which address "
+        "will the server give Bob for Alice?",
+        Choice(*_CAMPUS_HANDS_OUT),
+        lambda: campus_address_solution(kind()),
+    )
+
+
+def campus_connect_solution(kind: str, hairpinning: bool) -> Solution:
+    room = campus(kind, hairpinning=hairpinning)
+    drops = room.net.trace.filter(types=["HELLO"], kinds=["dropped"])
+    reasons = sorted({event.reason for event in drops if event.reason})
+    why = f"HELLOs dropped: {', '.join(reasons)}." if reasons else "No HELLO was dropped."
+    answer = "yes" if room.connected else "no"
+    return Solution(answer, f"{kind}, hairpinning {'on' if hairpinning else 'off'}: {why}")
+
+
+def campus_connect_question(kind: Kind, hairpinning: Callable[[], bool]) -> Question:
+    """Chapter 7: 'Will two students behind one campus NAT connect?'."""
+    return Question(
+        "Alice and Bob sit behind the same campus NAT. Will their punch connect?",
+        Choice("yes", "no"),
+        lambda: campus_connect_solution(kind(), hairpinning()),
+    )
+
+
+# -- chapter 8: real NATs ----------------------------------------------------------------
+
+
+def lab_registration_solution(kind: str) -> Solution:
+    plan = side_addresses(1, kind)
+    if plan.gateway is None:
+        return Solution(plan.public, f"Without a NAT, Alice's own address is {plan.public}.")
+    why = (
+        f"Alice's own address is {plan.peer}; the server sees the source address her NAT "
+        f"wrote, {plan.public}."
+    )
+    return Solution(plan.public, why)
+
+
+def lab_registration_question(kind: Kind) -> Question:
+    """Chapter 8: 'From which IP address does the server see Alice's REGISTRATION?'."""
+    return Question(
+        "In the lab, from which IP address will the server see Alice's REGISTRATION?",
+        FreeText(),
+        lambda: lab_registration_solution(kind()),
+    )
 
 
 # -- the registry ------------------------------------------------------------------------

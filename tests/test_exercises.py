@@ -12,12 +12,15 @@ from punchlab.exercises import (
     EXERCISES,
     HIDDEN_CASES,
     REFERENCES,
+    campus_address_question,
+    campus_connect_question,
     chat_lines_question,
     classify,
     connect_question,
     first_hello_question,
     hello_delays,
     initiate_chat_question,
+    lab_registration_question,
     matrix_question,
     observe,
     port_question,
@@ -153,6 +156,27 @@ def test_chapters_5_and_6_connections_and_the_matrix() -> None:
     assert "port-restricted-cone x symmetric" in matrix.solve().explanation
     original = matrix_question(lambda: True).solve().answer
     assert isinstance(original, int) and original < 22
+
+
+def test_chapter_7_one_campus_nat_needs_hairpinning() -> None:
+    hairpinning = [False]
+    question = campus_connect_question(lambda: PRC, lambda: hairpinning[0])
+    assert question.check("no").right
+    assert "no hairpinning" in question.solve().explanation
+    hairpinning[0] = True
+    assert question.check("yes").right
+    handed = campus_address_question(lambda: PRC)
+    assert handed.check("the campus NAT's public address").right
+    assert not handed.check("Alice's private address").right
+
+
+def test_chapter_8_the_server_sees_the_lab_nats_public_address() -> None:
+    kind = [PRC]
+    question = lab_registration_question(lambda: kind[0])
+    assert question.check("203.0.113.11").right
+    assert not question.check("10.0.1.2").right
+    kind[0] = "none"
+    assert question.check("203.0.113.21").right
 
 
 @pytest.mark.parametrize("exercise_id", sorted(HIDDEN_CASES))

@@ -34,12 +34,30 @@ from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
 from punchlab.trace import Trace
 
-__all__ = ["Lab", "LabResult", "PeerRun"]
+__all__ = ["Lab", "LabResult", "PeerRun", "SideAddresses", "side_addresses"]
 
 SERVER_IP = "203.0.113.1"
 SERVER_URL = f"http://{SERVER_IP}:8088"
 SUBNET = 24
 _counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SideAddresses:
+    """Where one side of the lab sits: the peer's own address, and where the internet sees it."""
+
+    peer: str
+    public: str
+    #: The NAT's inside address, the peer's default route; None without a NAT.
+    gateway: str | None
+
+
+def side_addresses(index: int, kind: str) -> SideAddresses:
+    """The lab's address plan for side ``index`` (1 for A, 2 for B) behind a NAT of ``kind``."""
+    if kind == "none":
+        public = f"203.0.113.{20 + index}"
+        return SideAddresses(public, public, None)
+    return SideAddresses(f"10.0.{index}.2", f"203.0.113.{10 + index}", f"10.0.{index}.1")
 
 
 @dataclass
@@ -250,16 +268,17 @@ class Lab:
         self._on_bridge(self._add_namespace("srv"), "eth0", SERVER_IP, "srv")
         for index, side in enumerate(("a", "b"), start=1):
             kind = self.kinds[side]
+            plan = side_addresses(index, kind)
             peer = self._add_namespace(f"peer-{side}")
-            if kind == "none":
-                self._on_bridge(peer, "eth0", f"203.0.113.{20 + index}", f"peer{side}")
+            if plan.gateway is None:
+                self._on_bridge(peer, "eth0", plan.public, f"peer{side}")
                 continue
             nat = self._add_namespace(f"nat-{side}")
-            self._on_bridge(nat, "out0", f"203.0.113.{10 + index}", f"nat{side}")
+            self._on_bridge(nat, "out0", plan.public, f"nat{side}")
             self._veth(nat, "in0", peer, "eth0")
-            self._address(nat, "in0", f"10.0.{index}.1")
-            self._address(peer, "eth0", f"10.0.{index}.2")
-            run(["ip", "-n", peer, "route", "add", "default", "via", f"10.0.{index}.1"])
+            self._address(nat, "in0", plan.gateway)
+            self._address(peer, "eth0", plan.peer)
+            run(["ip", "-n", peer, "route", "add", "default", "via", plan.gateway])
             run(["ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
             timeout = self.conntrack_timeout or 120
             if self.conntrack_timeout is not None:
@@ -276,7 +295,7 @@ class Lab:
                         ]
                     )
             rules = ruleset(
-                kind, outside="out0", inside="in0", inside_host=f"10.0.{index}.2", timeout=timeout
+                kind, outside="out0", inside="in0", inside_host=plan.peer, timeout=timeout
             )
             run(["ip", "netns", "exec", nat, "nft", "-f", "-"], input=rules)
         self._static_neighbours()
