@@ -16,6 +16,14 @@
 # %% [markdown]
 # # 2. Registration: how the server learns your public address
 #
+# By the end of this notebook you will be able to:
+#
+# 1. explain why a peer must ask a server outside for its public address;
+# 2. predict the address a server records for a peer behind a given NAT;
+# 3. find in a sequence diagram where each NAT rewrote a datagram;
+# 4. explain how registration survives lost datagrams;
+# 5. say why a registered peer keeps sending heart-beats.
+#
 # Alice's laptop does not know her public address: only the NAT that rewrote
 # her packets does. Her home router could tell her (PCP, RFC 6887, and its
 # predecessor NAT-PMP, RFC 6886, let a host ask it), but behind a
@@ -33,8 +41,9 @@
 # address the same way; it just keeps it and hands it to whoever asks to talk
 # to Alice, instead of telling Alice.
 #
-# Each datagram is one small JSON object, the same as in the original Go
-# implementation:
+# The peer registers from the UDP socket it will later punch from: the
+# server must see the mapping the NAT made for *that* socket. Each datagram
+# is one small JSON object, the same as in the original Go implementation:
 
 # %%
 from punchlab.messages import Message, MessageType, encode
@@ -42,7 +51,12 @@ from punchlab.messages import Message, MessageType, encode
 encode(Message(MessageType.REGISTRATION, ""))
 
 # %% [markdown]
-# Alice sits behind a port-restricted cone NAT, Bob behind a symmetric one.
+# Those are the datagram's bytes. The payload is empty: the server needs only
+# the source address, read from the IP and UDP headers.
+#
+# Alice sits behind a port-restricted cone NAT (endpoint-independent mapping,
+# address-and-port-dependent filtering: RFC 4787 §4.1 and §5), Bob behind a
+# symmetric one (address-and-port-dependent mapping and filtering).
 # Change the kinds in the next cell if you like; the questions follow them.
 
 # %%
@@ -52,6 +66,7 @@ NAT_B_KIND = "symmetric"
 # %% [markdown]
 # **Predict first**, before you run the cell after it: when Alice's
 # `REGISTRATION` arrives, which address will the server see it come from?
+# Recall what a NAT does to an outgoing source (chapter 1).
 
 # %%
 from punchlab.exercises import server_sees_question
@@ -70,6 +85,10 @@ print("Alice's ID:", alice.id)
 print("Bob's ID:  ", bob.id)
 
 # %% [markdown]
+# Alice's own address, `10.0.1.2`, is private (RFC 1918 §3). The IDs are
+# random version-4 UUIDs (RFC 9562 §5.4), as in the Go server; seeded here,
+# so every run prints the same ones.
+#
 # The server's table holds what it saw: not `10.0.1.2`, but the NATs' public
 # addresses. That is the address it will give to anyone who wants to talk to
 # Alice.
@@ -77,6 +96,20 @@ print("Bob's ID:  ", bob.id)
 # %%
 for registration in server.registrations:
     print(registration.peer_id, "->", registration.address)
+
+# %% [markdown]
+# Look at the ports. NAT A kept Alice's port 5000; the symmetric NAT B chose
+# 50697 at random. NAT A's mapping is endpoint-independent (RFC 4787 §4.1,
+# whose REQ-1 makes it a MUST): `198.51.100.1:5000` stands for Alice towards
+# every destination, so it is worth handing to Bob. NAT B's is
+# address-and-port-dependent: 50697 stands for Bob towards the server only.
+# Chapter 5 shows what that costs.
+#
+# In the diagram below, time runs down in milliseconds, one arrow per
+# datagram. Beside each NAT is its rewrite: the source going out
+# (`10.0.1.2:5000 → 198.51.100.1:5000`), the destination coming back. Both
+# answers arrive at 42 ms: 1 ms per home network and 20 ms across the
+# internet, each way.
 
 # %%
 from punchlab.diagram import sequence_diagram
@@ -89,7 +122,12 @@ _ = sequence_diagram(net.trace, types=["REGISTRATION"], addresses=True)
 # UDP promises nothing: a datagram can be lost. punchlab's peer sends
 # `REGISTRATION` again after 0.2 s, 0.4 s, 0.8 s… until the server answers (the
 # server gives the same identifier to a repeated request from the same address).
-# On a link that loses half of all datagrams.
+# The wait stops doubling at 2 s; the peer gives up after 6 attempts. A STUN
+# client backs off the same way: from 500 ms on fixed-line links, doubling,
+# up to 7 requests (RFC 8489 §6.2.1). If only the *answer* was lost, the retry
+# reaches a server that already answered, and its reply must leave the same
+# state whichever answer arrives (RFC 8489 §6.3.1); punchlab's server resends
+# the same bytes. Carol's link loses half of all datagrams.
 #
 # **Predict first**: how many `REGISTRATION` datagrams will Carol send before
 # her identifier comes back? (The simulation is seeded, so the losses are the
@@ -110,6 +148,11 @@ lossy, carol = lossy_registration(SEED, LOSS)
 print(lossy.trace.filter(actors=["Carol", "internet"], types=["REGISTRATION"]).table())
 
 # %% [markdown]
+# Read the table (for `SEED = 3`, `LOSS = 0.5`). Carol sent at 0 ms. The row
+# at 31 ms is the server's answer, lost halfway along the link: the server
+# had registered Carol, but she never heard. Her retry left at 200 ms; at
+# 242 ms the answer brought the identifier made for her first request.
+#
 # ## Heart-beats: NATs forget
 #
 # After registering, the peer sends the server a `HEART-BEAT` every second
@@ -133,4 +176,20 @@ print(lossy.trace.filter(actors=["Carol", "internet"], types=["REGISTRATION"]).t
 #
 # A beat every few seconds is well inside all of these.
 #
-# Next: [3. The rendezvous](03-rendezvous.ipynb).
+# ## Summary
+#
+# * A `REGISTRATION` has an empty payload; the server uses its source address.
+# * The server recorded Alice at `198.51.100.1:5000` and Bob at
+#   `198.51.100.2:50697`, their server-reflexive addresses, not `10.0.x.2`;
+#   NAT A kept Alice's port, symmetric NAT B chose a random one.
+# * The diagram showed each NAT rewriting both ways; answers came at 42 ms.
+# * Carol's first answer was lost; her retry got the same identifier.
+# * Heart-beats (every 1 s while waiting, 3 s otherwise) keep the
+#   registration and the NAT mapping alive.
+#
+# ## What comes next
+#
+# The server now knows each peer's public address. In
+# [3. The rendezvous](03-rendezvous.ipynb) Alice asks it over HTTP to
+# introduce her to Bob: it answers her with Bob's public address and sends
+# Bob an `INITIATE_CHAT` datagram carrying hers.

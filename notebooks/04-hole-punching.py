@@ -16,6 +16,14 @@
 # %% [markdown]
 # # 4. Punching the hole: HELLO and SUCCESS
 #
+# By the end of this notebook you will be able to:
+#
+# - explain why both peers must send, and why a dropped `HELLO` does no harm;
+# - point to the NAT table entry that lets the other peer in;
+# - count the round trips from Alice's request to a connection;
+# - say why the original client takes 3 s longer than punchlab;
+# - follow a peer through its states, from `idle` to `connected`.
+#
 # Both peers now know each other's public address, but each NAT still drops
 # packets from anyone its inside host has not talked to. The trick: **both
 # send.** Alice's `HELLO` to Bob goes out through her NAT, which from then on
@@ -29,9 +37,16 @@
 # which has not opened yet; but that `HELLO` has opened its own NAT, so the
 # other side's `HELLO` gets in, and retries do the rest.
 #
+# Both NATs here are port-restricted cone NATs: in RFC 4787 terms,
+# endpoint-independent mapping (§4.1), so one inside endpoint keeps one public
+# port whatever the destination, and address-and-port-dependent filtering (§5),
+# so a datagram gets in only from an `ip:port` the inside host has sent to.
+#
 # Here Bob sits at the end of a slow 30 ms link to his router, so the
 # introduction reaches him late. Before, each NAT's table knows only the
-# server:
+# server: look at `remotes`, the filter. The last column counts down from
+# the NAT's 120 s timeout (RFC 4787 §4.3, REQ-5, asks for at least two
+# minutes); every outgoing datagram restarts it.
 
 # %%
 from punchlab.scenes import registered
@@ -68,12 +83,21 @@ kinds = ["HTTP", "INITIATE_CHAT", "HELLO", "SUCCESS"]
 _ = sequence_diagram(net.trace, types=kinds, time_range=window)
 
 # %% [markdown]
+# Time runs down, in ms; Alice asks at 1000. The figure
+# shows a dropped `HELLO`, twice: the two crosses on NAT B's line, labelled
+# "filtered by NAT".
+#
 # Her first two `HELLO`s reach NAT B before Bob has sent anything to her,
 # and NAT B drops them; Bob's first `HELLO` goes through NAT A, which Alice
-# had already opened, and the punch succeeds.
+# had already opened, and the punch succeeds. Once Bob's `HELLO` has left
+# through NAT B, Alice's address is in NAT B's `remotes`, and her third
+# `HELLO`, 40 ms after her second, gets through. When Bob's `HELLO` reaches
+# Alice, two lines leave her together: a `SUCCESS` and a `HELLO` of her own.
 #
 # After, each NAT also lists the other side's public address among the
-# remotes its inside host has sent to, so each lets the other in:
+# remotes its inside host has sent to, so each lets the other in. The
+# `outside` column has not changed: endpoint-independent mapping reused the
+# mapping made for the server, so the address the server handed out was right:
 
 # %%
 print(nat_a.show(net.now))
@@ -101,6 +125,14 @@ round_trip = 2 * result.network.base_latency("A", "B")
 print(f"round trips: {result.time_to_connect / round_trip:.1f}")
 
 # %% [markdown]
+# Both sides connected in 86 ms, then exchanged 5 chat lines each; 86 ms is
+# 2.0 round trips of 44 ms. Each leg between a peer and the server takes
+# 21 ms. The server's answer to Alice and its `INITIATE_CHAT` to Bob leave
+# together, so after one round trip both know the other's address. Each `HELLO` opens its own NAT long before the other's
+# arrives, so none is dropped, and the `SUCCESS`es bring the second round
+# trip.
+
+# %% [markdown]
 # ## The original algorithm against punchlab's
 #
 # The original Go client waited 3 seconds before its first `HELLO`, then sent one
@@ -114,8 +146,20 @@ for name, run in (("original", original), ("punchlab", result)):
     print(f"{name:9} {run.time_to_connect * 1000:7.0f} ms")
 
 # %% [markdown]
+# The two times differ by exactly 3000 ms: the original's wait of
+# `PeerConfig().original_interval` (3 s) before its first `HELLO`. Here the
+# `HELLO` sent in answer changes nothing, since both `HELLO`s get through. It
+# matters when one side's `HELLO`s were dropped, as Alice's were above:
+# without it, that side waits for its own next retry. ICE, which WebRTC uses, does the same under the name *triggered
+# check*: an agent that receives a check on a pair of addresses queues its own
+# check on that pair (RFC 8445 §7.3.1.4).
+#
 # Both diagrams share one time axis, in ms from the moment Alice asks the
-# server to connect:
+# server to connect. `compress=False` keeps idle time at full length. On the
+# left, the HTTP exchange and `INITIATE_CHAT` sit at the top, nothing happens
+# for 3 s, and `HELLO` and `SUCCESS` cross near the bottom. On the right,
+# everything is squeezed into the first tenth of a second. `HELLO x4` means four
+# identical datagrams from one sender folded into one arrow (`collapse=True`).
 
 # %%
 import matplotlib.pyplot as plt
@@ -144,7 +188,19 @@ right.set_ylabel("")
 # ## The peer's state machine
 #
 # Everything a peer does follows one table of transitions (the code, the tests
-# and this picture all read the same table):
+# and this picture all read the same table, `STATES` in
+# `punchlab/peer_table.py`). The yellow box is where peer A of the `punch` run
+# ended: `connected`.
+#
+# - `idle`: not registered yet.
+# - `registering`: sends `REGISTRATION`, retrying; `failed` after 6 tries.
+# - `registered`: has an identifier, waits to be introduced.
+# - `punching`: sends `HELLO`s until a `SUCCESS`, or fails after 10 s
+#   (`punch_timeout`).
+# - `connected`: chats; a peer silent for 30 s (`peer_timeout`) means
+#   `disconnected`.
+# - `failed`, `disconnected`: can be introduced again.
+# - `closed`: reachable from every other state, hence the single "close" label.
 
 # %%
 from punchlab.diagram import state_diagram
@@ -175,4 +231,19 @@ exercise = EXERCISES["04-hello-schedule"]()
 exercise.check()
 
 # %% [markdown]
-# Next: [5. Chatting](05-chat.ipynb).
+# ## Summary
+#
+# - Before the punch each NAT's table listed only the server; after it, also
+#   the other peer's public address, on the same outside port.
+# - NAT B dropped Alice's first two `HELLO`s, and the punch still succeeded:
+#   the peers need not send at the same moment.
+# - On equal links, `punch` connected in 86 ms, 2.0 round trips.
+# - The original 3 s ticker took 3086 ms on the same network.
+# - The peer's state diagram is drawn from `punchlab/peer_table.py`.
+#
+# ## What comes next
+#
+# Here both NATs kept one public port for every destination. Chapter 5,
+# [Which NATs can talk: the success matrix](05-nat-types.ipynb), tries every
+# RFC 4787 mapping and filtering behaviour on each side, and shows why
+# address-and-port-dependent mapping defeats the original algorithm.

@@ -16,11 +16,31 @@
 # %% [markdown]
 # # 8. Real NATs: the Linux kernel's own
 #
+# By the end of this notebook you will be able to:
+#
+# - say what a network namespace and a veth pair are;
+# - name the RFC 4787 behaviour of an nftables `masquerade` rule;
+# - predict from which address the server sees a peer behind a real NAT;
+# - explain why port-restricted cone against symmetric fails on the kernel's
+#   NAT, as the simulator said.
+#
 # Everything so far ran on the simulator. Is it right? This notebook builds a
 # small real network inside this machine with Linux *network namespaces*: a
 # box for the server, one for each NAT (the kernel's connection-tracking NAT,
 # configured with nftables), one for each peer, joined by virtual Ethernet
 # cables. The real server and peers run in them as separate processes.
+#
+# A network namespace is a separate copy of the kernel's network stack, with
+# its own devices, routing table, firewall rules and port numbers
+# (network_namespaces(7)). A *veth pair* is the cable: two virtual Ethernet
+# devices, where a packet sent on one is received at once on the other
+# (veth(4)). The lab's plan (`punchlab/netlab/lab.py`):
+#
+# ```
+# peer-a 10.0.1.2 -- nat-a 10.0.1.1 | 203.0.113.11 --+
+#                                                    +-- bridge -- server 203.0.113.1
+# peer-b 10.0.2.2 -- nat-b 10.0.2.1 | 203.0.113.12 --+
+# ```
 #
 # **It needs Linux and root** (and the `ip` and `nft` commands): a Linux
 # machine you control, not Windows or macOS, not Binder. Where it cannot run,
@@ -42,6 +62,25 @@ print("the lab can run here" if netlab.available() else "; ".join(netlab.lab_pro
 # free, so the mapping is endpoint-independent; a busy real router can behave
 # differently.
 #
+# Each NAT's rule set (`punchlab/netlab/nat_rules.py`) rests on one rule,
+# `oifname "out0" masquerade`: rewrite the source to the outgoing interface's
+# address (nft(8)). The kernel's connection tracking (*conntrack*) records
+# the flow and its port, and translates every later packet of it, both ways.
+# That record is the mapping. A packet from outside gets in only if it is a
+# reply to a recorded flow, from the exact address and port the inside host
+# sent to; the `input` chain drops other new UDP from outside. So plain masquerade
+# gives endpoint-independent mapping and address-and-port-dependent
+# filtering (RFC 4787, sections 4.1 and 5). The symmetric
+# preset writes `masquerade random`; since kernel 5.0 `random` means
+# `fully-random`, a pseudo-random port for each new flow (nft(8)). Each new
+# destination gets a new port: address-and-port-dependent mapping.
+#
+# Conntrack forgets an idle UDP flow after 30 s if it has had no reply
+# (`nf_conntrack_udp_timeout`), or after 120 s if it has had one and lasted
+# over 2 s (`nf_conntrack_udp_timeout_stream`; kernel commit 294304e4c522).
+# The 30 s is below RFC 4787's two minutes (REQ-5, section 4.3). The
+# peers' 3 s heart-beats stay well inside both.
+#
 # **Predict first**, before the lab runs: in the lab, Alice lives at
 # `10.0.1.2` behind NAT A. From which IP address will the server see her
 # `REGISTRATION`? And will the second pair, port-restricted cone against
@@ -60,6 +99,10 @@ connect_question(
     "Port-restricted cone against symmetric, on real Linux NATs: will they connect?",
 )
 
+# %% [markdown]
+# The next cell builds a fresh lab for each pair: B registers, A asks for
+# an introduction, both punch.
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 pairs = [("port-restricted-cone", "port-restricted-cone"), ("port-restricted-cone", "symmetric")]
@@ -71,12 +114,28 @@ if netlab.available():
         print(results[pair].summary())
 
 # %% [markdown]
+# Where the lab ran, it printed one line per pair. The first pair connected
+# within milliseconds (the links have no delay unless you ask, `--delay`).
+# The second did not, as the simulator said.
+#
+# Why? B's symmetric NAT gave its flow to the server a random port, which
+# the server hands to A. A's `HELLO` to that port matches no flow at B's NAT
+# and is dropped. B's `HELLO` leaves from yet another port, one A never sent to,
+# so A's NAT drops it too.
+#
 # The merged trace of the server's and both peers' processes, drawn like the
 # simulator's. The kernel NATs do not write traces, so there is no NAT
 # lifeline and the diagram does not show the rewriting. The addresses in the
-# trace do: the table under each diagram lists the registrations as the server
-# received them, from `203.0.113.11` (NAT A's public address), never from
-# `10.0.1.2` (Alice's own).
+# trace do: the next cell prints, for each pair, the registrations as the
+# server received them, then draws both diagrams. Alice's came from
+# `203.0.113.11` (NAT A's public address), never from `10.0.1.2` (Alice's own).
+#
+# In the `from` column, A keeps port 5000 both times; B has 5000 in the
+# first table and a random port in the second. In the first diagram, follow
+# `HELLO`, `SUCCESS` and `TEXT` between the A and B lifelines; a `HELLO`
+# marked `?` ("sent, never seen again"), if any, reached the other NAT before
+# that side's own `HELLO` opened the hole. In the second, both sides' repeated
+# `HELLO`s end in `?`: the kernel dropped them silently.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -90,4 +149,27 @@ for result in results.values():
 # %% [markdown]
 # From a terminal, as root: `punchlab netlab punch --nat-a full-cone --nat-b
 # symmetric` and `punchlab netlab matrix`, which runs every pair on the real
-# NATs and compares each with the simulator's prediction.
+# NATs and compares each with the simulator's prediction. (Conntrack alone
+# admits only replies, so full and restricted cone add a DNAT rule fed by a
+# set that the inside host's own packets fill.) The README records a run
+# where all 25 pairs agreed.
+
+# %% [markdown]
+# ## Summary
+#
+# - Namespaces joined by veth pairs held a server, two nftables
+#   `masquerade` NATs and two peers, all real processes.
+# - The server saw Alice's `REGISTRATION` from `203.0.113.11`, never from
+#   `10.0.1.2`; masquerade kept her port 5000.
+# - Two port-restricted cone NATs (endpoint-independent mapping,
+#   address-and-port-dependent filtering) connected and sent `TEXT` both ways.
+# - Against a symmetric NAT (`masquerade random`), which gave B a random
+#   port, no `HELLO` got through and neither side connected.
+# - Both results match the simulator.
+
+# %% [markdown]
+# ## What comes next
+#
+# This is the last chapter. Run `punchlab netlab matrix` as root to check
+# the whole [success matrix](05-nat-types.ipynb) on real NATs. For NATs you
+# do not control, use [classroom mode](07-classroom.ipynb) with real laptops.

@@ -33,8 +33,16 @@ from punchlab.messages import Address, Message, MessageType, encode, format_addr
 from punchlab.netlab.lab import side_addresses
 from punchlab.peer import PeerConfig
 from punchlab.policy import PUNCHLAB
-from punchlab.scenes import ask_for_bob, campus, introduced, lossy_registration, registered
+from punchlab.scenes import (
+    ask_for_bob,
+    campus,
+    introduced,
+    lossy_registration,
+    mystery_punch,
+    registered,
+)
 from punchlab.sim import (
+    BEHAVIOURS,
     Behaviour,
     NatBox,
     PortAllocation,
@@ -42,11 +50,12 @@ from punchlab.sim import (
     punch,
     success_matrix,
 )
-from punchlab.trace import EventKind
+from punchlab.trace import EventKind, Trace
 
 __all__ = [
     "EXERCISES",
     "HIDDEN_CASES",
+    "PORT_SPACE",
     "REFERENCES",
     "allows",
     "campus_address_question",
@@ -55,6 +64,7 @@ __all__ = [
     "classify",
     "classify_exercise",
     "connect_question",
+    "diagnose",
     "filtering_exercise",
     "first_hello_question",
     "hello_delays",
@@ -67,6 +77,7 @@ __all__ = [
     "partner_address",
     "partner_address_exercise",
     "port_question",
+    "probes_needed",
     "registration_attempts_question",
     "round_trips_question",
     "server_sees_question",
@@ -343,7 +354,7 @@ def hello_schedule_exercise() -> Exercise:
     return Exercise("The HELLO retry schedule", "hello_delays", hello_schedule_cases, same=_close)
 
 
-# -- chapter 5: chatting -----------------------------------------------------------------
+# -- chapter 6: chatting -----------------------------------------------------------------
 
 
 def chat_lines_solution(kind_c: str, kind_d: str, lines: int, seed: int) -> Solution:
@@ -355,7 +366,7 @@ def chat_lines_solution(kind_c: str, kind_d: str, lines: int, seed: int) -> Solu
 def chat_lines_question(
     kind_c: Kind, kind_d: Kind, lines: Callable[[], int], seed: Callable[[], int]
 ) -> Question:
-    """Chapter 5: how many of Carol's lines Dave receives."""
+    """Chapter 6: how many of Carol's lines Dave receives."""
     return Question(
         "Carol connects to Dave, then sends him lines of chat. How many of them will Dave receive?",
         Number(),
@@ -369,7 +380,7 @@ def connect_solution(kind_a: str, kind_b: str) -> Solution:
 
 
 def connect_question(kind_a: Kind, kind_b: Kind, prompt: str | None = None) -> Question:
-    """Chapters 5 and 6: 'Will a NAT of this kind and one of that kind connect?'."""
+    """Chapters 5, 6 and 8: 'Will a NAT of this kind and one of that kind connect?'."""
     return Question(
         prompt or "Will the two peers connect and chat?",
         Choice("yes", "no"),
@@ -377,22 +388,28 @@ def connect_question(kind_a: Kind, kind_b: Kind, prompt: str | None = None) -> Q
     )
 
 
-# -- chapter 6: NAT types ----------------------------------------------------------------
+# -- chapter 5: which NATs can talk -----------------------------------------------------
 
 
 def matrix_solution(seed_compatible: bool) -> Solution:
-    matrix = success_matrix(seed_compatible=seed_compatible)
+    matrix = success_matrix(list(BEHAVIOURS.values()), seed_compatible=seed_compatible)
     count = sum(row.count(True) for row in matrix.as_table())
     total = len(matrix.kinds) ** 2
-    failing = sorted(f"{a} x {b}" for (a, b), cell in matrix.cells.items() if not cell.connected)
-    return Solution(count, f"{count} of {total} connect; these do not: {', '.join(failing)}.")
+    both_eim = sum(
+        cell.connected for (a, b), cell in matrix.cells.items() if a[:3] == b[:3] == "EIM"
+    )
+    return Solution(
+        count,
+        f"{count} of {total} connect. Of the 9 pairs where both NATs map "
+        f"endpoint-independently, {both_eim} connect.",
+    )
 
 
 def matrix_question(seed_compatible: Callable[[], bool] = lambda: False) -> Question:
-    """Chapter 6: 'How many cells of the matrix connect?'."""
+    """Chapter 5: 'How many cells of the 9 x 9 matrix connect?'."""
     return Question(
-        "Five kinds of NAT (none, and the four classic names) on each side make 25 pairs. "
-        "With punchlab's algorithm, how many of the 25 connect?",
+        "Nine NATs (every RFC 4787 mapping with every filtering) on each side make 81 "
+        "pairs. How many of the 81 connect?",
         Number(),
         lambda: matrix_solution(seed_compatible()),
     )
@@ -510,6 +527,126 @@ def _same_pair(expected: object, got: object) -> bool:
     return isinstance(got, tuple | list) and tuple(got) == expected
 
 
+# -- chapter 5: port prediction's odds ---------------------------------------------------
+
+#: The outside ports a simulated NAT picks from at random (``NatBox.FIRST_PORT`` to 65535).
+PORT_SPACE = 65536 - NatBox.FIRST_PORT
+
+
+def probes_needed(open_ports: int, chance: float, ports: int = 64512) -> int:
+    """Fewest probes, each to a new random port, that hit an open one with ``chance`` (a reference).
+
+    ``open_ports`` of the ``ports`` are open; after ``i`` misses, ``ports - i``
+    are left, ``open_ports`` of them open.
+    """
+    miss = 1.0
+    for probes in range(1, ports + 1):
+        miss *= (ports - open_ports - probes + 1) / (ports - probes + 1)
+        if 1 - miss >= chance:
+            return probes
+    return ports
+
+
+def _within_one_percent(expected: object, got: object) -> bool:
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return False
+    assert isinstance(expected, int)
+    return abs(got - expected) <= max(1, 0.01 * expected)
+
+
+def birthday_cases(ports: int = PORT_SPACE) -> list[Case]:
+    """How many probes for a chance of a hit, with the port space of the simulator's NATs."""
+    draw = "Each probe goes to a port not tried before: after i misses, ports - i are left."
+    cases = [
+        Case("256 open, a 50% chance", (256, 0.5, ports), probes_needed(256, 0.5, ports), draw),
+        Case("256 open, a 90% chance", (256, 0.9, ports), probes_needed(256, 0.9, ports), draw),
+        Case("256 open, a 98% chance", (256, 0.98, ports), probes_needed(256, 0.98, ports), draw),
+        Case("1 open, a 50% chance", (1, 0.5, ports), probes_needed(1, 0.5, ports), draw),
+    ]
+    every = "With every port open, the first probe hits."
+    cases.append(Case("every port open", (ports, 0.99, ports), 1, every))
+    return cases
+
+
+def birthday_hidden_cases() -> list[Case]:
+    ports = PORT_SPACE
+    return [
+        Case(f"{k} open, a {c:.0%} chance", (k, c, ports), probes_needed(k, c, ports), "")
+        for k, c in ((16, 0.9), (1024, 0.99), (64, 0.5))
+    ]
+
+
+def birthday_exercise() -> Exercise:
+    """Write ``probes_needed(open_ports, chance, ports)``: the birthday method's odds."""
+    return Exercise(
+        "Port prediction's odds", "probes_needed", birthday_cases, same=_within_one_percent
+    )
+
+
+# -- chapter 6: find the bug in a broken peer --------------------------------------------
+
+
+def diagnose(trace: "Trace") -> str:  # noqa: UP037 (a solution cell has no Trace to name)
+    """Which punching switch of Alice's peer is off, from the trace alone (a reference)."""
+    sent = [e for e in trace if e.actor == "Alice" and e.kind == "sent"]
+    got = [e for e in trace if e.actor == "Alice" and e.kind == "delivered"]
+    asked = next(e.time for e in sent if "start-communication" in e.payload)
+    if min(e.time for e in sent if e.msg_type == "HELLO") - asked > 1.0:
+        return "backs_off"
+    hello_from = {e.src for e in got if e.msg_type == "HELLO"}
+    if {e.dst for e in sent if e.msg_type == "TEXT"} - hello_from:
+        return "adopts_peer_reflexive"
+    first = min(e.time for e in got if e.msg_type == "HELLO")
+    if not any(e.msg_type == "HELLO" and e.time == first for e in sent):
+        return "answers_hello_with_hello"
+    return "none"
+
+
+_SYMPTOMS = {
+    "none": "Compare with a healthy peer: nothing is late, lost or left unanswered.",
+    "backs_off": "Look at when Alice's first HELLO leaves, counted from her request.",
+    "adopts_peer_reflexive": "Compare where Alice's TEXTs go with where Bob's HELLOs came from.",
+    "answers_hello_with_hello": "Look at what Alice sends the moment Bob's first HELLO arrives.",
+}
+
+_MYSTERIES = (
+    ("none", "port-restricted-cone", "port-restricted-cone", 0),
+    ("backs_off", "port-restricted-cone", "port-restricted-cone", 0),
+    ("answers_hello_with_hello", "port-restricted-cone", "port-restricted-cone", 0),
+    ("adopts_peer_reflexive", "restricted-cone", "symmetric", 0),
+)
+
+_HIDDEN_MYSTERIES = (
+    ("none", "restricted-cone", "symmetric", 1),
+    ("backs_off", "restricted-cone", "restricted-cone", 1),
+    ("answers_hello_with_hello", "full-cone", "symmetric", 1),
+    ("adopts_peer_reflexive", "EIM/ADF", "APDM/EIF", 1),
+)
+
+
+def _mystery_cases(mysteries: tuple[tuple[str, str, str, int], ...]) -> list[Case]:
+    cases = []
+    for number, (broken, kind_a, kind_b, seed) in enumerate(mysteries, start=1):
+        scene = mystery_punch(None if broken == "none" else broken, kind_a, kind_b, seed=seed)
+        name = f"peer {number}: Alice behind {kind_a}, Bob behind {kind_b}"
+        cases.append(Case(name, (scene.net.trace,), broken, _SYMPTOMS[broken]))
+    return cases
+
+
+def mystery_cases() -> list[Case]:
+    """Chapter 6's four mystery peers: one healthy, three with one switch off."""
+    return _mystery_cases(_MYSTERIES)
+
+
+def mystery_hidden_cases() -> list[Case]:
+    return _mystery_cases(_HIDDEN_MYSTERIES)
+
+
+def mystery_exercise() -> Exercise:
+    """Write ``diagnose(trace)``: which switch of Alice's peer is off, or ``"none"``."""
+    return Exercise("Find the bug in a broken peer", "diagnose", mystery_cases)
+
+
 # -- chapter 7: the classroom ------------------------------------------------------------
 
 _CAMPUS_HANDS_OUT = ("Alice's private address", "the campus NAT's public address")
@@ -593,13 +730,17 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "01-filtering": filtering_exercise,
     "03-partner-address": partner_address_exercise,
     "04-hello-schedule": hello_schedule_exercise,
-    "06-classify-nat": classify_exercise,
+    "05-classify-nat": classify_exercise,
+    "05-port-prediction": birthday_exercise,
+    "06-find-the-bug": mystery_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
 HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "03-partner-address": partner_address_hidden_cases,
-    "06-classify-nat": classify_hidden_cases,
+    "05-classify-nat": classify_hidden_cases,
+    "05-port-prediction": birthday_hidden_cases,
+    "06-find-the-bug": mystery_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -608,5 +749,7 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "01-filtering": allows,
     "03-partner-address": partner_address,
     "04-hello-schedule": hello_delays,
-    "06-classify-nat": classify,
+    "05-classify-nat": classify,
+    "05-port-prediction": probes_needed,
+    "06-find-the-bug": diagnose,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from punchlab.policy import PUNCHLAB
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import NatBox
 from punchlab.sim.network import Network
@@ -22,6 +23,7 @@ __all__ = [
     "campus",
     "introduced",
     "lossy_registration",
+    "mystery_punch",
     "registered",
 ]
 
@@ -133,3 +135,43 @@ def campus(kind: str, *, hairpinning: bool, seed: int = 0, punch_for: float = 5.
     alice.connect(bob.id)
     net.run_until(lambda: alice.connected and bob.connected, punch_for)
     return Campus(net, nat, alice, bob)
+
+
+#: The policy switches chapter 6's mystery peer may have turned off.
+MYSTERY_SWITCHES = ("backs_off", "answers_hello_with_hello", "adopts_peer_reflexive")
+
+
+def mystery_punch(
+    broken: str | None,
+    kind_a: str,
+    kind_b: str,
+    *,
+    seed: int = 0,
+    punch_for: float = 10.0,
+    lines: int = 3,
+) -> Scene:
+    """Chapter 6: Alice's peer has one punching switch turned off (``None``: none is).
+
+    Both register, Alice asks for Bob and both punch for ``punch_for`` virtual
+    seconds, then each connected side sends ``lines`` lines of chat; the trace
+    shows what the broken switch does.
+    """
+    if broken is not None and broken not in MYSTERY_SWITCHES:
+        raise ValueError(f"no switch {broken!r}; choose one of {', '.join(MYSTERY_SWITCHES)}")
+    scene = registered(kind_a, kind_b, seed=seed)
+    if broken is not None:
+        name = f"punchlab without {broken}"
+        scene.alice.core.policy = replace(PUNCHLAB, name=name, **{broken: False})
+    scene = ask_for_bob(scene, punch_for)
+    _chat(scene, lines)
+    return scene
+
+
+def _chat(scene: Scene, lines: int) -> None:
+    """Whoever is connected sends ``lines`` lines, one every 50 ms."""
+    for number in range(1, lines + 1):
+        for peer in (scene.alice, scene.bob):
+            if peer is not None and peer.connected:
+                peer.send_text(f"line {number} from {peer.name}")
+        scene.net.run_for(0.05)
+    scene.net.run_for(SETTLE)

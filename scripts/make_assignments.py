@@ -88,6 +88,8 @@ class Registered:
     module: str
     attribute: str
     expression: str  # the Exercise, from the registry (e.g. EXERCISES["01-filtering"])
+    #: The hidden cases, from the registry module, for cases that are not literals.
+    hidden_expression: str | None = None
 
 
 def load_registry(
@@ -133,11 +135,18 @@ def resolve(
     reference = reference or getattr(exercise, "reference", None)
     if not callable(reference):
         raise SystemExit(f"{exercise_id}: no reference solution (REFERENCES[{exercise_id!r}])")
-    hidden = extras.get("HIDDEN_CASES", {}).get(exercise_id) or getattr(
-        holder, "hidden_cases", None
-    )
+    registered_hidden = extras.get("HIDDEN_CASES", {}).get(exercise_id)
+    hidden = registered_hidden or getattr(holder, "hidden_cases", None)
+    hidden_expression = f'HIDDEN_CASES["{exercise_id}"]()' if registered_hidden else None
     return Registered(
-        exercise_id, exercise, reference, hidden, module, attribute, expression.replace("'", '"')
+        exercise_id,
+        exercise,
+        reference,
+        hidden,
+        module,
+        attribute,
+        expression.replace("'", '"'),
+        hidden_expression,
     )
 
 
@@ -230,9 +239,17 @@ def literal(value: object) -> str:
         pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items())
         return "{" + pairs + "}"
     text = repr(value)
-    if ast.literal_eval(text) != value:
-        raise SystemExit(f"cannot write {value!r} as a literal")
+    try:
+        same = ast.literal_eval(text) == value
+    except (ValueError, SyntaxError):
+        same = False
+    if not same:
+        raise NotALiteral(f"cannot write {value!r} as a literal")
     return text
+
+
+class NotALiteral(SystemExit):
+    """A value (a trace, say) that Python source cannot spell out."""
 
 
 def _variants(value: object) -> list[object]:
@@ -295,22 +312,36 @@ def hidden_test(entry: Registered) -> str:
     cases = hidden_cases(entry)
     if not cases:
         raise SystemExit(f"{entry.exercise_id}: no hidden cases (give the entry hidden_cases)")
-    written = "\n".join(
-        f"    Case({literal(case.name)}, {literal(case.args)}, {literal(case.expected)}),"
-        for case in cases
-    )
     title = f"{entry.exercise.title} (more cases)"
     return (
         f'"""{entry.exercise.title}: the cases the chapter does not show."""\n'
         "from punchlab.course import Case, Exercise, assert_passes\n"
         f"from {entry.module} import {entry.attribute}\n\n"
         "### BEGIN HIDDEN TESTS\n"
-        f"HIDDEN_CASES = [\n{written}\n]\n"
+        f"{_hidden_cases_source(entry, cases)}"
         f"hidden = Exercise({literal(title)}, {literal(name)}, lambda: HIDDEN_CASES, "
         f"same={entry.expression}.same)\n"
         f"assert_passes(hidden.check({name}))\n"
         "### END HIDDEN TESTS\n"
     )
+
+
+def _hidden_cases_source(entry: Registered, cases: list[Case]) -> str:
+    """``HIDDEN_CASES = [...]`` spelled out, or, for cases that are no literals (traces),
+    asked of the registry module when the cell runs."""
+    try:
+        written = "\n".join(
+            f"    Case({literal(case.name)}, {literal(case.args)}, {literal(case.expected)}),"
+            for case in cases
+        )
+    except NotALiteral:
+        if entry.hidden_expression is None:
+            raise
+        return (
+            f"from {entry.module} import HIDDEN_CASES as REGISTERED\n"
+            f"HIDDEN_CASES = REGISTERED{entry.hidden_expression.removeprefix('HIDDEN_CASES')}\n"
+        )
+    return f"HIDDEN_CASES = [\n{written}\n]\n"
 
 
 # -- the notebook ------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def test_a_references_source_is_a_solution_cell_on_its_own(exercise_id: str) -> 
     """What the nbgrader builder does with it: run the source alone, then check."""
     reference = REFERENCES[exercise_id]
     namespace: dict[str, Any] = {}
-    exec(inspect.getsource(reference), namespace)
+    # dont_inherit: a notebook cell has no ``from __future__ import annotations``.
+    cell = compile(inspect.getsource(reference), "<solution cell>", "exec", dont_inherit=True)
+    exec(cell, namespace)
     assert EXERCISES[exercise_id]().check(namespace[reference.__name__]).passed
 
 
@@ -73,7 +75,7 @@ def test_a_wrong_answer_names_the_failing_case() -> None:
     assert report.status == "failed"
     assert "Failing case: eight waits" in str(report)
     assert "stop growing at 0.5 s" in str(report)
-    classified = EXERCISES["06-classify-nat"]().check(lambda o: ("endpoint-independent",) * 2)
+    classified = EXERCISES["05-classify-nat"]().check(lambda o: ("endpoint-independent",) * 2)
     assert classified.status == "failed"
     assert "Failing case: mapping endpoint-independent, filtering address-dependent" in str(
         classified
@@ -152,10 +154,10 @@ def test_chapters_5_and_6_connections_and_the_matrix() -> None:
     assert connect_question(lambda: PRC, lambda: "symmetric").check("no").right
     assert connect_question(lambda: "restricted-cone", lambda: "symmetric").check("yes").right
     matrix = matrix_question()
-    assert matrix.check(22).right
-    assert "port-restricted-cone x symmetric" in matrix.solve().explanation
-    original = matrix_question(lambda: True).solve().answer
-    assert isinstance(original, int) and original < 22
+    assert matrix.check(45).right
+    assert "endpoint-independently, 9 connect" in matrix.solve().explanation
+    original = matrix_question(lambda: True)
+    assert original.check(9).right
 
 
 def test_chapter_7_one_campus_nat_needs_hairpinning() -> None:

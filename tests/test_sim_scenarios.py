@@ -242,3 +242,38 @@ def test_a_connected_peer_stays_registered_for_a_later_introduction() -> None:
     net = result.network
     net.run_for(60.0)  # twice the registration lifetime
     assert {p.id for p in net.peers} <= {r.peer_id for r in net.servers[0].registrations}
+
+
+def test_the_nine_behaviours_are_named_by_rfc_4787_and_allocate_as_documented() -> None:
+    from punchlab.sim import BEHAVIOURS, Behaviour, PortAllocation
+    from punchlab.sim.nat import nat_config
+
+    assert len(BEHAVIOURS) == 9
+    assert {(c.mapping, c.filtering) for c in BEHAVIOURS.values()} == {
+        (m, f) for m in Behaviour for f in Behaviour
+    }
+    for name, config in BEHAVIOURS.items():
+        assert nat_config(name) is config
+        eim = config.mapping is Behaviour.ENDPOINT_INDEPENDENT
+        assert config.allocation is (PortAllocation.PRESERVE if eim else PortAllocation.RANDOM)
+    with pytest.raises(ValueError, match="EIM/APDF"):
+        nat_config("EIM/XYZ")
+
+
+def test_the_nine_by_nine_matrix_agrees_with_the_classic_presets_and_the_rules() -> None:
+    """Every classic name gives the same cells as its behaviour name; EIM pairs always connect."""
+    from punchlab.sim import BEHAVIOURS
+
+    grid = success_matrix(list(BEHAVIOURS.values()))
+    classic = success_matrix(PRESET_NAMES[1:])
+    alias = {"full-cone": "EIM/EIF", "restricted-cone": "EIM/ADF"}
+    alias |= {"port-restricted-cone": "EIM/APDF", "symmetric": "APDM/APDF"}
+    for (a, b), cell in classic.cells.items():
+        assert grid.connected(alias[a], alias[b]) == cell.connected, (a, b)
+    eim = [k for k in grid.kinds if k.startswith("EIM")]
+    assert all(grid.connected(a, b) for a in eim for b in eim)
+    assert not any(grid.connected("EIM/APDF", b) for b in grid.kinds if b not in eim)
+    original = success_matrix(list(BEHAVIOURS.values()), seed_compatible=True)
+    assert {cell for cell, r in original.cells.items() if r.connected} == {
+        (a, b) for a in eim for b in eim
+    }

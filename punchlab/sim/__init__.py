@@ -13,6 +13,7 @@ Build any topology by hand with :class:`Network`.
 from punchlab.sim.engine import Scheduler
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import (
+    BEHAVIOURS,
     PRESET_NAMES,
     PRESETS,
     Behaviour,
@@ -33,6 +34,7 @@ from punchlab.sim.scenario import (
 )
 
 __all__ = [
+    "BEHAVIOURS",
     "PRESETS",
     "PRESET_NAMES",
     "Behaviour",

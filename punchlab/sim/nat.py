@@ -24,12 +24,14 @@ from punchlab.display import text_table
 from punchlab.messages import Address, format_address
 
 __all__ = [
+    "BEHAVIOURS",
     "PRESETS",
     "Behaviour",
     "Mapping",
     "NatBox",
     "NatConfig",
     "PortAllocation",
+    "behaviour_config",
     "nat_config",
 ]
 
@@ -84,17 +86,39 @@ PRESETS: dict[str, NatConfig] = {
 #: Every preset name, ``none`` first, in order of increasing strictness.
 PRESET_NAMES = ("none", *PRESETS)
 
+#: The short forms of the behaviours in the names of :data:`BEHAVIOURS`.
+SHORT_NAMES = {_EIM: "EI", _ADM: "AD", _APDM: "APD"}
+
+
+def behaviour_config(mapping: Behaviour, filtering: Behaviour) -> NatConfig:
+    """A NAT named by its RFC 4787 mapping and filtering, e.g. ``EIM/APDF``.
+
+    Endpoint-independent mapping keeps the inside port where it is free, as
+    most home routers do; the two dependent mappings open a new port per
+    destination, so they pick it at random, as the classic symmetric preset does.
+    """
+    allocation = PortAllocation.PRESERVE if mapping is _EIM else PortAllocation.RANDOM
+    name = f"{SHORT_NAMES[mapping]}M/{SHORT_NAMES[filtering]}F"
+    return NatConfig(mapping, filtering, allocation, name=name)
+
+
+#: All nine mapping x filtering combinations, mapping the outer loop, each
+#: from the most open to the strictest.
+BEHAVIOURS: dict[str, NatConfig] = {
+    config.name: config for config in (behaviour_config(m, f) for m in Behaviour for f in Behaviour)
+}
+
 
 def nat_config(kind: str | NatConfig, **overrides: object) -> NatConfig:
-    """A preset by name (with optional field overrides), or a config as given."""
+    """A preset or a :data:`BEHAVIOURS` name (with optional field overrides), or a config."""
     if isinstance(kind, NatConfig):
         config = kind
     else:
-        try:
-            config = PRESETS[kind]
-        except KeyError:
-            choices = ", ".join(PRESET_NAMES)
-            raise ValueError(f"unknown NAT kind {kind!r}; choose one of {choices}") from None
+        config_or_none = PRESETS.get(kind) or BEHAVIOURS.get(kind)
+        if config_or_none is None:
+            choices = ", ".join((*PRESET_NAMES, *BEHAVIOURS))
+            raise ValueError(f"unknown NAT kind {kind!r}; choose one of {choices}")
+        config = config_or_none
     return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]
 
 

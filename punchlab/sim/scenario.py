@@ -180,7 +180,7 @@ class MatrixResult:
 
 
 def success_matrix(
-    kinds: Sequence[str] = PRESET_NAMES,
+    kinds: Sequence[str | NatConfig] = PRESET_NAMES,
     *,
     seed_compatible: bool = False,
     seed: int = 0,
@@ -193,10 +193,10 @@ def success_matrix(
     for a in kinds:
         for b in kinds:
             result = punch(a, b, seed=seed, seed_compatible=seed_compatible, **punch_options)  # type: ignore[arg-type]
-            cells[(a, b)] = result
+            cells[(_label(a), _label(b))] = result
             if progress is not None:
                 progress(len(cells), total, result)
-    return MatrixResult(tuple(kinds), seed_compatible, cells)
+    return MatrixResult(tuple(_label(kind) for kind in kinds), seed_compatible, cells)
 
 
 # -- many pairs at once ------------------------------------------------------------------

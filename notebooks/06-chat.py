@@ -14,7 +14,14 @@
 # ---
 
 # %% [markdown]
-# # 5. Chatting, with your own hands
+# # 6. Chatting, with your own hands
+#
+# By the end of this notebook you will be able to:
+#
+# * register, connect and chat from peer panels, on the simulator and on
+#   real UDP sockets;
+# * drive the same steps from code, without clicking;
+# * read a broken peer's sequence diagram and name the switch that is off.
 #
 # Two peers, Alice and Bob, each behind a port-restricted cone NAT on the
 # simulated internet. Use the panels:
@@ -50,17 +57,18 @@ diagram
 # know it. Try changing `"port-restricted-cone"` to `"symmetric"` for Bob and
 # running the notebook again: the punch fails, and the diagram shows where.
 #
-# **Predict first**: if Bob's NAT were symmetric and Alice's stayed a
-# port-restricted cone, could they connect and chat?
+# **Predict first**, from what the matrix of notebook 5 showed: if Bob's NAT
+# is symmetric (`APDM/APDF`) and Alice's is a restricted cone (`EIM/ADF`),
+# can they connect and chat?
 
 # %%
 from punchlab.exercises import connect_question
 
-WHAT_IF_A, WHAT_IF_B = "port-restricted-cone", "symmetric"
+WHAT_IF_A, WHAT_IF_B = "restricted-cone", "symmetric"
 connect_question(
     lambda: WHAT_IF_A,
     lambda: WHAT_IF_B,
-    "Alice behind a port-restricted cone NAT, Bob behind a symmetric one: "
+    "Alice behind a restricted cone NAT, Bob behind a symmetric one: "
     "will they connect and chat?",
 )
 
@@ -132,4 +140,69 @@ side_by_side(real_alice, real_bob)
 teacher
 
 # %% [markdown]
-# Next: [6. NAT types](06-nat-types.ipynb).
+# ## Exercise: find the bug in a broken peer
+#
+# When two peers cannot connect, or connect and then lose every line, the
+# sequence diagram usually says why. Here are four runs in which Alice's
+# peer is a *mystery peer*: either healthy, or punchlab's peer with one of
+# the three switches of its punching policy (`punchlab.policy.Policy`, met
+# in notebooks 4 and 5) turned off:
+#
+# * `backs_off`: punchlab's quick `HELLO` schedule (off: the original's
+#   3 s ticker);
+# * `answers_hello_with_hello`: answer a `HELLO` with a `HELLO` as well as
+#   `SUCCESS` (off: `SUCCESS` only);
+# * `adopts_peer_reflexive`: talk to the address a valid `HELLO` came from
+#   (off: keep the address the server gave).
+#
+# In each run both register, Alice asks for Bob, both punch, and then each
+# connected side sends three lines. Bob is always healthy. Look at the four
+# diagrams first: in each, what does Alice do that a healthy peer would not?
+
+# %%
+from punchlab.diagram import sequence_diagram
+from punchlab.exercises import EXERCISES
+
+mysteries = EXERCISES["06-find-the-bug"]().cases()
+for case in mysteries:
+    (trace,) = case.args
+    _ = sequence_diagram(trace, types=["HELLO", "SUCCESS", "TEXT"], collapse=True, title=case.name)
+
+# %% [markdown]
+# Now write `diagnose(trace)`: from a run's trace alone, return the name of
+# the switch that is off in Alice's peer, or `"none"` if she is healthy. The
+# trace is a list of events; each has `time` (seconds), `kind` (`"sent"`,
+# `"delivered"`, `"dropped"`, ...), `actor` (who saw it: `"Alice"`, `"NAT A"`,
+# ...), `src` and `dst` (addresses as text, as that actor saw them),
+# `msg_type` (`"HELLO"`, `"TEXT"`, `"HTTP"`, ...) and `payload`. Alice's
+# request to the server is the `"HTTP"` event she sent whose payload
+# mentions `start-communication`. The check runs your function on the four
+# runs above; the teacher's version also tries other runs, with other NATs.
+
+
+# %% tags=["exercise-stub", "exercise:06-find-the-bug"]
+def diagnose(trace):
+    raise NotImplementedError
+
+
+# %% tags=["exercise-check", "exercise:06-find-the-bug"]
+from punchlab.exercises import EXERCISES
+
+exercise = EXERCISES["06-find-the-bug"]()
+exercise.check()
+
+# %% [markdown]
+# ## Summary
+#
+# * The panels and the code do the same three steps: register, connect,
+#   send; the live diagram draws every datagram as it flows.
+# * The same panels drive real peers on real sockets; the server panel is
+#   what a teacher's `punchlab serve` logs.
+# * A broken peer shows itself in its sequence diagram: a late first
+#   `HELLO`, a `HELLO` answered without a `HELLO`, or lines sent to an
+#   address the partner never sent from.
+#
+# ## What comes next
+#
+# In [7. Classroom mode](07-classroom.ipynb) the whole class joins one
+# rendezvous server, and the NATs in the way are real ones.
