@@ -97,7 +97,8 @@ _ = sequence_diagram(net.trace, time_range=(start - 0.001, start + 0.09))
 # The diagram draws the HTTP request as a straight line from Alice to the
 # server (the table shows it leaving from her private address): the simulator
 # does not put HTTP through NAT A's table; it only tells the server that the
-# request came from NAT A's public IP, as a real NAT would. In reality the request is a TCP connection, and it crosses NAT A
+# request came from NAT A's public IP, as a real NAT would. In reality the
+# request is a TCP connection, and it crosses NAT A
 # like everything else: a NAT translates TCP too (RFC 5382), and gives it a
 # TCP mapping separate from the UDP mapping of port 5000 that the server
 # handed to Bob. The HTTP answer comes back because Alice opened the

@@ -128,7 +128,8 @@ print(f"round trips: {result.time_to_connect / round_trip:.1f}")
 # Both sides connected in 86 ms, then exchanged 5 chat lines each; 86 ms is
 # 2.0 round trips of 44 ms. Each leg between a peer and the server takes
 # 21 ms. The server's answer to Alice and its `INITIATE_CHAT` to Bob leave
-# together, so after one round trip both know the other's address. Each `HELLO` opens its own NAT long before the other's
+# together, so after one round trip both know the other's address. Each
+# `HELLO` opens its own NAT long before the other's
 # arrives, so none is dropped, and the `SUCCESS`es bring the second round
 # trip.
 
@@ -150,7 +151,8 @@ for name, run in (("original", original), ("punchlab", result)):
 # `PeerConfig().original_interval` (3 s) before its first `HELLO`. Here the
 # `HELLO` sent in answer changes nothing, since both `HELLO`s get through. It
 # matters when one side's `HELLO`s were dropped, as Alice's were above:
-# without it, that side waits for its own next retry. ICE, which WebRTC uses, does the same under the name *triggered
+# without it, that side waits for its own next retry. ICE, which WebRTC uses,
+# does the same under the name *triggered
 # check*: an agent that receives a check on a pair of addresses queues its own
 # check on that pair (RFC 8445 §7.3.1.4).
 #

@@ -68,8 +68,7 @@ WHAT_IF_A, WHAT_IF_B = "restricted-cone", "symmetric"
 connect_question(
     lambda: WHAT_IF_A,
     lambda: WHAT_IF_B,
-    "Alice behind a restricted cone NAT, Bob behind a symmetric one: "
-    "will they connect and chat?",
+    "Alice behind a restricted cone NAT, Bob behind a symmetric one: will they connect and chat?",
 )
 
 # %%

@@ -57,7 +57,7 @@ from punchlab import netlab
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "artifacts" / "browser"
-OPENED = ["04-hole-punching", "05-chat", "06-nat-types", "07-classroom", "08-real-nats"]
+OPENED = ["04-hole-punching", "05-nat-types", "06-chat", "07-classroom", "08-real-nats"]
 
 #: Bounds, in seconds, for the subprocesses and in milliseconds for Playwright.
 SERVER_START_TIMEOUT = 60.0
@@ -487,7 +487,7 @@ def scroll_to_middle(locator: Locator) -> None:
 
 def real_udp_chat(page: Page, kernel: KernelSockets, lab: Lab) -> None:
     """05's real-UDP panels: register both, paste Bob's ID, Connect, a line each way."""
-    open_and_run_all(page, lab, "05-chat")
+    open_and_run_all(page, lab, "06-chat")
     # PUNCHLAB_SERVER is set: the notebook started no server of its own.
     expect(page.locator(".punchlab-server-panel")).to_have_count(0)
     alice, bob = peer_panel(page, "Alice (real)"), peer_panel(page, "Bob (real)")
@@ -638,8 +638,8 @@ def test_classroom_panel_chats_with_a_classmate_in_a_terminal(
 @pytest.mark.browser
 def test_the_live_diagram_draws_a_simulated_chat(browser: Browser, lab: Lab) -> None:
     """05's simulated panels: a chat, then the live diagram under them (screenshot)."""
-    with student_page(browser, "05-chat-live-diagram") as (page, kernel):
-        open_and_run_all(page, lab, "05-chat")
+    with student_page(browser, "06-chat-live-diagram") as (page, kernel):
+        open_and_run_all(page, lab, "06-chat")
         alice, bob = peer_panel(page, "Alice"), peer_panel(page, "Bob")
         diagram = page.locator(".jp-CodeCell", has_text="LiveDiagram(").locator("img")
         register(alice)
@@ -671,7 +671,7 @@ def painted(page: Page, image: Locator) -> None:
 
 #: The notebooks whose first figure the screenshots show (the first code cell
 #: with an image among its outputs, so a rewritten cell needs no change here).
-FIGURES = ["04-hole-punching", "06-nat-types", "08-real-nats"]
+FIGURES = ["04-hole-punching", "05-nat-types", "08-real-nats"]
 
 
 @pytest.mark.browser
