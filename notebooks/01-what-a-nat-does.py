@@ -69,7 +69,7 @@
 # | symmetric | address-and-port-dependent | address-and-port-dependent |
 #
 # The old names lump mapping and filtering together, and many real NATs fit
-# none of the four (RFC 4787 §3; RFC 5389 §1 calls the classification
+# none of the four (RFC 4787 §3; RFC 5389 §2 calls the classification
 # "faulty"). A NAT with address-dependent mapping has no classic name.
 #
 # This notebook runs on punchlab's simulated internet: no real network needed,

@@ -157,8 +157,8 @@ print(lossy.trace.filter(actors=["Carol", "internet"], types=["REGISTRATION"]).t
 #
 # After registering, the peer sends the server a `HEART-BEAT` every second
 # while it waits to be introduced (the server resends a lost `INITIATE_CHAT`
-# only to a peer it keeps hearing from), and every 3 s otherwise, as the
-# original Go client does; once connected it beats its partner every 3 s.
+# only to a peer it keeps hearing from), and every 3 s otherwise (the
+# original Go client beats every 3 s throughout); once connected it beats its partner every 3 s.
 # Beats tell the server Alice is still there (a registration expires after
 # 30 s of silence), and they keep the NAT's mapping alive, because a NAT
 # forgets a mapping that stays silent:

@@ -49,8 +49,9 @@
 # address-dependent, `APDM` address-and-port-dependent; `EIF`, `ADF` and
 # `APDF` are the same three for filtering. A NAT with endpoint-independent
 # mapping keeps the inside port where it is free, as most home routers do.
-# The two dependent mappings open a new public port for each new
-# destination, and the simulator picks that port at random (a real NAT may
+# Address-dependent mapping opens a new public port for each new
+# destination address, address-and-port-dependent mapping for each new
+# address:port, and the simulator picks that port at random (a real NAT may
 # count up instead). Four of the nine have
 # classic names, printed beside them below; the other five have none.
 
@@ -85,8 +86,8 @@ connect_question(
 # %% [markdown]
 # Each cell is one simulated run, as in notebook 4: both register, Alice
 # asks for Bob, both punch for up to 10 virtual seconds, and then each sends
-# five lines of chat. A cell says `yes` only if both sides connected *and*
-# the chat got through both ways. The 162 runs take about a second.
+# five lines of chat. A cell says `yes` only if both sides connected within
+# 10 s *and* at least one line of chat got through each way. The 162 runs take a second or two.
 
 # %%
 from punchlab.sim import success_matrix
@@ -238,7 +239,7 @@ _ = sequence_diagram(
 # filter drops it. punchlab does not (yet) try the next step, but hole
 # punching has one:
 #
-# * **Port prediction** is itself a punching technique (RFC 5128 §3): guess
+# * **Port prediction** is itself a punching technique (RFC 5128 §3.5): guess
 #   which public port the symmetric NAT will pick and send there. Sequential
 #   allocation makes the guess easy. Against random allocation, the "birthday"
 #   method has the symmetric side open 256 ports at once while the other side
@@ -331,7 +332,7 @@ exercise.check()
 # * punchlab's rescue is to answer the port a valid `HELLO` came from (a
 #   peer-reflexive address); it needs a filter that lets that new port in,
 #   and the same public IP for every mapping (REQ-2's paired pooling).
-# * Where both sides are hard, port prediction (RFC 5128 §3) or a relay
+# * Where both sides are hard, port prediction (RFC 5128 §3.5) or a relay
 #   (TURN, RFC 8656) remain; the birthday odds you computed say how many
 #   probes prediction costs.
 # * RFC 5780's tests tell the mapping and the filtering apart from outside,

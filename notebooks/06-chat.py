@@ -144,8 +144,8 @@ teacher
 # When two peers cannot connect, or connect and then lose every line, the
 # sequence diagram usually says why. Here are four runs in which Alice's
 # peer is a *mystery peer*: either healthy, or punchlab's peer with one of
-# the three switches of its punching policy (`punchlab.policy.Policy`, met
-# in notebooks 4 and 5) turned off:
+# three switches of its punching policy (`punchlab.policy.Policy`; notebooks
+# 4 and 5 showed what each one does) turned off:
 #
 # * `backs_off`: punchlab's quick `HELLO` schedule (off: the original's
 #   3 s ticker);

@@ -100,7 +100,7 @@ connect_question(
 )
 
 # %% [markdown]
-# The next cell builds a fresh lab for each pair: B registers, A asks for
+# The next cell builds a fresh lab for each pair: both register, A asks for
 # an introduction, both punch.
 
 # %%
@@ -170,6 +170,8 @@ for result in results.values():
 # %% [markdown]
 # ## What comes next
 #
-# This is the last chapter. Run `punchlab netlab matrix` as root to check
-# the whole [success matrix](05-nat-types.ipynb) on real NATs. For NATs you
+# This is the last chapter. Run `punchlab netlab matrix` as root to check,
+# on real NATs, every pair of the four classic kinds and no NAT (25 pairs);
+# the other behaviours of the [success matrix](05-nat-types.ipynb) exist
+# only in the simulator. For NATs you
 # do not control, use [classroom mode](07-classroom.ipynb) with real laptops.
