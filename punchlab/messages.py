@@ -22,7 +22,9 @@ from punchlab.errors import LocalProtocolError, PunchlabError, RemoteProtocolErr
 __all__ = [
     "FEATURE_ACK",
     "FEATURE_LARGE",
+    "FEATURE_RFC5780",
     "FEATURE_SECRET",
+    "FEATURE_STUN",
     "FEATURE_TOKEN",
     "GO_DATAGRAM_BYTES",
     "MAX_DATAGRAM_BYTES",
@@ -115,6 +117,11 @@ FEATURE_LARGE = "large"
 #: ``secret`` (a server's): hands out a registration secret and asks for it
 #: from whoever claims to be the initiator of an introduction.
 FEATURE_SECRET = "secret"
+#: ``stun`` (a server's): its UDP port answers STUN Binding requests (RFC 8489).
+FEATURE_STUN = "stun"
+#: ``rfc5780=PORT`` (a server's): an RFC 5780 server listens on PORT of the same
+#: host (two addresses, two ports), so a peer can find out its NAT's behaviour.
+FEATURE_RFC5780 = "rfc5780"
 
 #: The features a punchlab peer can announce; a server keeps no other names
 #: (an announcement is a claim from the network, and its size is bounded).
@@ -312,6 +319,11 @@ def _describe(data: bytes, limit: int = 40) -> tuple[str, str]:
     Undecodable datagrams are described by the reason they fail, so a trace
     still shows that something arrived.
     """
+    if data[:1] != b"{":
+        from punchlab.stun.codec import describe_stun, looks_like_stun
+
+        if looks_like_stun(data):
+            return describe_stun(data)
     try:
         message = decode(data)
     except UnknownMessageType as exc:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from punchlab.addresses import same_host, share_key
 from punchlab.messages import (
     FEATURE_ACK,
+    FEATURE_RFC5780,
     FEATURE_SECRET,
+    FEATURE_STUN,
     FEATURE_TOKEN,
     PEER_FEATURES,
     Address,
@@ -37,6 +39,10 @@ from punchlab.messages import (
     json_field,
     parse_features,
 )
+from punchlab.ratelimit import Bucket as _Bucket
+from punchlab.ratelimit import refill as _refill
+from punchlab.stun.codec import looks_like_stun
+from punchlab.stun.responder import StunEndpoints, StunRefused, StunResponder
 
 __all__ = [
     "DEFAULT_REGISTRATION_TTL",
@@ -72,7 +78,7 @@ NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 #: What a punchlab server tells a peer it can do, in its REGISTRATION answer.
-SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_TOKEN}))
+SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_STUN, FEATURE_TOKEN}))
 
 #: What a registered peer legitimately sends the server (and so earns answers).
 _COUNTED = frozenset(
@@ -180,20 +186,6 @@ class ServerLimits:
 
 
 @dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-def _refill(bucket: _Bucket, now: float, per_second: float, burst: int) -> bool:
-    """Add what ``bucket`` earned since it was last looked at; whether one token is there."""
-    if now > bucket.updated:
-        bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * per_second)
-        bucket.updated = now
-    return bucket.tokens >= 1.0
-
-
-@dataclass(slots=True)
 class _PendingNotice:
     """An INITIATE_CHAT waiting for its acknowledgement (kept under the peer's address)."""
 
@@ -260,11 +252,20 @@ class RendezvousCore:
         registration_ttl: float = DEFAULT_REGISTRATION_TTL,
         rng: random.Random | None = None,
         limits: ServerLimits | None = None,
+        rfc5780_port: int | None = None,
     ) -> None:
+        """``rfc5780_port``: where this host's full RFC 5780 server listens, if it runs one
+        (announced to punchlab peers as the feature ``rfc5780=PORT``)."""
         if registration_ttl <= 0:
             raise ValueError("registration_ttl must be positive")
         self.registration_ttl = registration_ttl
         self.limits = limits or ServerLimits()
+        self.features = SERVER_FEATURES
+        if rfc5780_port is not None:
+            self.features += f",{FEATURE_RFC5780}={rfc5780_port}"
+        #: Binding requests on the rendezvous port get an answer (a STUN server in
+        #: one address); the driver tells the core that address once it is bound.
+        self.stun = StunResponder(StunEndpoints(("0.0.0.0", 0)))
         self._buckets: dict[str, _Bucket] = {}
         self._buckets_swept = float("-inf")
         self._rng = rng
@@ -327,9 +328,16 @@ class RendezvousCore:
 
     # -- sans-IO interface -----------------------------------------------------------
 
+    def bind(self, local_address: Address) -> None:
+        """The address the driver's socket is bound to (STUN answers name it as their origin)."""
+        self.stun.endpoints = StunEndpoints(local_address)
+
     def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
         """Handle one datagram from ``address``; bad input is recorded, never raised."""
         self._expire(now)
+        if data[:1] != b"{" and looks_like_stun(data):
+            self._answer_stun(data, address, now)
+            return
         try:
             message = decode(data)
         except RemoteProtocolError as exc:
@@ -355,6 +363,14 @@ class RendezvousCore:
                 self._refresh(registration, now)
         else:
             self._reject(address, "unexpected type", f"{message.type} is not for the server")
+
+    def _answer_stun(self, data: bytes, address: Address, now: float) -> None:
+        """A STUN Binding on the rendezvous port: the public address, as registration gives."""
+        answer = self.stun.answer(data, address, self.stun.endpoints.primary, now)
+        if isinstance(answer, StunRefused):
+            self._reject(address, "STUN refused", answer.reason)
+        else:
+            self._outbox.append((answer.data, address))
 
     def start_communication(
         self,
@@ -537,7 +553,7 @@ class RendezvousCore:
         else:
             secret = self._secret_for(peer_id)
             answer = encode(
-                Message(MessageType.REGISTRATION, peer_id, features=SERVER_FEATURES, secret=secret)
+                Message(MessageType.REGISTRATION, peer_id, features=self.features, secret=secret)
             )
         registration = Registration(
             peer_id,

@@ -12,6 +12,8 @@ set -euo pipefail
 # fonts, and we install without recommends).
 # nftables, iproute2, ethtool: the real NAT lab (tests/test_netlab.py): nft,
 # ip netns, tc, and turning off checksum offload on the lab's delay line.
+# coturn: the reference STUN server and NAT behaviour checker (turnserver,
+# turnutils_natdiscovery) that punchlab's RFC 5780 server and client must agree with.
 PACKAGES=(
     chromium
     fonts-liberation
@@ -19,6 +21,7 @@ PACKAGES=(
     nftables
     iproute2
     ethtool
+    coturn
 )
 
 missing=()
