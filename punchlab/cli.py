@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab(commands)
     scripted.add_parser(commands)
     commands.choices["peer"].set_defaults(handler=scripted.main)
+    from punchlab.natcheck import add_parser as add_natcheck_parser
+
+    add_natcheck_parser(commands)
     from punchlab.netlab.cli import add_parser as add_netlab_parser
 
     add_netlab_parser(commands)  # its actions name their own handlers
@@ -138,6 +141,20 @@ def _add_serve(commands: Commands) -> None:
     )
     serve.add_argument(
         "--udp-port", type=_port, default=DEFAULT_UDP_PORT, help="UDP port (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--stun-alternate",
+        metavar="IP",
+        help="a second IP address of this machine: also run an RFC 5780 STUN server on --host "
+        "and IP, on --stun-port and the port after it, so 'punchlab natcheck' works against "
+        "this machine (on loopback: --host 127.0.0.1 --stun-alternate 127.0.0.2). Default: "
+        "none (the UDP port still answers plain STUN Binding requests)",
+    )
+    serve.add_argument(
+        "--stun-port",
+        type=_port,
+        default=3478,
+        help="the RFC 5780 server's first port (default: %(default)s, STUN's own)",
     )
     serve.add_argument(
         "--ttl",
@@ -230,11 +247,12 @@ def _student_lines(
 
 def _port_problem(exc: OSError, server: RendezvousServer, args: argparse.Namespace) -> str | None:
     """Why the server could not listen, naming the port and the option to change it."""
-    kind, port, option = (
-        ("UDP", args.udp_port, "--udp-port")
-        if server.udp_address is None
-        else ("HTTP", args.http_port, "--http-port")
-    )
+    if server.udp_address is None:
+        kind, port, option = "UDP", args.udp_port, "--udp-port"
+    elif server.stun is not None and server.stun.responder is None:
+        kind, port, option = "STUN", args.stun_port, "--stun-port"
+    else:
+        kind, port, option = "HTTP", args.http_port, "--http-port"
     if exc.errno == errno.EADDRINUSE:
         return (
             f"{kind} port {port} is already in use (another punchlab serve?); choose another "
@@ -256,9 +274,19 @@ async def _serve(args: argparse.Namespace) -> int:
     handler.setFormatter(EscapingFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     trace = Trace(max_events=SERVER_TRACE_EVENTS)
-    server = RendezvousServer(
-        args.host, args.udp_port, args.http_port, registration_ttl=args.ttl, trace=trace
-    )
+    try:
+        server = RendezvousServer(
+            args.host,
+            args.udp_port,
+            args.http_port,
+            registration_ttl=args.ttl,
+            trace=trace,
+            stun_alternate=args.stun_alternate,
+            stun_port=args.stun_port,
+        )
+    except ValueError as exc:
+        print(f"punchlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         await server.start()
     except OSError as exc:
@@ -270,6 +298,9 @@ async def _serve(args: argparse.Namespace) -> int:
     assert server.http_address is not None
     assert server.udp_address is not None
     _say(f"punchlab server ready: HTTP {server.url}, UDP port {server.udp_address[1]}")
+    if server.stun is not None:
+        primary = server.stun.endpoints.primary
+        _say(f"  RFC 5780 STUN server: punchlab natcheck --server {format_address(primary)}")
     for line in _student_lines(args.host, server.http_address[1]):
         _say(line)
     _say("Press Ctrl-C to stop.")

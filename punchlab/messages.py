@@ -24,7 +24,6 @@ __all__ = [
     "FEATURE_LARGE",
     "FEATURE_RFC5780",
     "FEATURE_SECRET",
-    "FEATURE_STUN",
     "FEATURE_TOKEN",
     "GO_DATAGRAM_BYTES",
     "MAX_DATAGRAM_BYTES",
@@ -117,8 +116,6 @@ FEATURE_LARGE = "large"
 #: ``secret`` (a server's): hands out a registration secret and asks for it
 #: from whoever claims to be the initiator of an introduction.
 FEATURE_SECRET = "secret"
-#: ``stun`` (a server's): its UDP port answers STUN Binding requests (RFC 8489).
-FEATURE_STUN = "stun"
 #: ``rfc5780=PORT`` (a server's): an RFC 5780 server listens on PORT of the same
 #: host (two addresses, two ports), so a peer can find out its NAT's behaviour.
 FEATURE_RFC5780 = "rfc5780"

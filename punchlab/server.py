@@ -24,7 +24,6 @@ from punchlab.messages import (
     FEATURE_ACK,
     FEATURE_RFC5780,
     FEATURE_SECRET,
-    FEATURE_STUN,
     FEATURE_TOKEN,
     PEER_FEATURES,
     Address,
@@ -78,7 +77,7 @@ NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 #: What a punchlab server tells a peer it can do, in its REGISTRATION answer.
-SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_STUN, FEATURE_TOKEN}))
+SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_TOKEN}))
 
 #: What a registered peer legitimately sends the server (and so earns answers).
 _COUNTED = frozenset(

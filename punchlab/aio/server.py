@@ -12,7 +12,8 @@ from aiohttp import web
 from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
-from punchlab.messages import Address, format_address
+from punchlab.aio.stun import DEFAULT_STUN_PORT, StunServer
+from punchlab.messages import FEATURE_RFC5780, Address, format_address
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
     DatagramIgnored,
@@ -79,12 +80,21 @@ class RendezvousServer:
         actor: str = "server",
         on_event: Callable[[ServerEvent], None] | None = None,
         http_limits: HttpLimits | None = None,
+        stun_alternate: str | None = None,
+        stun_port: int = DEFAULT_STUN_PORT,
     ) -> None:
+        """``stun_alternate``: a second IP of this host; with it the server also runs an
+        RFC 5780 STUN server on ``host`` and it, on ``stun_port`` and ``stun_port + 1``."""
+        if stun_alternate is not None and host in ("", "0.0.0.0", "::"):
+            raise ValueError("an RFC 5780 server needs --host to be one address, not a wildcard")
         self.host = host
         self.http_limits = http_limits if http_limits is not None else HttpLimits()
         self.http_guard: HttpGuard | None = None
         self.udp_port = udp_port
         self.http_port = http_port
+        self.stun: StunServer | None = None
+        if stun_alternate is not None:
+            self.stun = StunServer(host, stun_port, alternate_ip=stun_alternate)
         self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng, limits=limits)
         self.trace = trace if trace is not None else Trace(max_events=SERVER_TRACE_EVENTS)
         self.actor = actor
@@ -125,6 +135,14 @@ class RendezvousServer:
             on_event=self._handle_event,
         )
         self.udp_address = self._runner.local_address
+        self.core.bind(self.udp_address)
+        if self.stun is not None:
+            try:
+                await self.stun.start()
+            except OSError:
+                await self.close()
+                raise
+            self.core.features += f",{FEATURE_RFC5780}={self.stun.endpoints.primary[1]}"
         self.http_guard = HttpGuard(self.http_limits)
         app = web.Application(
             client_max_size=MAX_BODY_BYTES, middlewares=[self.http_guard.middleware, _json_errors]
@@ -147,6 +165,8 @@ class RendezvousServer:
         )
 
     async def close(self) -> None:
+        if self.stun is not None:
+            await self.stun.close()
         if self._http is not None:
             await self._http.cleanup()
             self._http = None

@@ -115,6 +115,7 @@ class SimServer(SimNode):
         super().__init__(
             network, name, address, RendezvousCore(registration_ttl=registration_ttl, rng=rng)
         )
+        self.core.bind(address)
 
     @property
     def registrations(self) -> list[Any]:
