@@ -33,6 +33,7 @@ from punchlab.narrate import tell
 from punchlab.peer import (
     Connected,
     Introduced,
+    NatDiscovered,
     PeerAddressChanged,
     PeerConfig,
     PeerEvent,
@@ -482,7 +483,7 @@ def _bye() -> int:
 
 def _chat_event(event: PeerEvent) -> None:
     """Say what the peer does, in the words the widgets use (failures are said elsewhere)."""
-    if isinstance(event, Introduced | PeerAddressChanged | Connected):
+    if isinstance(event, Introduced | PeerAddressChanged | Connected | NatDiscovered):
         text = tell(event)
         if text is not None:
             _say(text)

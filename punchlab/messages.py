@@ -46,6 +46,7 @@ __all__ = [
     "json_field",
     "parse_address",
     "parse_features",
+    "rfc5780_port",
 ]
 
 #: Largest datagram we accept or send. The Go client read into a 1024-byte
@@ -173,6 +174,15 @@ class Message:
 
     def has_feature(self, name: str) -> bool:
         return name in parse_features(self.features)
+
+
+def rfc5780_port(features: frozenset[str]) -> int | None:
+    """The port of the RFC 5780 server a server announced (``rfc5780=PORT``), if a valid one."""
+    for feature in features:
+        name, _, value = feature.partition("=")
+        if name == FEATURE_RFC5780 and value.isdigit() and 0 < int(value) < 65536:
+            return int(value)
+    return None
 
 
 def parse_features(text: str | None) -> frozenset[str]:

@@ -14,6 +14,7 @@ from punchlab.peer import (
     Failed,
     Introduced,
     IntroductionRefused,
+    NatDiscovered,
     PeerAddressChanged,
     PeerEvent,
 )
@@ -43,4 +44,19 @@ def tell(event: PeerEvent) -> str | None:
         return f"The server refused ({event.status}): {printable(event.reason, REASON_SHOWN)}."
     if isinstance(event, Failed | Disconnected):
         return printable(event.reason, REASON_SHOWN)
+    if isinstance(event, NatDiscovered):
+        return _nat_sentence(event)
     return None
+
+
+def _nat_sentence(event: NatDiscovered) -> str:
+    """What the peer learned of its NAT, in RFC 4787's words (or why it could not tell)."""
+    result = event.result
+    if not result.complete:
+        return f"Could not tell your NAT's behaviour: {printable(result.problem or '?', 200)}."
+    if result.behind_nat is False:
+        return "No NAT in front of you: the server sees your own address."
+    return (
+        f"Your NAT: {result.mapping} mapping, {result.filtering} filtering (RFC 4787), "
+        "found by RFC 5780's tests."
+    )

@@ -46,6 +46,7 @@ from punchlab.peer_table import (
     accepts_introduction,
 )
 from punchlab.policy import Policy, policy_for
+from punchlab.stun.discovery import DiscoveryResult
 
 __all__ = [
     "TRANSITIONS",
@@ -192,6 +193,14 @@ class IntroductionRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class NatDiscovered:
+    """What RFC 5780's tests found out about our NAT (run by the driver beside the core,
+    when the server announced an RFC 5780 server; never in the way of a punch)."""
+
+    result: DiscoveryResult
+
+
+@dataclass(frozen=True, slots=True)
 class HttpRequest:
     """An HTTP request the core asks its driver to make; the answer goes back to
     :meth:`PeerCore.receive_http_answer` (the core does no IO of its own)."""
@@ -211,6 +220,7 @@ PeerEvent = (
     | Disconnected
     | Failed
     | IntroductionRefused
+    | NatDiscovered
     | DatagramIgnored
 )
 

@@ -19,7 +19,7 @@ from punchlab.aio import Peer
 from punchlab.errors import PunchlabError
 from punchlab.messages import format_address
 from punchlab.narrate import tell
-from punchlab.peer import Connected, PeerAddressChanged, PeerConfig, PeerEvent
+from punchlab.peer import Connected, NatDiscovered, PeerAddressChanged, PeerConfig, PeerEvent
 
 __all__ = ["add_parser", "run"]
 
@@ -77,6 +77,9 @@ def _on_event(event: PeerEvent) -> None:
             new=format_address(event.new),
             text=tell(event),
         )
+    elif isinstance(event, NatDiscovered):
+        result = event.result
+        _emit("nat", mapping=result.mapping, filtering=result.filtering, text=tell(event))
 
 
 def _config(args: argparse.Namespace) -> PeerConfig:

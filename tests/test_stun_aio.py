@@ -219,3 +219,46 @@ def test_bad_server_addresses_are_refused(text: str) -> None:
 def test_serve_refuses_an_rfc5780_server_on_a_wildcard_address() -> None:
     with pytest.raises(ValueError, match="one address"):
         RendezvousServer("0.0.0.0", stun_alternate=ALTERNATE_IP)
+
+
+async def test_a_peer_learns_its_nat_in_the_background_and_still_connects() -> None:
+    from punchlab.aio import Peer
+    from punchlab.narrate import tell
+    from punchlab.peer import NatDiscovered
+
+    async with RendezvousServer(
+        PRIMARY_IP, 0, 0, stun_alternate=ALTERNATE_IP, stun_port=0
+    ) as server:
+        found: asyncio.Queue[NatDiscovered] = asyncio.Queue()
+
+        def listen(event: object) -> None:
+            if isinstance(event, NatDiscovered):
+                found.put_nowait(event)
+
+        async with (
+            Peer(server.url, host=PRIMARY_IP, name="alice", on_event=listen) as alice,
+            Peer(server.url, host=PRIMARY_IP, name="bob") as bob,
+        ):
+            await alice.register(timeout=5)
+            bob_id = await bob.register(timeout=5)
+            await alice.connect(bob_id, timeout=5)  # the tests run beside the punch
+            event = await asyncio.wait_for(found.get(), 20)
+            assert alice.nat is event.result and event.result.complete
+            assert (event.result.mapping, event.result.behind_nat) == (
+                "endpoint-independent",
+                False,
+            )
+            assert tell(event) == "No NAT in front of you: the server sees your own address."
+            assert alice.trace.filter(types=["STUN"])  # the tests are in the peer's trace
+
+
+async def test_against_a_server_without_rfc5780_no_test_runs() -> None:
+    from punchlab.aio import Peer
+
+    async with (
+        RendezvousServer(PRIMARY_IP, 0, 0) as server,
+        Peer(server.url, host=PRIMARY_IP) as peer,
+    ):
+        await peer.register(timeout=5)
+        assert peer._nat_task is None and peer.nat is None
+        assert not peer.trace.filter(types=["STUN"])

@@ -7,6 +7,7 @@ no ``asyncio.run``, no threads, no loop patching.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from punchlab.aio.runner import CoreRunner
+from punchlab.aio.stun import discover
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
@@ -24,11 +26,12 @@ from punchlab.errors import (
     ServerUnreachable,
     UnknownPeer,
 )
-from punchlab.messages import Address
+from punchlab.messages import Address, rfc5780_port
 from punchlab.peer import (
     Disconnected,
     Failed,
     IntroductionRefused,
+    NatDiscovered,
     PeerConfig,
     PeerCore,
     PeerEvent,
@@ -36,6 +39,7 @@ from punchlab.peer import (
     TextReceived,
 )
 from punchlab.peer_table import accepts_introduction
+from punchlab.stun.discovery import DiscoveryResult
 from punchlab.trace import Trace
 
 __all__ = ["Peer"]
@@ -95,6 +99,11 @@ class Peer:
         self._changed = asyncio.Event()
         self._failure: str | None = None
         self._refusal: IntroductionRefused | None = None
+        #: What RFC 5780's tests found out about our NAT, once they have run (they run
+        #: after registering, in the background, when the server announced its
+        #: RFC 5780 server; a Go server announces nothing and nothing runs).
+        self.nat: DiscoveryResult | None = None
+        self._nat_task: asyncio.Task[None] | None = None
 
     # -- what a user reads --------------------------------------------------------------
 
@@ -144,7 +153,27 @@ class Peer:
         if self.state is not PeerState.REGISTERED:
             raise RegistrationFailed(self._failure_text("registration failed"))
         assert self.core.peer_id is not None
+        self._start_nat_discovery()
         return self.core.peer_id
+
+    def _start_nat_discovery(self) -> None:
+        """Run RFC 5780's tests beside the peer, if the server runs an RFC 5780 server."""
+        assert self.core is not None
+        port = rfc5780_port(self.core.server_features)
+        if port is None or self._nat_task is not None:
+            return
+        server = (self.core.server_address[0], port)
+        self._nat_task = asyncio.get_running_loop().create_task(self._discover_nat(server))
+
+    async def _discover_nat(self, server: Address) -> None:
+        host = None if self.host in ("0.0.0.0", "::", "") else self.host
+        try:
+            result = await discover(server, host=host, trace=self.trace, actor=self.name)
+        except OSError as exc:  # no socket for the tests: the peer goes on without them
+            log.info("%s: NAT behaviour discovery could not run: %s", self.name, exc)
+            return
+        self.nat = result
+        self._on_event(NatDiscovered(result), None)
 
     async def connect(self, peer_id: str, timeout: float | None = None) -> None:
         """Ask the server to introduce us to ``peer_id`` and punch until connected."""
@@ -198,6 +227,10 @@ class Peer:
             yield item
 
     async def close(self) -> None:
+        if self._nat_task is not None:
+            self._nat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._nat_task
         if self.core is not None and self.core.state is not PeerState.CLOSED:
             self.core.close()
         if self._runner is not None:

@@ -1,4 +1,4 @@
-"""``punchlab netlab punch | matrix | cleanup``: the real NAT lab from the command line.
+"""``punchlab netlab punch | matrix | natcheck | cleanup``: the real NAT lab from the command line.
 
 Exit status of ``punch``: 0 when the peers connected and chatted both ways,
 1 when they did not, 2 for a usage or environment error (not root, no nft).
@@ -30,6 +30,7 @@ def add_parser(commands: Any) -> None:
     actions = netlab.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_punch(actions)
     _add_matrix(actions)
+    _add_natcheck(actions)
     _add_cleanup(actions)
 
 
@@ -104,6 +105,39 @@ def _add_matrix(actions: Any) -> None:
     matrix.set_defaults(handler=_matrix)
 
 
+def _add_natcheck(actions: Any) -> None:
+    """``netlab natcheck``: RFC 5780 discovery behind a real NAT, against coturn."""
+    from punchlab.netlab.natcheck import CHECKERS
+
+    natcheck = actions.add_parser(
+        "natcheck",
+        help="classify a real NAT with RFC 5780's tests, punchlab's and coturn's",
+        description="Build one NAT of --nat in front of a host and a STUN server with two "
+        "public addresses, run the chosen checker behind the NAT against the chosen server, "
+        "and print the RFC 4787 mapping and filtering each found, beside the NAT's real "
+        "behaviour. coturn's programs (turnserver, turnutils_natdiscovery) come from the "
+        "Debian package coturn. Exit 0 when every answer agrees with the NAT.",
+    )
+    natcheck.add_argument(
+        "--nat",
+        default="port-restricted-cone",
+        choices=LAB_KINDS,
+        help="the NAT in front of the checker (default: %(default)s)",
+    )
+    for option, what in (("--client", "checker"), ("--server", "STUN server")):
+        natcheck.add_argument(
+            option,
+            nargs="+",
+            default=["punchlab"],
+            choices=CHECKERS,
+            help=f"the {what}: punchlab's, coturn's or both (default: punchlab)",
+        )
+    natcheck.add_argument(
+        "-v", "--verbose", action="store_true", help="also print each checker's own output"
+    )
+    natcheck.set_defaults(handler=_natcheck)
+
+
 def _add_cleanup(actions: Any) -> None:
     """``netlab cleanup``: what a killed run left behind."""
     cleanup = actions.add_parser(
@@ -166,6 +200,27 @@ def _matrix(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"{total - disagreements}/{total} pairs agree with the simulator")
     return EXIT_OK if disagreements == 0 else EXIT_FAILED
+
+
+def _natcheck(args: argparse.Namespace) -> int:
+    import asyncio
+    import shutil
+
+    from punchlab.netlab.natcheck import natcheck
+
+    if "coturn" in args.client + args.server and shutil.which("turnserver") is None:
+        print("punchlab netlab: coturn is not installed (apt-get install coturn)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        results = asyncio.run(natcheck(args.nat, tuple(args.client), tuple(args.server)))
+    except LabUnavailable as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for result in results:
+        if args.verbose:
+            print(result.output.rstrip())
+        print(result.summary())
+    return EXIT_OK if all(result.agrees for result in results) else EXIT_FAILED
 
 
 def _cleanup(args: argparse.Namespace) -> int:

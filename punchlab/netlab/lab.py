@@ -403,8 +403,15 @@ class Lab:
         self._processes.clear()
 
     async def _start(self, role: str, *arguments: str) -> asyncio.subprocess.Process:
+        return await self.start_process(role, sys.executable, "-m", "punchlab", *arguments)
+
+    async def start_process(self, role: str, *argv: str) -> asyncio.subprocess.Process:
+        """Run ``argv`` inside the namespace of ``role`` (stdout and stderr piped together).
+
+        The caller waits for it or stops it; :meth:`_stop_all` stops what it started.
+        """
         process = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", self.ns(role), sys.executable, "-m", "punchlab", *arguments,
+            "ip", "netns", "exec", self.ns(role), *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -412,6 +419,10 @@ class Lab:
         )  # fmt: skip
         self._processes.append(process)
         return process
+
+    def add_address(self, role: str, interface: str, address: str) -> None:
+        """A further address on a box's interface (the STUN server's second IP)."""
+        run(["ip", "-n", self.ns(role), "addr", "add", f"{address}/{SUBNET}", "dev", interface])
 
     @staticmethod
     async def _read_until(process: asyncio.subprocess.Process, match: Any, timeout: float) -> str:
