@@ -170,8 +170,9 @@ for result in results.values():
 # %% [markdown]
 # ## What comes next
 #
-# This is the last chapter. Run `punchlab netlab matrix` as root to check,
-# on real NATs, every pair of the four classic kinds and no NAT (25 pairs);
-# the other behaviours of the [success matrix](05-nat-types.ipynb) exist
-# only in the simulator. For NATs you
-# do not control, use [classroom mode](07-classroom.ipynb) with real laptops.
+# Run `punchlab netlab matrix` as root to check, on real NATs, every pair
+# of the four classic kinds and no NAT (25 pairs); the other behaviours of
+# the [success matrix](05-nat-types.ipynb) exist only in the simulator. For
+# NATs you do not control, use [classroom mode](07-classroom.ipynb) with
+# real laptops. And to find out which kind of NAT a machine is behind, real
+# or simulated, go on to [9. What kind of NAT am I behind?](09-what-nat-am-i-behind.ipynb).

@@ -299,6 +299,16 @@ def _draw_end(
     return [(reason, [(ex + 0.1, ey), (ex - 0.1 - 0.9, ey)])]
 
 
+def _arrow_name(arrow: Arrow) -> str:
+    """The label: the type, and for STUN what kind of message (a request asking for a change
+    of address looks the same as any other otherwise)."""
+    if arrow.msg_type != "STUN" or not arrow.payload.startswith("Binding "):
+        return arrow.msg_type
+    words = arrow.payload.removeprefix("Binding ").split(" ", 1)
+    asked = words[1] if len(words) > 1 and words[1].startswith("(change") else ""
+    return f"STUN {words[0]} {asked}".rstrip()
+
+
 def _draw_arrow(
     ax: Axes, arrow: Arrow, geometry: ArrowGeometry, options: _Options, notes: set[tuple[str, str]]
 ) -> list[tuple[Text, list[tuple[float, float]]]]:
@@ -307,7 +317,7 @@ def _draw_arrow(
     _draw_segments(ax, arrow, geometry, colour)
     texts = _draw_end(ax, arrow, geometry, colour, options)
     # A type, like a reason, may come from a stranger: escaped, bounded, never read as TeX.
-    name = printable(arrow.msg_type, LABEL_CHARS) + (
+    name = printable(_arrow_name(arrow), LABEL_CHARS) + (
         f" x{arrow.repeats}" if arrow.repeats > 1 else ""
     )
     label = ax.text(

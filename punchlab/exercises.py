@@ -39,6 +39,7 @@ from punchlab.scenes import (
     introduced,
     lossy_registration,
     mystery_punch,
+    natcheck,
     registered,
 )
 from punchlab.sim import (
@@ -50,6 +51,7 @@ from punchlab.sim import (
     punch,
     success_matrix,
 )
+from punchlab.stun.discovery import TestRun
 from punchlab.trace import EventKind, Trace
 
 __all__ = [
@@ -78,9 +80,12 @@ __all__ = [
     "partner_address_exercise",
     "port_question",
     "probes_needed",
+    "read_the_tests",
     "registration_attempts_question",
     "round_trips_question",
     "server_sees_question",
+    "stun_filter_question",
+    "stun_port_question",
     "unknown_peer_question",
 ]
 
@@ -713,6 +718,90 @@ def lab_registration_question(kind: Kind) -> Question:
     )
 
 
+# -- chapter 9: what kind of NAT am I behind? ---------------------------------------------
+
+
+def stun_port_solution(kind: str) -> Solution:
+    tests = natcheck(kind).result.tests
+    first, second = tests[0].mapped, tests[1].mapped
+    same = "the same" if first == second else "a different one"
+    where = f"test I saw {_at(first)}, test II {_at(second)}"
+    return Solution(same, f"Behind {kind}, {where}.")
+
+
+def _at(address: Address | None) -> str:
+    return "nothing" if address is None else format_address(address)
+
+
+def stun_port_question(kind: Kind) -> Question:
+    """Chapter 9: 'Will mapping test II see the same public address as test I?'."""
+    return Question(
+        "Mapping tests I and II leave from the same socket, to the server's two IP "
+        "addresses. Will the server see the same public address both times?",
+        Choice("the same", "a different one"),
+        lambda: stun_port_solution(kind()),
+    )
+
+
+def stun_filter_solution(kind: str) -> Solution:
+    result = natcheck(kind).result
+    (test,) = [t for t in result.tests if t.name == "filtering test II"]
+    answer = "yes" if test.mapped is not None else "no"
+    return Solution(answer, f"Behind {kind}: {test.describe()}.")
+
+
+def stun_filter_question(kind: Kind) -> Question:
+    """Chapter 9: 'Will the answer from the server's other IP and port get in?'."""
+    return Question(
+        "Filtering test II asks the server to answer from its other IP address and "
+        "other port, which this socket has never sent to. Will that answer get in?",
+        Choice("yes", "no"),
+        lambda: stun_filter_solution(kind()),
+    )
+
+
+def read_the_tests(tests: "list[TestRun]") -> tuple[str, str]:  # noqa: UP037 (a solution cell)
+    """RFC 5780's verdicts from the tests' evidence alone (a reference)."""
+    seen = {test.name: test.mapped for test in tests}
+    if seen["mapping test II"] == seen["mapping test I"]:
+        mapping = "endpoint-independent"
+    elif seen.get("mapping test III") == seen["mapping test II"]:
+        mapping = "address-dependent"
+    else:
+        mapping = "address-and-port-dependent"
+    if seen["filtering test II"] is not None:
+        filtering = "endpoint-independent"
+    elif seen.get("filtering test III") is not None:
+        filtering = "address-dependent"
+    else:
+        filtering = "address-and-port-dependent"
+    return mapping, filtering
+
+
+def read_the_tests_cases(allocation: str | None = None, seed: int = 0) -> list[Case]:
+    """Every mapping x filtering NAT in the simulator, its tests, and its true behaviours."""
+    cases = []
+    for name, config in BEHAVIOURS.items():
+        result = natcheck(name, allocation=allocation, seed=seed).result
+        expected = (config.mapping.value, config.filtering.value)
+        hint = (
+            f"Mapping {expected[0]}: compare the public address each mapping test saw. "
+            f"Filtering {expected[1]}: which filtering tests got an answer at all?"
+        )
+        label = f"NAT {name}" + ("" if allocation is None else f", {allocation} ports")
+        cases.append(Case(label, (result.tests,), expected, hint))
+    return cases
+
+
+def read_the_tests_hidden_cases() -> list[Case]:
+    return read_the_tests_cases("sequential", seed=1)
+
+
+def read_the_tests_exercise() -> Exercise:
+    """Write ``read_the_tests(tests)``: classify a NAT from RFC 5780's evidence."""
+    return Exercise("Read the tests", "read_the_tests", read_the_tests_cases, same=_same_pair)
+
+
 # -- the registry ------------------------------------------------------------------------
 
 
@@ -733,6 +822,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "05-classify-nat": classify_exercise,
     "05-port-prediction": birthday_exercise,
     "06-find-the-bug": mystery_exercise,
+    "09-read-the-tests": read_the_tests_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
@@ -741,6 +831,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "05-classify-nat": classify_hidden_cases,
     "05-port-prediction": birthday_hidden_cases,
     "06-find-the-bug": mystery_hidden_cases,
+    "09-read-the-tests": read_the_tests_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -752,4 +843,5 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "05-classify-nat": classify,
     "05-port-prediction": probes_needed,
     "06-find-the-bug": diagnose,
+    "09-read-the-tests": read_the_tests,
 }

@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 from punchlab.policy import PUNCHLAB
 from punchlab.sim.links import LinkConfig
-from punchlab.sim.nat import NatBox
+from punchlab.sim.nat import NatBox, PortAllocation, nat_config
 from punchlab.sim.network import Network
 from punchlab.sim.nodes import SimPeer, SimServer
+from punchlab.sim.stun import SimNatCheck, add_natcheck, add_stun_server
 
 __all__ = [
     "Campus",
@@ -24,6 +25,7 @@ __all__ = [
     "introduced",
     "lossy_registration",
     "mystery_punch",
+    "natcheck",
     "registered",
 ]
 
@@ -175,3 +177,27 @@ def _chat(scene: Scene, lines: int) -> None:
                 peer.send_text(f"line {number} from {peer.name}")
         scene.net.run_for(0.05)
     scene.net.run_for(SETTLE)
+
+
+def natcheck(
+    kind: str | None,
+    *,
+    allocation: str | None = None,
+    hairpinning: bool = False,
+    honours_change_request: bool = True,
+    seed: int = 0,
+) -> SimNatCheck:
+    """Chapter 9: Alice behind a NAT of ``kind`` (None: no NAT) runs RFC 5780's tests
+    against a STUN server with two public addresses; the network runs until they end."""
+    net = Network(seed=seed)
+    server = add_stun_server(net, honours_change_request=honours_change_request)
+    nat = None
+    if kind is not None:
+        config = nat_config(kind, hairpinning=hairpinning)
+        if allocation is not None:
+            config = nat_config(config, allocation=PortAllocation(allocation))
+        nat = net.add_nat("NAT A", config)
+    check = add_natcheck(net, server, behind=nat)
+    check.start()
+    net.run_until(lambda: check.done, 60.0)
+    return check

@@ -27,6 +27,8 @@ from punchlab.exercises import (
     registration_attempts_question,
     round_trips_question,
     server_sees_question,
+    stun_filter_question,
+    stun_port_question,
     unknown_peer_question,
 )
 
@@ -188,3 +190,13 @@ def test_the_reference_passes_the_hidden_cases_too(exercise_id: str) -> None:
     assert cases and {c.name for c in cases}.isdisjoint(c.name for c in visible.cases())
     hidden = Exercise("hidden", visible.function_name, lambda: cases, same=visible.same)
     assert hidden.check(REFERENCES[exercise_id]).passed
+
+
+def test_chapter_9_the_stun_tests_follow_the_mystery_nat() -> None:
+    kind = ["ADM/APDF"]
+    port = stun_port_question(lambda: kind[0])
+    answer_in = stun_filter_question(lambda: kind[0])
+    assert port.check("a different one").right and answer_in.check("no").right
+    kind[0] = "EIM/EIF"
+    assert port.check("the same").right and answer_in.check("yes").right
+    assert "no answer" not in answer_in.solve().explanation

@@ -91,7 +91,9 @@ class TestRun:
             parts = [name for name, on in zip(("IP", "port"), self.change, strict=True) if on]
             asked = f" asking for an answer from another {' and '.join(parts)}"
         target = format_address(self.destination)
-        if self.mapped is None and self.origin is None:
+        if self.mapped is None and self.origin is None and self.name == "hairpinning":
+            got = f"the request did not come back ({self.sends} tries)"
+        elif self.mapped is None and self.origin is None:
             got = f"no answer after {self.sends} tries"
         elif self.mapped is None:
             got = f"the request arrived (from {format_address(self.origin)})"
