@@ -48,6 +48,7 @@ from punchlab.peer import (
     Disconnected,
     Failed,
     Introduced,
+    NatDiscovered,
     PeerAddressChanged,
     PeerState,
     Registered,
@@ -366,6 +367,8 @@ class PeerPanel(_Displayed):
                 self._info(text)
         elif isinstance(event, PeerAddressChanged):
             self._introduced_to = event.new
+            self._append(f"({tell(event)})")
+        elif isinstance(event, NatDiscovered):
             self._append(f"({tell(event)})")
         elif isinstance(event, Connected):
             self._info(tell(event) or "")

@@ -551,3 +551,18 @@ async def test_each_side_shows_one_connect_time_the_one_its_core_measured() -> N
         for panel in (alice, bob):
             shown = TIME_FIGURE.findall(panel.status_text)
             assert shown == [format_duration(watch.elapsed[panel.peer.name])], panel.status_text
+
+
+async def test_what_the_peer_learns_of_its_nat_goes_in_the_log() -> None:
+    from punchlab.peer import NatDiscovered
+    from punchlab.stun.discovery import DiscoveryResult
+
+    net = Network(seed=0)
+    net.add_server()
+    session = SimSession(net)
+    panel = PeerPanel(session.peer(net.add_peer("Alice")))
+    found = DiscoveryResult(
+        mapping="endpoint-independent", filtering="address-dependent", behind_nat=True
+    )
+    panel._on_event(NatDiscovered(found))
+    assert "endpoint-independent mapping, address-dependent filtering" in panel.log.value
