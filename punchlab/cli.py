@@ -148,8 +148,8 @@ def _add_serve(commands: Commands) -> None:
         metavar="IP",
         help="a second IP address of this machine: also run an RFC 5780 STUN server on --host "
         "and IP, on --stun-port and the port after it, so 'punchlab natcheck' works against "
-        "this machine (on loopback: --host 127.0.0.1 --stun-alternate 127.0.0.2). Default: "
-        "none (the UDP port still answers plain STUN Binding requests)",
+        "this machine (on loopback: --host 127.0.0.1 --stun-alternate 127.0.0.2) (default: "
+        "none; the UDP port still answers plain STUN Binding requests)",
     )
     serve.add_argument(
         "--stun-port",

@@ -177,12 +177,18 @@ class Message:
 
 
 def rfc5780_port(features: frozenset[str]) -> int | None:
-    """The port of the RFC 5780 server a server announced (``rfc5780=PORT``), if a valid one."""
+    """The port of the RFC 5780 server a server announced (``rfc5780=PORT``), if a valid one.
+
+    The announcement comes from the network: only ASCII digits count (``str.isdigit``
+    also takes superscripts and other scripts' digits), and of several the lowest wins.
+    """
+    ports = []
     for feature in features:
         name, _, value = feature.partition("=")
-        if name == FEATURE_RFC5780 and value.isdigit() and 0 < int(value) < 65536:
-            return int(value)
-    return None
+        if name == FEATURE_RFC5780 and re.fullmatch(r"[0-9]{1,5}", value):
+            ports.append(int(value))
+    valid = [port for port in ports if 0 < port < 65536]
+    return min(valid) if valid else None
 
 
 def parse_features(text: str | None) -> frozenset[str]:

@@ -77,6 +77,10 @@ NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 #: What a punchlab server tells a peer it can do, in its REGISTRATION answer.
+#: A JSON datagram's first byte: ``{``, or whitespace before it (JSON allows it, and
+#: tab, newline and carriage return have the two zero bits a STUN header starts with).
+_JSON_STARTS = (b"{", b" ", b"\t", b"\n", b"\r")
+
 SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_TOKEN}))
 
 #: What a registered peer legitimately sends the server (and so earns answers).
@@ -261,7 +265,7 @@ class RendezvousCore:
         self.limits = limits or ServerLimits()
         self.features = SERVER_FEATURES
         if rfc5780_port is not None:
-            self.features += f",{FEATURE_RFC5780}={rfc5780_port}"
+            self.announce_rfc5780(rfc5780_port)
         #: Binding requests on the rendezvous port get an answer (a STUN server in
         #: one address); the driver tells the core that address once it is bound.
         self.stun = StunResponder(StunEndpoints(("0.0.0.0", 0)))
@@ -327,6 +331,13 @@ class RendezvousCore:
 
     # -- sans-IO interface -----------------------------------------------------------
 
+    def announce_rfc5780(self, port: int) -> None:
+        """Tell punchlab peers, in each registration answer, where this host's RFC 5780
+        server listens (the feature ``rfc5780=PORT``)."""
+        if not 0 < port < 65536:
+            raise ValueError(f"not a port: {port}")
+        self.features = f"{SERVER_FEATURES},{FEATURE_RFC5780}={port}"
+
     def bind(self, local_address: Address) -> None:
         """The address the driver's socket is bound to (STUN answers name it as their origin)."""
         self.stun.endpoints = StunEndpoints(local_address)
@@ -334,7 +345,7 @@ class RendezvousCore:
     def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
         """Handle one datagram from ``address``; bad input is recorded, never raised."""
         self._expire(now)
-        if data[:1] != b"{" and looks_like_stun(data):
+        if data[:1] not in _JSON_STARTS and looks_like_stun(data):
             self._answer_stun(data, address, now)
             return
         try:

@@ -523,3 +523,12 @@ def test_parse_address_rejects_junk(text: str) -> None:
 def test_a_message_with_a_field_of_the_wrong_type_is_our_own_bug(fields: dict[str, Any]) -> None:
     with pytest.raises(LocalProtocolError):
         Message(**fields)
+
+
+def test_an_rfc5780_port_is_ascii_digits_in_range_and_the_lowest_wins() -> None:
+    from punchlab.messages import rfc5780_port
+
+    assert rfc5780_port(frozenset({"ack", "rfc5780=3478"})) == 3478
+    assert rfc5780_port(frozenset({"rfc5780=²", "rfc5780=٣٤٧٨", "rfc5780=0"})) is None
+    assert rfc5780_port(frozenset({"rfc5780=99999", "rfc5780=70000"})) is None
+    assert rfc5780_port(frozenset({"rfc5780=4000", "rfc5780=3478"})) == 3478

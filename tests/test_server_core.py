@@ -706,3 +706,12 @@ def test_a_silent_peer_is_never_sent_more_than_it_sent_plus_the_introduction() -
     core.receive_datagram(dgram("HEART-BEAT"), BOB, now + 0.01)
     core.handle_timer(core.get_timer() or now)
     assert [a for _, a in drain(core)] == [BOB]
+
+
+def test_json_with_leading_whitespace_is_still_json_not_stun() -> None:
+    from punchlab.server import RendezvousCore
+
+    core = RendezvousCore()
+    core.receive_datagram(b'\n{"type":"REGISTRATION","payload":""}', ("192.0.2.9", 5000), 0.0)
+    [(answer, _)] = core.datagrams_to_send(0.0)
+    assert answer.startswith(b'{"type":"REGISTRATION"')

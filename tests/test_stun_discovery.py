@@ -122,3 +122,46 @@ def test_stray_and_forged_answers_are_ignored() -> None:
     right_id_wrong_socket = encode(StunMessage(Cls.SUCCESS, data[8:20]))
     core.receive_datagram(right_id_wrong_socket, destination, 1, 0.05)
     assert core.ignored == 4 and not core.result.tests and not core.done
+
+
+def answer_with(core: NatDiscovery, *attributes: tuple[int, bytes], source=("192.0.2.1", 3478)):
+    """Feed the core a success for its pending request, carrying ``attributes``."""
+    ((data, _destination, via),) = core.datagrams_to_send(0.0)
+    tid = data[8:20]
+    base = StunMessage(Cls.SUCCESS, tid)
+    mapped = encode_address(("198.51.100.7", 40000), xor=True, message=base)
+    body = ((Attr.XOR_MAPPED_ADDRESS, mapped), *attributes)
+    core.receive_datagram(encode(StunMessage(Cls.SUCCESS, tid, body)), source, via, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("other", "why"),
+    [
+        (("192.0.2.1", 3479), "not another IP and port"),  # its own primary IP
+        (("192.0.2.2", 3478), "not another IP and port"),  # the same port
+        (("10.0.0.5", 0), "not another IP and port"),
+        (("127.0.0.1", 53), "not a server's address"),  # steering tests to loopback
+        (("2001:db8::2", 3479), "another address family"),
+    ],
+)
+def test_an_other_address_that_cannot_be_the_servers_is_refused(
+    other: tuple[str, int], why: str
+) -> None:
+    core = NatDiscovery(("192.0.2.1", 3478))
+    core.start(0.0)
+    answer_with(core, (Attr.OTHER_ADDRESS, encode_address(other)))
+    assert core.done and why in (core.result.problem or "")
+    assert core.datagrams_to_send(0.2) == []  # nothing is sent where the server pointed
+
+
+def test_a_server_that_changes_only_the_port_is_caught_too() -> None:
+    """Asked for another IP and port, it answers from another port only."""
+    server, other = ("192.0.2.1", 3478), ("192.0.2.2", 3479)
+    core = NatDiscovery(server, hairpinning=False)
+    core.start(0.0)
+    answer_with(core, (Attr.OTHER_ADDRESS, encode_address(other)))  # mapping test I
+    answer_with(core, source=(other[0], server[1]))  # mapping test II: same public address
+    answer_with(core)  # filtering test I
+    answer_with(core, source=(server[0], other[1]))  # test II from the wrong IP
+    assert core.done and core.result.filtering is None
+    assert "ignored CHANGE-REQUEST" in (core.result.problem or "")

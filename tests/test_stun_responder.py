@@ -134,3 +134,29 @@ def test_one_source_is_rate_limited_and_others_are_not() -> None:
 def test_a_fingerprinted_request_gets_a_fingerprinted_answer() -> None:
     assert parse(answer(full(), ask(fingerprint=True)).data).fingerprinted
     assert not parse(answer(full(), ask()).data).fingerprinted
+
+
+def test_sources_in_one_ipv6_slash_64_share_a_budget_and_everyone_shares_another() -> None:
+    v6 = StunEndpoints(("2001:db8::1", 3478))
+    responder = StunResponder(v6, per_second=1.0, burst=2, total_per_second=1.0, total_burst=5)
+    near = [(f"2001:db8:1:2::{n:x}", 40000) for n in range(4)]
+    answers = [responder.answer(ask(), source, v6.primary, 0.0) for source in near]
+    assert [isinstance(a, Reply) for a in answers] == [True, True, False, False]
+    far = [(f"2001:db8:{n}::1", 40000) for n in range(10, 16)]
+    answers = [responder.answer(ask(), source, v6.primary, 0.0) for source in far]
+    assert sum(isinstance(a, Reply) for a in answers) == 3  # the total budget: 5 in all
+
+
+def test_a_wildcard_bound_server_names_no_origin_and_unmaps_ipv4_clients() -> None:
+    wildcard = StunResponder(StunEndpoints(("::", 8089)))
+    reply = wildcard.answer(ask(), ("::ffff:198.51.100.7", 4000), ("::", 8089), 0.0)
+    assert isinstance(reply, Reply)
+    message = parse(reply.data)
+    assert message.get(Attr.RESPONSE_ORIGIN) is None
+    assert message.mapped() == ("198.51.100.7", 4000)
+
+
+def test_change_request_asking_for_nothing_is_still_420_without_an_alternate() -> None:
+    single = StunResponder(StunEndpoints(PRIMARY))
+    reply = answer(single, ask((Attr.CHANGE_REQUEST, change_request(False, False))))
+    assert read_error_code(parse(reply.data).get(Attr.ERROR_CODE) or b"")[0] == 420

@@ -13,7 +13,7 @@ from punchlab.aio.http_guard import GuardedSite, HttpGuard, HttpLimits
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import CoreRunner, normalise
 from punchlab.aio.stun import DEFAULT_STUN_PORT, StunServer
-from punchlab.messages import FEATURE_RFC5780, Address, format_address
+from punchlab.messages import Address, format_address
 from punchlab.server import (
     DEFAULT_REGISTRATION_TTL,
     DatagramIgnored,
@@ -92,11 +92,12 @@ class RendezvousServer:
         self.http_guard: HttpGuard | None = None
         self.udp_port = udp_port
         self.http_port = http_port
-        self.stun: StunServer | None = None
-        if stun_alternate is not None:
-            self.stun = StunServer(host, stun_port, alternate_ip=stun_alternate)
         self.core = RendezvousCore(registration_ttl=registration_ttl, rng=rng, limits=limits)
         self.trace = trace if trace is not None else Trace(max_events=SERVER_TRACE_EVENTS)
+        #: The RFC 5780 server beside the rendezvous server (its datagrams go in the same trace).
+        self.stun: StunServer | None = None
+        if stun_alternate is not None:
+            self.stun = StunServer(host, stun_port, alternate_ip=stun_alternate, trace=self.trace)
         self.actor = actor
         self._listeners: list[Callable[[ServerEvent], None]] = (
             [] if on_event is None else [on_event]
@@ -142,7 +143,7 @@ class RendezvousServer:
             except OSError:
                 await self.close()
                 raise
-            self.core.features += f",{FEATURE_RFC5780}={self.stun.endpoints.primary[1]}"
+            self.core.announce_rfc5780(self.stun.endpoints.primary[1])
         self.http_guard = HttpGuard(self.http_limits)
         app = web.Application(
             client_max_size=MAX_BODY_BYTES, middlewares=[self.http_guard.middleware, _json_errors]

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from punchlab.aio.log_throttle import LogThrottle
@@ -32,8 +34,11 @@ log = logging.getLogger(__name__)
 DEFAULT_STUN_PORT = 3478
 
 
+Receive = Callable[[bytes, Address], None]
+
+
 class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Any) -> None:
+    def __init__(self, on_datagram: Receive) -> None:
         self.on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -47,18 +52,29 @@ class _Socket(asyncio.DatagramProtocol):
         log.debug("STUN socket error: %s", exc)
 
 
-async def _bind(address: Address, on_datagram: Any) -> _Socket:
+async def _bind(address: Address, receiver: Callable[[Address], Receive]) -> _Socket:
+    """A UDP socket bound to ``address``; ``receiver(bound address)`` gets its datagrams.
+
+    The receiver is chosen once the port is known (port 0), before the socket
+    can deliver anything.
+    """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.bind(address)
         sock.setblocking(False)
-    except OSError:
+        on_datagram = receiver(normalise(sock.getsockname()))
+        _, protocol = await loop.create_datagram_endpoint(lambda: _Socket(on_datagram), sock=sock)
+    except BaseException:
         sock.close()
         raise
-    _, protocol = await loop.create_datagram_endpoint(lambda: _Socket(on_datagram), sock=sock)
     return protocol
+
+
+def _bound(sock: _Socket) -> Address:
+    assert sock.transport is not None
+    return normalise(sock.transport.get_extra_info("sockname"))
 
 
 class StunServer:
@@ -80,6 +96,10 @@ class StunServer:
         actor: str = "STUN server",
         honours_change_request: bool = True,
     ) -> None:
+        if alternate_ip is not None and alternate_ip == ip:
+            raise ValueError("the alternate IP must differ from the primary one")
+        if alternate_ip is not None and (port == 65535 or alternate_port == port != 0):
+            raise ValueError("the alternate port must differ from the primary one (port + 1)")
         self.ip, self.port, self.alternate_ip = ip, port, alternate_ip
         self.alternate_port = alternate_port
         self.trace = trace if trace is not None else Trace(max_events=20_000)
@@ -114,25 +134,21 @@ class StunServer:
         raise OSError(errno.EADDRINUSE, "no free pair of ports on both addresses")
 
     async def _bind_all(self) -> StunEndpoints:
-        first = await _bind((self.ip, self.port), self._receiver((self.ip, self.port)))
-        assert first.transport is not None
-        port = normalise(first.transport.get_extra_info("sockname"))[1]
+        first = await _bind((self.ip, self.port), self._receiver)
+        port = _bound(first)[1]
         self._sockets[(self.ip, port)] = first
-        first.on_datagram = self._receiver((self.ip, port))
         if self.alternate_ip is None:
             return StunEndpoints((self.ip, port))
         alt_port = self.alternate_port or (port + 1 if self.port else 0)
-        second = await _bind((self.ip, alt_port), None)
-        assert second.transport is not None
-        alt_port = normalise(second.transport.get_extra_info("sockname"))[1]
-        second.on_datagram = self._receiver((self.ip, alt_port))
+        second = await _bind((self.ip, alt_port), self._receiver)
+        alt_port = _bound(second)[1]
         self._sockets[(self.ip, alt_port)] = second
         endpoints = StunEndpoints((self.ip, port), (self.alternate_ip, alt_port))
         for address in endpoints.all()[2:]:
-            self._sockets[address] = await _bind(address, self._receiver(address))
+            self._sockets[address] = await _bind(address, self._receiver)
         return endpoints
 
-    def _receiver(self, arrived_on: Address) -> Any:
+    def _receiver(self, arrived_on: Address) -> Receive:
         def receive(data: bytes, source: Address) -> None:
             self._on_datagram(data, source, arrived_on)
 
@@ -173,6 +189,23 @@ class StunServer:
         await self.close()
 
 
+#: A discovery's own trace, when the caller gives none: bounded, since anyone may
+#: send to its sockets while the tests run.
+DISCOVERY_TRACE_EVENTS = 2_000
+
+
+async def _resolve(server: Address) -> Address:
+    """The server as an IP address: answers are compared with it, and they come from IPs."""
+    try:
+        ipaddress.ip_address(server[0])
+        return server
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(server[0], server[1], type=socket.SOCK_DGRAM)
+    return (str(infos[0][4][0]), server[1])
+
+
 def _route_ip(server: Address) -> str | None:
     """The local IP the system would use to reach ``server`` (no packet is sent)."""
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
@@ -195,8 +228,9 @@ async def discover(
 ) -> DiscoveryResult:
     """Run RFC 5780's tests against ``server`` from fresh sockets; the result and its evidence."""
     loop = asyncio.get_running_loop()
+    server = await _resolve(server)
     local_ip = host or _route_ip(server) or ("::" if ":" in server[0] else "0.0.0.0")
-    trace = trace if trace is not None else Trace()
+    trace = trace if trace is not None else Trace(max_events=DISCOVERY_TRACE_EVENTS)
     core = NatDiscovery(server, **options)
     sockets: list[_Socket] = []
     finished = loop.create_future()
@@ -221,21 +255,20 @@ async def discover(
         core.handle_timer(loop.time())
         flush()
 
-    def receiver(via: int) -> Any:
+    def receiver(via: int) -> Callable[[Address], Receive]:
         def receive(data: bytes, source: Address) -> None:
             trace.datagram_later(EventKind.DELIVERED, time.time(), actor, source, local[via], data)
             core.receive_datagram(data, source, via, loop.time())
             flush()
 
-        return receive
+        return lambda bound: receive
 
     local: list[Address] = []
     try:
         for via in range(core.sockets):
             sock = await _bind((local_ip, 0), receiver(via))
             sockets.append(sock)
-            assert sock.transport is not None
-            local.append(normalise(sock.transport.get_extra_info("sockname")))
+            local.append(_bound(sock))
         core.local = lambda via: local[via]
         core.start(loop.time())
         flush()

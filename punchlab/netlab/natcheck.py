@@ -119,8 +119,18 @@ async def _start_server(lab: Lab, server: str) -> asyncio.subprocess.Process:
             "--log-file", "/dev/null",
         ]  # fmt: skip
     process = await lab.start_process("srv", *arguments)
-    await _stun_ready(lab, (ALTERNATE_SERVER_IP, STUN_PORT + 1))
+    try:
+        await _stun_ready(lab, (ALTERNATE_SERVER_IP, STUN_PORT + 1))
+    except BaseException:
+        await _stop(process)
+        raise
     return process
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    await process.communicate()
 
 
 async def _run_client(lab: Lab, client: str) -> tuple[tuple[str | None, str | None], str]:
@@ -129,7 +139,13 @@ async def _run_client(lab: Lab, client: str) -> tuple[tuple[str | None, str | No
     else:
         arguments = ["turnutils_natdiscovery", "-m", "-f", SERVER_IP]
     process = await lab.start_process("peer-a", *arguments)
-    output, _ = await asyncio.wait_for(process.communicate(), 90)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), 90)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.communicate()
+        raise
     text = output.decode(errors="replace")
     return (read_punchlab(text) if client == "punchlab" else read_coturn(text)), text
 
@@ -148,7 +164,5 @@ async def natcheck(
                     (mapping, filtering), text = await _run_client(lab, client)
                     results.append(LabNatCheck(kind, client, server, mapping, filtering, text))
             finally:
-                with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
-                await process.communicate()
+                await _stop(process)
     return results

@@ -214,6 +214,8 @@ def encode_address(
 ) -> bytes:
     """An address attribute's value (MAPPED-ADDRESS layout; XOR-MAPPED-ADDRESS with ``xor``)."""
     ip = ipaddress.ip_address(address[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
     family = 0x01 if ip.version == 4 else 0x02
     port, raw = address[1], ip.packed
     if xor:
@@ -259,6 +261,7 @@ def error_code(code: int, reason: str) -> bytes:
 
 
 def read_error_code(value: bytes) -> tuple[int, str]:
+    """(code, reason) from an ERROR-CODE value; :class:`MalformedStun` when too short."""
     if len(value) < 4:
         raise MalformedStun("ERROR-CODE shorter than 4 bytes")
     _, hundreds, rest = struct.unpack_from("!HBB", value)
@@ -271,6 +274,7 @@ def unknown_attributes(kinds: list[int]) -> bytes:
 
 
 def read_unknown_attributes(value: bytes) -> list[int]:
+    """The attribute types an UNKNOWN-ATTRIBUTES value lists (an odd last byte is ignored)."""
     return [kind for (kind,) in struct.iter_unpack("!H", value[: len(value) // 2 * 2])]
 
 
@@ -290,9 +294,7 @@ def describe_stun(data: bytes) -> tuple[str, str]:
     text = words[message.cls] if message.method == BINDING else f"method 0x{message.method:03x}"
     try:
         if message.cls is Cls.SUCCESS:
-            mapped = message.address(Attr.XOR_MAPPED_ADDRESS) or message.address(
-                Attr.MAPPED_ADDRESS
-            )
+            mapped = message.mapped()
             if mapped is not None:
                 text += f" {mapped[0]}:{mapped[1]}"
         elif message.cls is Cls.ERROR and (value := message.get(Attr.ERROR_CODE)):

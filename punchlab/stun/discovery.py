@@ -26,6 +26,7 @@ filtering tests take a couple of seconds on a real network.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -239,8 +240,11 @@ class NatDiscovery:
         if other is None:
             self.result.problem = "the server gave no OTHER-ADDRESS: it is not an RFC 5780 server"
             return
+        if (why := other_address_problem(self.server, other)) is not None:
+            self.result.problem = why
+            return
         yield from self._mapping(other)
-        yield from self._filtering()
+        yield from self._filtering(other)
         if self.hairpinning:
             yield from self._hairpin()
 
@@ -261,24 +265,39 @@ class NatDiscovery:
         same = self.result.tests[-1].mapped == seen
         self.result.mapping = ADDRESS_DEPENDENT if same else ADDRESS_AND_PORT_DEPENDENT
 
-    def _filtering(self) -> Plan:
+    def _filtering(self, other: Address) -> Plan:
         opened = yield _Ask("filtering test I", FILTERING_SOCKET, self.server)
         if not isinstance(opened, StunMessage):
             self.result.problem = "no answer to filtering test I"
             return
         both = yield _Ask("filtering test II", FILTERING_SOCKET, self.server, (True, True))
-        if both is not None and self.result.tests[-1].origin == self.server:
-            # The answer came from where the request went: the server ignored
-            # CHANGE-REQUEST, and a naive client would say "endpoint-independent".
-            self.result.problem = "the server ignored CHANGE-REQUEST: filtering cannot be told"
+        if both is not None and not self._answered_from(other):
             return
         if both is not None:
             self.result.filtering = ENDPOINT_INDEPENDENT
             return
         port = yield _Ask("filtering test III", FILTERING_SOCKET, self.server, (False, True))
-        self.result.filtering = (
-            ADDRESS_DEPENDENT if port is not None else ADDRESS_AND_PORT_DEPENDENT
+        if port is not None and not self._answered_from((self.server[0], other[1])):
+            return
+        strict = ADDRESS_AND_PORT_DEPENDENT
+        self.result.filtering = ADDRESS_DEPENDENT if port is not None else strict
+
+    def _answered_from(self, asked: Address) -> bool:
+        """Whether the last answer came from the address CHANGE-REQUEST asked for.
+
+        A server that ignores CHANGE-REQUEST (many public ones) answers from where
+        the request went, and a naive client would report endpoint-independent
+        filtering; one that changes only the port fools it about the IP.
+        """
+        origin = self.result.tests[-1].origin
+        if origin == asked:
+            return True
+        came = "where the request went" if origin == self.server else _at(origin)
+        self.result.problem = (
+            f"the server ignored CHANGE-REQUEST (asked to answer from {format_address(asked)}, "
+            f"it answered from {came}): filtering cannot be told"
         )
+        return False
 
     def _hairpin(self) -> Plan:
         target = next(
@@ -289,7 +308,7 @@ class NatDiscovery:
         arrived = yield _Ask("hairpinning", FILTERING_SOCKET, target, arrives_on=FILTERING_SOCKET)
         self.result.hairpinning = arrived is not None
 
-    # -- driving the generator -----------------------------------------------------------------
+        # -- driving the generator -----------------------------------------------------------------
 
     def _advance(self, ask: _Ask, now: float) -> None:
         self._ask, self._sends = ask, 0
@@ -325,3 +344,30 @@ class NatDiscovery:
 
     def _finish(self) -> None:
         self._ask, self._due, self.done = None, None, True
+
+
+# -- checking what the server says -------------------------------------------------------
+
+
+def other_address_problem(server: Address, other: Address) -> str | None:
+    """Why an OTHER-ADDRESS cannot be the same server's other IP and port, or None.
+
+    It comes from the network: a careless or hostile server could name its own
+    primary IP (every NAT would then look endpoint-independent) or some third
+    party, at which the tests would then aim their requests.
+    """
+    try:
+        ip, server_ip = ipaddress.ip_address(other[0]), ipaddress.ip_address(server[0])
+    except ValueError:
+        return "the server's OTHER-ADDRESS is not an IP address"
+    if ip.version != server_ip.version:
+        return "the server's OTHER-ADDRESS is of another address family"
+    if ip == server_ip or other[1] in (0, server[1]):
+        return f"the server's OTHER-ADDRESS {format_address(other)} is not another IP and port"
+    if ip.is_unspecified or ip.is_multicast or (ip.is_loopback and not server_ip.is_loopback):
+        return f"the server's OTHER-ADDRESS {format_address(other)} is not a server's address"
+    return None
+
+
+def _at(address: Address | None) -> str:
+    return "nowhere" if address is None else format_address(address)

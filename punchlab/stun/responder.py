@@ -16,8 +16,10 @@ refused with 420 like any other unknown comprehension-required attribute.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
+from punchlab.addresses import share_key
 from punchlab.messages import Address
 from punchlab.ratelimit import RateTable
 from punchlab.stun.codec import (
@@ -74,6 +76,11 @@ class StunEndpoints:
         return (new_ip, new_port)
 
 
+def _specified(address: Address) -> bool:
+    """Whether a local address names this host (not 0.0.0.0, ::, or port 0)."""
+    return address[1] != 0 and not ipaddress.ip_address(address[0]).is_unspecified
+
+
 @dataclass(frozen=True)
 class Reply:
     """An answer: these bytes, to ``destination``, from the local address ``via``."""
@@ -96,15 +103,19 @@ class StunResponder:
     """Answers Binding requests; counts what it refused."""
 
     endpoints: StunEndpoints
-    #: Answers per second to one source IP, and the burst allowed.
+    #: Answers per second to one source (an IPv4 address or an IPv6 /64), and the burst.
     per_second: float = 20.0
     burst: int = 40
+    #: Answers per second to everyone together: spoofing many sources buys no more.
+    total_per_second: float = 2000.0
+    total_burst: int = 4000
     #: False plays a server that ignores CHANGE-REQUEST (many public ones do), for teaching.
     honours_change_request: bool = True
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rates = RateTable(self.per_second, self.burst)
+        self._total = RateTable(self.total_per_second, self.total_burst, max_keys=1)
 
     def answer(
         self, data: bytes, source: Address, arrived_on: Address, now: float
@@ -116,7 +127,7 @@ class StunResponder:
             return self._refuse(f"malformed STUN: {exc}")
         if request.cls is not Cls.REQUEST or request.method != BINDING:
             return self._refuse("not a Binding request")
-        if not self._rates.take(source[0], now):
+        if not self._rates.take(share_key(source[0]), now) or not self._total.take("all", now):
             return self._refuse("rate limited")
         unknown = sorted(
             {kind for kind, _ in request.attributes if kind < 0x8000 and kind not in _UNDERSTOOD}
@@ -130,8 +141,9 @@ class StunResponder:
                 change_ip, change_port = read_change_request(change)
             except MalformedStun as exc:
                 return self._error(request, source, arrived_on, 400, str(exc), [], data)
-            if (change_ip or change_port) and not self.endpoints.full:
-                # RFC 5780 section 6.1: no alternate address, so CHANGE-REQUEST is unknown here.
+            if not self.endpoints.full:
+                # RFC 5780 section 6.1: without an alternate address and port a server
+                # answers any CHANGE-REQUEST (even one asking for no change) with 420.
                 kinds = [Attr.CHANGE_REQUEST.value]
                 return self._error(
                     request, source, arrived_on, 420, "Unknown Attribute", kinds, data
@@ -159,13 +171,15 @@ class StunResponder:
                 (Attr.XOR_MAPPED_ADDRESS, encode_address(source, xor=True, message=request)),
                 (Attr.MAPPED_ADDRESS, encode_address(source)),
             ]
-            optional = [(Attr.RESPONSE_ORIGIN, encode_address(via)), (Attr.SOFTWARE, SOFTWARE)]
+            optional = [(Attr.SOFTWARE, SOFTWARE)]
+            if _specified(via):  # a wildcard bind does not know its own address
+                optional.insert(0, (Attr.RESPONSE_ORIGIN, encode_address(via)))
             if other is not None:
                 optional.insert(0, (Attr.OTHER_ADDRESS, encode_address(other)))
         else:
             # RFC 3489 section 11.2: a classic client reads only these (no XOR, no cookie).
             needed = [(Attr.MAPPED_ADDRESS, encode_address(source))]
-            optional = [(Attr.SOURCE_ADDRESS, encode_address(via))]
+            optional = [(Attr.SOURCE_ADDRESS, encode_address(via))] if _specified(via) else []
             if other is not None:
                 optional.insert(0, (Attr.CHANGED_ADDRESS, encode_address(other)))
         return self._fit(request, Cls.SUCCESS, needed, optional, source, via, len(data))
