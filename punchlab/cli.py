@@ -25,6 +25,7 @@ from typing import TextIO, TypeAlias
 
 from punchlab import __version__, course_files, scripted
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
+from punchlab.aio.peer import PEER_TRACE_EVENTS
 from punchlab.aio.server import SERVER_TRACE_EVENTS
 from punchlab.display import EscapingFormatter, printable
 from punchlab.errors import ConnectFailed, LocalProtocolError, PunchlabError
@@ -178,6 +179,11 @@ def _add_serve(commands: Commands) -> None:
     )
     serve.set_defaults(handler=lambda args: asyncio.run(_serve(args)))
 
+
+PCAP_HELP = (
+    "write every datagram to FILE as a pcapng capture for Wireshark, each on the link it "
+    "crossed (default: not written)"
+)
 
 #: A documentation address (RFC 5737, TEST-NET-1). Connecting a UDP socket to it
 #: makes the kernel choose the route and source address, and sends nothing; were
@@ -365,6 +371,7 @@ def _add_chat(commands: Commands) -> None:
         metavar="FILE",
         help="write every datagram to FILE (JSON Lines) on exit (default: not written)",
     )
+    chat.add_argument("--pcap", metavar="FILE", help=PCAP_HELP)
     chat.set_defaults(handler=lambda args: asyncio.run(_chat(args)))
 
 
@@ -502,12 +509,12 @@ async def _chat(args: argparse.Namespace) -> int:
         config=_chat_config(args),
         name=args.name,
         on_event=_chat_event,
+        trace=Trace(max_events=PEER_TRACE_EVENTS, keep_data=bool(args.pcap)),
     ) as peer:
         try:
             return await _chat_session(peer, args)
         finally:
-            if args.trace:
-                _say(f"trace written to {peer.trace.save(args.trace)}")
+            _save_trace(peer.trace, args)
 
 
 async def _register(peer: Peer, lines: _Input) -> str | None:
@@ -673,6 +680,7 @@ def _add_demo(commands: Commands) -> None:
     demo.add_argument(
         "--trace", metavar="FILE", help="also write the trace to FILE, JSON Lines (default: not)"
     )
+    demo.add_argument("--pcap", metavar="FILE", help=PCAP_HELP)
     demo.set_defaults(handler=_demo)
 
 
@@ -748,13 +756,24 @@ def _simulated_demo(args: argparse.Namespace) -> int:
         title=result.summary(),
     )
     _say(f"\nsequence diagram written to {written}")
-    if args.trace:
-        _say(f"trace written to {result.trace.save(args.trace)}")
+    _save_trace(result.trace, args)
     return EXIT_OK if result.connected else EXIT_FAILED
 
 
+def _save_trace(trace: Trace, args: argparse.Namespace) -> None:
+    """--trace and --pcap: the run as JSON Lines, and as a capture for Wireshark."""
+    if args.trace:
+        _say(f"trace written to {trace.save(args.trace)}")
+    if getattr(args, "pcap", None):
+        from punchlab.pcap import decode_rules
+
+        _say(f"capture written to {trace.save_pcap(args.pcap)}")
+        rules = " ".join(f"-d {rule}" for rule in decode_rules(trace))
+        _say(f"  read it with: tshark -r {args.pcap} {rules}")
+
+
 async def _loopback_demo(args: argparse.Namespace) -> int:
-    trace = Trace()
+    trace = Trace(keep_data=bool(args.pcap))
     async with (
         RendezvousServer("127.0.0.1", 0, 0, trace=trace) as server,
         Peer(server.url, host="127.0.0.1", name="A", trace=trace) as a,
@@ -771,8 +790,7 @@ async def _loopback_demo(args: argparse.Namespace) -> int:
         _say(f"A got: {await a.receive_text(timeout=5)}")
     _say("")
     _say(trace.table())
-    if args.trace:
-        _say(f"trace written to {trace.save(args.trace)}")
+    _save_trace(trace, args)
     return EXIT_OK
 
 

@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 from punchlab.aio import Peer
+from punchlab.aio.peer import PEER_TRACE_EVENTS
 from punchlab.errors import PunchlabError
 from punchlab.messages import format_address
 from punchlab.narrate import tell
 from punchlab.peer import Connected, NatDiscovered, PeerAddressChanged, PeerConfig, PeerEvent
+from punchlab.trace import Trace
 
 __all__ = ["add_parser", "run"]
 
@@ -54,6 +56,9 @@ def add_parser(commands: Any) -> None:
     peer.add_argument("--original", action="store_true", help="the original Go client's algorithm")
     peer.add_argument(
         "--trace", metavar="FILE", help="write the trace to FILE (JSON Lines) on exit"
+    )
+    peer.add_argument(
+        "--pcap", metavar="FILE", help="write the trace to FILE as a pcapng capture on exit"
     )
 
 
@@ -96,8 +101,14 @@ def _config(args: argparse.Namespace) -> PeerConfig:
 
 
 async def run(args: argparse.Namespace) -> int:
+    trace = Trace(max_events=PEER_TRACE_EVENTS, keep_data=bool(args.pcap))
     async with Peer(
-        args.server, port=args.port, config=_config(args), name=args.name, on_event=_on_event
+        args.server,
+        port=args.port,
+        config=_config(args),
+        name=args.name,
+        on_event=_on_event,
+        trace=trace,
     ) as peer:
         try:
             return await _script(peer, args)
@@ -107,6 +118,8 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             if args.trace:
                 peer.trace.save(args.trace)
+            if args.pcap:
+                peer.trace.save_pcap(args.pcap)
 
 
 async def _script(peer: Peer, args: argparse.Namespace) -> int:

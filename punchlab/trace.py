@@ -53,11 +53,16 @@ class TraceEvent:
     new_src: str = ""
     new_dst: str = ""
     packet: int | None = None
+    #: The datagram's bytes, kept only by a trace made with ``keep_data`` (for a
+    #: pcap file); never written to JSON Lines, which hold the description.
+    data: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON; empty optional fields are left out to keep lines short."""
         out: dict[str, object] = {}
         for field in dataclasses.fields(self):
+            if field.name == "data":
+                continue
             value = getattr(self, field.name)
             if value in ("", None) and field.name not in ("src", "dst", "msg_type"):
                 continue
@@ -120,8 +125,10 @@ def _described(
     new_src: Address | str = "",
     new_dst: Address | str = "",
     packet: int | None = None,
+    keep: bool = False,
 ) -> TraceEvent:
-    """The event for one datagram, its type and payload read from the raw bytes."""
+    """The event for one datagram, its type and payload read from the raw bytes (kept too
+    with ``keep``)."""
     msg_type, payload = describe(data)
     return TraceEvent(
         time=time,
@@ -135,14 +142,23 @@ def _described(
         new_src=_addr(new_src),
         new_dst=_addr(new_dst),
         packet=packet,
+        data=data if keep else None,
     )
 
 
 class Trace:
     """An append-only list of :class:`TraceEvent`, with the helpers people need to read it."""
 
-    def __init__(self, events: Iterable[TraceEvent] = (), *, max_events: int | None = None) -> None:
+    def __init__(
+        self,
+        events: Iterable[TraceEvent] = (),
+        *,
+        max_events: int | None = None,
+        keep_data: bool = False,
+    ) -> None:
+        """``keep_data`` keeps each datagram's bytes too (``Trace.save_pcap`` writes them)."""
         self._events: list[TraceEvent] = list(events)
+        self.keep_data = keep_data
         # Datagrams noted by :meth:`datagram_later`, newer than every entry of
         # ``_events``: described only when someone reads the trace.
         self._noted: list[_Noted] = []
@@ -189,7 +205,9 @@ class Trace:
         new_dst: Address | str = "",
     ) -> TraceEvent:
         """Record a datagram event, describing its content from the raw bytes."""
-        event = _described(kind, time, actor, src, dst, data, reason, new_src, new_dst, packet)
+        event = _described(
+            kind, time, actor, src, dst, data, reason, new_src, new_dst, packet, self.keep_data
+        )
         self.record(event)
         return event
 
@@ -203,7 +221,9 @@ class Trace:
         described at once) and skips the work of describing them.
         """
         noted = self._noted
-        if len(data) <= NOTE_RAW_BYTES:
+        if self.keep_data:
+            noted.append(_described(kind, time, actor, src, dst, data, keep=True))
+        elif len(data) <= NOTE_RAW_BYTES:
             noted.append((kind, time, actor, src, dst, data))
         else:
             noted.append(_described(kind, time, actor, src, dst, data))
@@ -314,6 +334,12 @@ class Trace:
             except ValueError as exc:
                 raise ValueError(f"trace line {number}: {exc}") from None
         return cls(events)
+
+    def save_pcap(self, path: str | Path) -> Path:
+        """Write the trace as a pcapng file for Wireshark (see :mod:`punchlab.pcap`)."""
+        from punchlab.pcap import save_pcap
+
+        return save_pcap(self, path)
 
     def save(self, path: str | Path) -> Path:
         """Write the trace as JSON Lines and return the path."""

@@ -14,6 +14,7 @@ set -euo pipefail
 # ip netns, tc, and turning off checksum offload on the lab's delay line.
 # coturn: the reference STUN server and NAT behaviour checker (turnserver,
 # turnutils_natdiscovery) that punchlab's RFC 5780 server and client must agree with.
+# tshark: reads back every pcapng file punchlab writes (tests/test_pcap.py).
 PACKAGES=(
     chromium
     fonts-liberation
@@ -22,6 +23,7 @@ PACKAGES=(
     iproute2
     ethtool
     coturn
+    tshark
 )
 
 missing=()

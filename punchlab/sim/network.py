@@ -141,7 +141,8 @@ class Network:
         self.seed = seed
         self.rng = random.Random(seed)
         self.scheduler = Scheduler()
-        self.trace = trace if trace is not None else Trace()
+        # The simulator keeps each datagram's bytes: a run can be saved as a pcap file.
+        self.trace = trace if trace is not None else Trace(keep_data=True)
         self.lan = lan or LinkConfig(latency=0.001)
         self.internet = Realm("internet", internet or LinkConfig(latency=0.02))
         self.internet._addresses = _public_addresses()

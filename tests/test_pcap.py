@@ -1,0 +1,116 @@
+"""Traces as pcapng files, read back by tshark: one packet per datagram per link.
+
+tshark comes from the Debian package ``tshark`` (``scripts/install-system-deps.sh``);
+without it these tests skip, unless ``PUNCHLAB_REQUIRE_TSHARK`` is set (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from punchlab.pcap import decode_rules, sightings
+from punchlab.scenes import natcheck
+from punchlab.sim import punch
+from punchlab.trace import EventKind, Trace
+
+FIELDS = ("frame.interface_name", "ip.src", "udp.srcport", "ip.dst", "udp.dstport")
+
+
+def tshark(path: Path, *options: str) -> list[list[str]]:
+    if shutil.which("tshark") is None:
+        if os.environ.get("PUNCHLAB_REQUIRE_TSHARK"):
+            pytest.fail("PUNCHLAB_REQUIRE_TSHARK is set but tshark is not installed", pytrace=False)
+        pytest.skip("tshark is not installed")
+    command = ["tshark", "-r", str(path), "-T", "fields", "-E", "separator=/t", *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def fields(*names: str) -> list[str]:
+    return [option for name in names for option in ("-e", name)]
+
+
+@pytest.fixture(scope="module")
+def punched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trace, Path]:
+    result = punch("restricted-cone", "symmetric", seed=0, texts=2, timeout=2.0)
+    assert result.connected
+    path = tmp_path_factory.mktemp("pcap") / "punch.pcapng"
+    result.trace.save_pcap(path)
+    return result.trace, path
+
+
+def test_one_packet_per_datagram_per_link(punched: tuple[Trace, Path]) -> None:
+    trace, path = punched
+    sent = [e for e in trace if e.kind is EventKind.SENT and e.msg_type != "HTTP"]
+    translated = [e for e in trace if e.kind is EventKind.TRANSLATED]
+    rows = tshark(path, *fields("frame.number"))
+    assert len(rows) == len(sent) + len(translated) == len(sightings(trace))
+
+
+def test_each_rewrite_shows_on_both_sides_of_its_nat(punched: tuple[Trace, Path]) -> None:
+    trace, path = punched
+    rows = {tuple(row) for row in tshark(path, *fields(*FIELDS))}
+    for event in trace.filter(kinds=["translated"]):
+        old_src, old_dst = event.src.rsplit(":", 1), event.dst.rsplit(":", 1)
+        new_src = (event.new_src or event.src).rsplit(":", 1)
+        new_dst = (event.new_dst or event.dst).rsplit(":", 1)
+        lan = f"{event.actor} LAN"
+        if event.new_src:  # outbound: the LAN saw the private source, the internet the public
+            assert (lan, *old_src, *old_dst) in rows
+            assert ("internet", *new_src, *new_dst) in rows
+        else:
+            assert ("internet", *old_src, *old_dst) in rows
+            assert (lan, *new_src, *new_dst) in rows
+
+
+def test_the_json_decodes_to_punchlabs_types(punched: tuple[Trace, Path]) -> None:
+    trace, path = punched
+    rules = [option for rule in decode_rules(trace) for option in ("-d", rule)]
+    decoded = [row[0].split(",")[0] for row in tshark(path, *rules, *fields("json.value.string"))]
+    expected = [s.data.split(b'"')[3].decode() for s in sightings(trace)]
+    assert decoded == expected
+    assert {"REGISTRATION", "INITIATE_CHAT", "HELLO", "SUCCESS", "TEXT"} <= set(decoded)
+
+
+def test_checksums_are_right_and_http_is_a_comment(punched: tuple[Trace, Path]) -> None:
+    _, path = punched
+    checks = ("-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE")
+    statuses = tshark(path, *checks, *fields("ip.checksum.status", "udp.checksum.status"))
+    assert statuses and all(row == ["1", "1"] for row in statuses)  # 1: "Good", 0: "Bad"
+    comments = [row[0] for row in tshark(path, *fields("frame.comment")) if row[0]]
+    assert any("POST /start-communication" in comment for comment in comments)
+
+
+def test_stun_decodes_natively(tmp_path: Path) -> None:
+    check = natcheck("ADM/APDF")
+    path = check.network.trace.save_pcap(tmp_path / "natcheck.pcapng")
+    rows = tshark(path, "-Y", "stun", *fields("stun.type"))
+    requests = [e for e in check.network.trace if e.kind is EventKind.SENT and e.actor == "Alice"]
+    assert len(rows) >= len(requests) > 0
+
+
+def test_a_real_trace_counts_each_datagram_once(tmp_path: Path) -> None:
+    """A loopback run traces each datagram twice (sent and delivered): one packet."""
+    pcap = tmp_path / "loopback.pcapng"
+    command = [sys.executable, "-m", "punchlab", "demo", "--loopback", "--pcap", str(pcap)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "read it with: tshark -r" in done.stdout and "-d udp.port==" in done.stdout
+    rows = tshark(pcap, *fields("frame.interface_name", "ip.src"))
+    assert rows and {row[0] for row in rows} == {"internet"}
+    assert all(row[1] == "127.0.0.1" for row in rows)
+
+
+def test_an_ipv6_datagram_is_an_ipv6_packet(tmp_path: Path) -> None:
+    trace = Trace(keep_data=True)
+    trace.datagram(EventKind.SENT, 1.0, "A", ("2001:db8::1", 5000), ("2001:db8::2", 8089), b"{}")
+    path = trace.save_pcap(tmp_path / "v6.pcapng")
+    assert tshark(path, *fields("ipv6.src", "ipv6.dst", "udp.checksum")) and tshark(
+        path, "-o", "udp.check_checksum:TRUE", *fields("udp.checksum.status")
+    ) == [["1"]]
