@@ -29,7 +29,15 @@ from dpkt import pcapng
 from punchlab.messages import Message, MessageType, encode
 from punchlab.trace import EventKind, Trace, TraceEvent
 
-__all__ = ["INTERNET", "Sighting", "decode_rules", "save_pcap", "sightings"]
+__all__ = [
+    "INTERNET",
+    "Sighting",
+    "capture_table",
+    "decode_rules",
+    "save_pcap",
+    "sightings",
+    "write_pcapng",
+]
 
 #: The link of a datagram that crossed no NAT, and of the world outside every NAT.
 INTERNET = "internet"
@@ -209,7 +217,11 @@ def _comment(text: str) -> pcapng.PcapngOptionLE:
 
 def save_pcap(trace: Trace, path: str | Path) -> Path:
     """Write ``trace`` as a pcapng file: one interface per link, one packet per sighting."""
-    seen = sightings(trace)
+    return write_pcapng(sightings(trace), path)
+
+
+def write_pcapng(seen: list[Sighting], path: str | Path) -> Path:
+    """Write sightings as a pcapng file, an interface per link (named after it)."""
     links = list(dict.fromkeys(s.link for s in seen)) or [INTERNET]
     interfaces = []
     for link in links:
@@ -247,3 +259,26 @@ def decode_rules(trace: Trace | Iterable[Sighting]) -> list[str]:
         for port in (sighting.src[1], sighting.dst[1]):
             rules.setdefault(port, protocol)
     return [f"udp.port=={port},{protocol}" for port, protocol in sorted(rules.items())]
+
+
+def capture_table(seen: list[Sighting], *, limit: int | None = None) -> str:
+    """The packets as a text table, like Wireshark's list: time, link, from, to, type."""
+    from punchlab.display import printable, text_table
+    from punchlab.messages import describe, format_address
+
+    start = seen[0].time if seen else 0.0
+    rows = [["ms", "link", "from", "to", "type", "detail"]]
+    for sighting in seen[:limit]:
+        msg_type, payload = describe(sighting.data)
+        rows.append(
+            [
+                f"{(sighting.time - start) * 1000:.1f}",
+                sighting.link,
+                format_address(sighting.src),
+                format_address(sighting.dst),
+                printable(msg_type, 20),
+                printable(payload, 30),
+            ]
+        )
+    more = len(seen) - (limit if limit is not None else len(seen))
+    return text_table(rows) + (f"\n... {more} more packets" if more > 0 else "")

@@ -15,6 +15,8 @@ set -euo pipefail
 # coturn: the reference STUN server and NAT behaviour checker (turnserver,
 # turnutils_natdiscovery) that punchlab's RFC 5780 server and client must agree with.
 # tshark: reads back every pcapng file punchlab writes (tests/test_pcap.py).
+# tcpdump, conntrack: the lab's captures on both sides of each NAT, and the
+# kernel's own mapping table (tests/test_netlab_capture.py).
 PACKAGES=(
     chromium
     fonts-liberation
@@ -24,6 +26,8 @@ PACKAGES=(
     ethtool
     coturn
     tshark
+    tcpdump
+    conntrack
 )
 
 missing=()

@@ -83,6 +83,12 @@ def _add_punch(actions: Any) -> None:
         metavar="FILE",
         help="also write the merged trace to FILE, JSON Lines (default: not written)",
     )
+    punch.add_argument(
+        "--pcap",
+        metavar="DIR",
+        help="capture every link on both sides of every NAT (tcpdump) into one pcapng file "
+        "in DIR, and print each NAT's conntrack table (default: no capture)",
+    )
     punch.set_defaults(handler=_punch)
 
 
@@ -155,11 +161,15 @@ def _punch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         with Lab(args.nat_a, args.nat_b, delay_ms=args.delay, loss=args.loss) as lab:
-            result = lab.punch(original=args.original)
+            result = lab.punch(original=args.original, capture=args.pcap)
     except LabUnavailable as exc:
         print(f"punchlab netlab: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(result.summary())
+    if result.capture is not None:
+        print(f"capture written to {result.capture} (an interface per link)")
+        for side, table in result.conntrack.items():
+            print(f"conntrack -L in NAT {side.upper()}:\n{table or '(empty)'}")
     _draw(result, args.output)
     if args.trace:
         print(f"trace written to {result.trace.save(args.trace)}")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from punchlab.netlab.capture import Captures, conntrack_table, merge
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
 from punchlab.trace import Trace
@@ -93,6 +94,10 @@ class LabResult:
     b: PeerRun
     trace: Trace = field(repr=False)
     time_to_connect: float | None = None
+    #: The run's packet capture (every link on both sides of every NAT), if asked for.
+    capture: Path | None = None
+    #: Each NAT's ``conntrack -L`` after the run: the kernel's own mapping table.
+    conntrack: dict[str, str] = field(default_factory=dict)
 
     @property
     def connected(self) -> bool:
@@ -344,10 +349,52 @@ class Lab:
         punch_timeout: float = 6.0,
         answer_timeout: float = 5.0,
         original: bool = False,
+        capture: str | Path | None = None,
     ) -> LabResult:
-        """Server in its namespace, B waits, A connects to B; both chat ``rounds`` times."""
+        """Server in its namespace, B waits, A connects to B; both chat ``rounds`` times.
+
+        ``capture``: a folder where the run's packets, captured on both sides of
+        every NAT, are written as one pcapng file (``result.capture``).
+        """
         tag = secrets.token_hex(2)
         traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
+        captures = None
+        if capture is not None:
+            Path(capture).mkdir(parents=True, exist_ok=True)
+            captures = Captures(self, self.workdir)
+            await captures.start()
+        try:
+            a_run, b_run = await self._run_pair(
+                traces, rounds, silence, heartbeat, punch_timeout, answer_timeout, original
+            )
+        finally:
+            if captures is not None:
+                await captures.stop()
+        trace = Trace.merge(*(Trace.load(path) for path in traces.values() if path.exists()))
+        result = LabResult(
+            self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
+        )
+        result.conntrack = {
+            side: conntrack_table(self, side) for side, kind in self.kinds.items() if kind != "none"
+        }
+        if captures is not None:
+            assert capture is not None
+            result.capture = merge(
+                captures, Path(capture) / f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
+            )
+        return result
+
+    async def _run_pair(
+        self,
+        traces: dict[str, Path],
+        rounds: int,
+        silence: float,
+        heartbeat: float,
+        punch_timeout: float,
+        answer_timeout: float,
+        original: bool,
+    ) -> tuple[PeerRun, PeerRun]:
+        """The server, B, then A connecting to B: how each peer's run ended."""
         server = await self._start(
             "srv",
             "serve", "--host", SERVER_IP, "--http-port", "8088", "--udp-port", "8089",
@@ -378,10 +425,7 @@ class Lab:
             await asyncio.gather(self._finish(a, a_run, budget), self._finish(b, b_run, budget))
         finally:
             await self._stop_all()
-        trace = Trace.merge(*(Trace.load(path) for path in traces.values() if path.exists()))
-        return LabResult(
-            self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
-        )
+        return a_run, b_run
 
     async def _stop_all(self) -> None:
         """Interrupt (the server saves its trace on SIGINT), then kill what lingers.

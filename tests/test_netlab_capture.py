@@ -1,0 +1,99 @@
+"""The lab's packet captures: each NAT's rewrite seen on both of its sides, agreeing with
+what the receiving peer saw and with the kernel's conntrack table.
+
+Needs root, iproute2, nftables, tcpdump, conntrack and tshark; CI has them
+(PUNCHLAB_REQUIRE_NETLAB turns a skip into a failure).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from punchlab.cli import main
+from punchlab.netlab import Lab, LabResult, cleanup_leftovers, namespaces
+from punchlab.netlab.capture import capture_points
+from punchlab.netlab.system import PREFIX, lab_problems
+from punchlab.pcap import Sighting, capture_table
+
+pytestmark = pytest.mark.netlab
+
+PROBLEMS = lab_problems() + [
+    f"needs {tool}" for tool in ("tcpdump", "conntrack", "tshark") if shutil.which(tool) is None
+]
+if PROBLEMS:
+    if os.environ.get("PUNCHLAB_REQUIRE_NETLAB"):
+        pytest.fail("the lab's captures cannot run: " + "; ".join(PROBLEMS), pytrace=False)
+    pytest.skip("the lab's captures " + "; ".join(PROBLEMS), allow_module_level=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    yield
+    leftovers = [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
+    cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
+    assert leftovers == []
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    folder = tmp_path_factory.mktemp("capture")
+    with Lab("port-restricted-cone", "port-restricted-cone") as lab:
+        result = lab.punch(capture=folder)
+    assert result.connected, result.summary()
+    return result
+
+
+def read_back(path: Path) -> list[list[str]]:
+    command = ["tshark", "-r", str(path), "-T", "fields", "-E", "separator=/t"]
+    for field in ("frame.interface_name", "ip.src", "udp.srcport", "ip.dst", "udp.dstport"):
+        command += ["-e", field]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def test_the_capture_has_a_named_interface_per_link(captured: LabResult) -> None:
+    assert captured.capture is not None
+    rows = read_back(captured.capture)
+    links = {point.link for point in capture_points({"a": "x", "b": "y"})}
+    assert {row[0] for row in rows} == links
+    assert len(rows) >= 20
+
+
+def test_every_hello_is_seen_before_and_after_nat_a_as_bob_and_conntrack_saw_it(
+    captured: LabResult,
+) -> None:
+    assert captured.capture is not None
+    rows = read_back(captured.capture)
+    lan = [r for r in rows if r[0] == "NAT A LAN" and r[1] == "10.0.1.2" and r[3] != "203.0.113.1"]
+    outside = {tuple(r[1:]) for r in rows if r[0] == "NAT A outside"}
+    assert lan, "no datagram from Alice to Bob on NAT A's LAN"
+    bob_saw = {e.src for e in captured.trace.filter(actors=["B"], kinds=["delivered"])}
+    for row in lan:
+        public = ("203.0.113.11", row[2], row[3], row[4])
+        assert public in outside  # plain masquerade kept the port
+        assert f"203.0.113.11:{row[2]}" in bob_saw
+    table = captured.conntrack["a"]
+    assert f"src=10.0.1.2 dst={lan[0][3]} sport={lan[0][2]} dport={lan[0][4]}" in table
+    assert f"dst=203.0.113.11 sport={lan[0][4]} dport={lan[0][2]}" in table
+
+
+def test_the_capture_table_reads_like_wiresharks_list() -> None:
+    seen = [Sighting(1.0, "NAT A LAN", ("10.0.1.2", 5000), ("203.0.113.1", 8089), b"{}")]
+    assert "NAT A LAN  10.0.1.2:5000  203.0.113.1:8089" in capture_table(seen)
+
+
+def test_netlab_punch_writes_the_capture_and_the_conntrack_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = str(tmp_path / "diagram.png")
+    code = main(["netlab", "punch", "--nat-b", "symmetric", "--pcap", str(tmp_path), "-o", png])
+    out = capsys.readouterr().out
+    assert code == 1 and "capture written to" in out  # port-restricted x symmetric fails
+    assert "conntrack -L in NAT A:" in out and "[UNREPLIED]" in out
+    assert list(tmp_path.glob("lab-*.pcapng"))
