@@ -187,6 +187,35 @@ left.yaxis.set_major_formatter(ScalarFormatter())
 right.set_ylabel("")
 
 # %% [markdown]
+# ## The same punch in Wireshark
+#
+# Every networking tool reads pcap files, and a trace can be written as one:
+# each datagram becomes a real IP and UDP packet, once for every link it
+# crossed (the LAN behind a NAT, the internet), so the rewrite each NAT made
+# shows as two packets with different addresses. The cell below saves the
+# first scene's trace (Bob on his slow link) and prints its first `HELLO`
+# packets the way Wireshark lists them. Look at Alice's first `HELLO`: it is
+# on `NAT A LAN` from `10.0.1.2:5000`, then on the `internet` from NAT A's
+# public address, and never on `NAT B LAN`, because NAT B dropped it (the
+# first cross of the diagram above).
+#
+# Open the file in Wireshark (or `tshark -r FILE`); to see the JSON inside,
+# tell it which ports carry JSON with the `-d` options printed below
+# (*Decode As* in the menus), then filter with, for example,
+# `json.value.string == "HELLO"` or `frame.interface_name == "NAT B LAN"`.
+
+# %%
+from pathlib import Path
+
+from punchlab.pcap import capture_table, decode_rules, sightings
+
+Path("captures").mkdir(exist_ok=True)
+written = net.trace.save_pcap("captures/04-hole-punching.pcapng")
+print(f"tshark -r {written} " + " ".join(f"-d {rule}" for rule in decode_rules(net.trace)))
+hellos = [s for s in sightings(net.trace) if s.data.startswith(b'{"type":"HELLO"')]
+print(capture_table(hellos, limit=8))
+
+# %% [markdown]
 # ## The peer's state machine
 #
 # Everything a peer does follows one table of transitions (the code, the tests

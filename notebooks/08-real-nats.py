@@ -110,7 +110,7 @@ results = {}
 if netlab.available():
     for pair in pairs:
         with netlab.Lab(*pair) as lab:
-            results[pair] = await lab.apunch(punch_timeout=3.0)
+            results[pair] = await lab.apunch(punch_timeout=3.0, capture="lab-captures")
         print(results[pair].summary())
 
 # %% [markdown]
@@ -145,6 +145,47 @@ for result in results.values():
     _ = sequence_diagram(result.trace, collapse=True, title=result.summary())
     seen = result.trace.filter(actors=["server"], types=["REGISTRATION"], kinds=["delivered"])
     print(seen.table())
+
+# %% [markdown]
+# ## What the kernel did, packet by packet
+#
+# The diagrams have no NAT lifelines because the processes cannot see the
+# NATs. The lab can: while the peers ran, `tcpdump` listened on both sides
+# of each NAT (its LAN and its outside link) and on the server's link, and
+# after the run the lab asked each NAT's kernel for its connection-tracking
+# table (`conntrack -L`), which is the real NAT's mapping table. The next
+# cell prints, for the second pair, the capture's first `HELLO` packets, one
+# row per datagram per link (times from the first of them), and NAT B's
+# table. Look for a `HELLO` from `10.0.1.2` on `NAT A LAN` that appears again
+# on `NAT A outside` from
+# `203.0.113.11` (the rewrite) and on `NAT B outside`, but never on
+# `NAT B LAN`: that is where the kernel dropped it. In the conntrack lines,
+# the first `src=... dst=...` is the flow as the inside host sent it and the
+# second is what the NAT expects back; `[UNREPLIED]` marks a flow that never
+# got an answer. Below it, the simulator's NAT B after the same pair: the
+# same two mappings (one to the server, one to Alice's public address, each
+# with its own public port), in the simulator's words. Each capture is also
+# a pcapng file in `lab-captures/`, with
+# an interface per link: open it in Wireshark, or read it with
+# `tshark -r FILE -d udp.port==5000,json -d udp.port==8089,json`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from punchlab.pcap import capture_table
+from punchlab.sim import punch
+
+if results:
+    failed = results[pairs[1]]
+    print(f"capture file: {failed.capture}")
+    hellos = [p for p in failed.packets if p.data.startswith(b'{"type":"HELLO"')]
+    print(capture_table(hellos, limit=10))
+    print()
+    print("conntrack -L in NAT B:")
+    print(failed.conntrack.get("b", ""))
+    print()
+    simulated = punch(*pairs[1], seed=0, timeout=3.0)
+    print("the simulator's NAT B for the same pair:")
+    print(simulated.network.nat("NAT B").show(simulated.network.now))
 
 # %% [markdown]
 # From a terminal, as root: `punchlab netlab punch --nat-a full-cone --nat-b

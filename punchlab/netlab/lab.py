@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from punchlab.netlab.capture import Captures, conntrack_table, merge
+from punchlab.netlab.capture import Captures, conntrack_table
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
+from punchlab.pcap import Sighting, write_pcapng
 from punchlab.trace import Trace
 
 __all__ = ["Lab", "LabResult", "PeerRun", "SideAddresses", "side_addresses"]
@@ -98,6 +99,8 @@ class LabResult:
     capture: Path | None = None
     #: Each NAT's ``conntrack -L`` after the run: the kernel's own mapping table.
     conntrack: dict[str, str] = field(default_factory=dict)
+    #: The captured packets, one per datagram per link (what the capture file holds).
+    packets: list[Sighting] = field(default_factory=list, repr=False)
 
     @property
     def connected(self) -> bool:
@@ -379,9 +382,9 @@ class Lab:
         }
         if captures is not None:
             assert capture is not None
-            result.capture = merge(
-                captures, Path(capture) / f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
-            )
+            name = f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
+            result.packets = captures.sightings()
+            result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
 
     async def _run_pair(
