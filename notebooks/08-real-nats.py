@@ -123,34 +123,38 @@ if netlab.available():
 # and is dropped. B's `HELLO` leaves from yet another port, one A never sent to,
 # so A's NAT drops it too.
 #
-# The merged trace of the server's and both peers' processes, drawn like the
-# simulator's. The kernel NATs do not write traces, so there is no NAT
-# lifeline and the diagram does not show the rewriting. The addresses in the
-# trace do: the next cell prints, for each pair, the registrations as the
-# server received them, then draws both diagrams. Alice's came from
-# `203.0.113.11` (NAT A's public address), never from `10.0.1.2` (Alice's own).
+# The kernel's NATs write no trace, and the processes cannot see them. The
+# lab can: it listens on both sides of each NAT while the peers run (the
+# next section shows the packets), and rebuilds the run from those captures
+# with each NAT as a lifeline, like the simulator's diagrams. The next cell
+# prints, for each pair, the registrations as the server's own process
+# received them, then draws the captured run. Alice's registration came from
+# `203.0.113.11` (NAT A's public address), never from `10.0.1.2` (Alice's
+# own).
 #
 # In the `from` column, A keeps port 5000 both times; B has 5000 in the
 # first table and a random port in the second. In the first diagram, follow
-# `HELLO`, `SUCCESS` and `TEXT` between the A and B lifelines; a `HELLO`
-# marked `?` ("sent, never seen again"), if any, reached the other NAT before
-# that side's own `HELLO` opened the hole. In the second, both sides' repeated
-# `HELLO`s end in `?`: the kernel dropped them silently.
+# `HELLO`, `SUCCESS` and `TEXT` between A and B: each arrow bends at the
+# NATs it crossed, and a `HELLO` that reached the other NAT before that
+# side's own `HELLO` had opened it ends in a cross there ("entered the NAT,
+# never left it"). In the second, every `HELLO` ends in a cross at the other
+# side's NAT.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from punchlab.diagram import sequence_diagram
 
 for result in results.values():
-    _ = sequence_diagram(result.trace, collapse=True, title=result.summary())
+    drawn = result.capture_trace or result.trace  # the processes' own, without captures
+    _ = sequence_diagram(drawn, collapse=True, title=result.summary())
     seen = result.trace.filter(actors=["server"], types=["REGISTRATION"], kinds=["delivered"])
     print(seen.table())
 
 # %% [markdown]
 # ## What the kernel did, packet by packet
 #
-# The diagrams have no NAT lifelines because the processes cannot see the
-# NATs. The lab can: while the peers ran, `tcpdump` listened on both sides
+# The diagrams above come from packet captures: while the peers ran,
+# `tcpdump` listened on both sides
 # of each NAT (its LAN and its outside link) and on the server's link, and
 # after the run the lab asked each NAT's kernel for its connection-tracking
 # table (`conntrack -L`), which is the real NAT's mapping table. The next

@@ -97,3 +97,19 @@ def test_netlab_punch_writes_the_capture_and_the_conntrack_tables(
     assert code == 1 and "capture written to" in out  # port-restricted x symmetric fails
     assert "conntrack -L in NAT A:" in out and "[UNREPLIED]" in out
     assert list(tmp_path.glob("lab-*.pcapng"))
+
+
+def test_the_captures_give_the_nats_lifelines_with_their_rewrites_and_drops(
+    captured: LabResult,
+) -> None:
+    from punchlab.diagram_lifelines import lifeline_order
+
+    trace = captured.capture_trace
+    assert trace is not None
+    assert lifeline_order(trace) == ["A", "NAT A", "server", "NAT B", "B"]
+    rewritten = {e.packet: e for e in trace.filter(actors=["NAT A"], kinds=["translated"])}
+    for event in trace.filter(actors=["A"], types=["HELLO"], kinds=["sent"]):
+        assert rewritten[event.packet].new_src.startswith("203.0.113.11:")
+    delivered = {e.packet for e in trace.filter(actors=["B"], types=["HELLO"], kinds=["delivered"])}
+    dropped = {e.packet for e in trace.filter(types=["HELLO"], kinds=["dropped"])}
+    assert delivered and not delivered & dropped  # each datagram ends once

@@ -2,7 +2,7 @@
 
 The kernel's NAT writes no trace, so the lab listens instead: ``tcpdump`` on
 each NAT's inside and outside interface (and on the server's), one file per
-link. :func:`merge` turns them into one pcapng file whose interfaces are
+link. the lab writes them as one pcapng file whose interfaces are
 named after the links ("NAT A LAN", "NAT A outside", ...), so Wireshark shows
 each datagram before and after the kernel rewrote it. :func:`conntrack_table`
 is the kernel's own view of the same mappings (``conntrack -L``).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import shutil
 import signal
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING
 import dpkt
 
 from punchlab.netlab.system import LabUnavailable
-from punchlab.pcap import Sighting, write_pcapng
+from punchlab.pcap import Sighting
+from punchlab.trace import EventKind, Trace
 
 if TYPE_CHECKING:
     from punchlab.netlab.lab import Lab
 
-__all__ = ["CapturePoint", "Captures", "capture_points", "conntrack_table", "merge"]
+__all__ = ["CapturePoint", "Captures", "capture_points", "capture_trace", "conntrack_table"]
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,6 @@ def _ip_text(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
 
 
-def merge(captures: Captures, path: Path) -> Path:
-    """One pcapng file for the whole run, an interface per link."""
-    return write_pcapng(captures.sightings(), path)
-
-
 def conntrack_table(lab: Lab, side: str) -> str:
     """The kernel's UDP connection-tracking entries in NAT ``side``'s box (its mappings)."""
     from punchlab.netlab.system import run
@@ -136,3 +133,102 @@ def conntrack_table(lab: Lab, side: str) -> str:
         return "(conntrack is not installed: apt-get install conntrack)"
     box = lab.ns(f"nat-{side}")
     return run(["ip", "netns", "exec", box, "conntrack", "-L", "-p", "udp"], check=False).strip()
+
+
+# -- from packets back to a trace with NAT lifelines ---------------------------------------
+
+#: How far apart two sightings of one datagram may be: the lab's links add no delay
+#: unless asked (then raise it above the delay).
+SAME_DATAGRAM_WITHIN = 0.1
+
+
+def _actors(kinds: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Who owns each IP of the lab: hosts (A, B, server) and NATs (by public address)."""
+    from punchlab.netlab.lab import SERVER_IP, side_addresses
+
+    hosts, nats = {SERVER_IP: "server"}, {}
+    for index, (side, kind) in enumerate(sorted(kinds.items()), start=1):
+        plan = side_addresses(index, kind)
+        hosts[plan.peer] = side.upper()
+        if plan.gateway is not None:
+            nats[plan.public] = f"NAT {side.upper()}"
+    return hosts, nats
+
+
+def _continues(last: Sighting, new: Sighting, seen_on: frozenset[str] = frozenset()) -> str | None:
+    """How ``new`` continues ``last``'s datagram: "same" (another vantage point), "out" or
+    "in" (a NAT rewrote the source or the destination), or None (another datagram)."""
+    if new.data != last.data or new.time - last.time > SAME_DATAGRAM_WITHIN:
+        return None
+    if new.link in seen_on:
+        return None  # a datagram crosses each link once: this is a retry of it
+    if (new.src, new.dst) == (last.src, last.dst) and new.link != last.link:
+        return "same"
+    nat = last.link.rsplit(" ", 1)[0]
+    if last.link.endswith(" LAN") and new.link == f"{nat} outside" and new.dst == last.dst:
+        return "out"
+    if last.link.endswith(" outside") and new.link == f"{nat} LAN" and new.src == last.src:
+        return "in"
+    return None
+
+
+def _chains(packets: list[Sighting]) -> list[list[Sighting]]:
+    """The sightings grouped by datagram, each in the order the datagram travelled."""
+    chains: list[list[Sighting]] = []
+    open_chains: list[list[Sighting]] = []
+    for packet in packets:
+        open_chains = [c for c in open_chains if packet.time - c[-1].time <= SAME_DATAGRAM_WITHIN]
+        # The most recent first: of two copies of a retried datagram, the later one
+        # is the one this sighting continues.
+        for chain in sorted(open_chains, key=lambda c: c[-1].time, reverse=True):
+            if _continues(chain[-1], packet, frozenset(s.link for s in chain)) is not None:
+                chain.append(packet)
+                break
+        else:
+            chain = [packet]
+            chains.append(chain)
+            open_chains.append(chain)
+    return chains
+
+
+def capture_trace(packets: list[Sighting], kinds: dict[str, str]) -> Trace:
+    """A trace of the run as the captures saw it, with the NATs as actors: each datagram
+    sent, rewritten by each NAT it crossed, and delivered, or dropped where it entered a
+    NAT and never came out."""
+    hosts, nats = _actors(kinds)
+    trace = Trace(keep_data=True)
+    for number, chain in enumerate(_chains(packets)):
+        first, last = chain[0], chain[-1]
+        sender = hosts.get(first.src[0])
+        if sender is None:
+            continue  # a datagram from outside the lab's plan: nobody to draw it from
+        trace.datagram(
+            EventKind.SENT, first.time, sender, first.src, first.dst, first.data, packet=number
+        )
+        for before, after in itertools.pairwise(chain):
+            how = _continues(before, after)
+            if how in ("out", "in"):
+                nat = before.link.rsplit(" ", 1)[0]
+                trace.datagram(
+                    EventKind.TRANSLATED, after.time, nat, before.src, before.dst, before.data,
+                    packet=number,
+                    new_src=after.src if how == "out" else "",
+                    new_dst=after.dst if how == "in" else "",
+                )  # fmt: skip
+        receiver = hosts.get(last.dst[0])
+        if receiver is not None:
+            trace.datagram(
+                EventKind.DELIVERED,
+                last.time,
+                receiver,
+                last.src,
+                last.dst,
+                last.data,
+                packet=number,
+            )
+        elif last.dst[0] in nats:
+            trace.datagram(
+                EventKind.DROPPED, last.time, nats[last.dst[0]], last.src, last.dst, last.data,
+                reason="entered the NAT, never left it", packet=number,
+            )  # fmt: skip
+    return Trace(sorted(trace.events, key=lambda event: event.time), keep_data=True)

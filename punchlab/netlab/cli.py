@@ -182,7 +182,9 @@ def _draw(result: LabResult, output: str) -> None:
     matplotlib.use("Agg")
     from punchlab.diagram import save_sequence_diagram
 
-    written = save_sequence_diagram(result.trace, output, collapse=True, title=result.summary())
+    # With captures the NATs are seen too: their rewrites and drops get lifelines.
+    trace = result.capture_trace or result.trace
+    written = save_sequence_diagram(trace, output, collapse=True, title=result.summary())
     print(f"sequence diagram written to {written}")
 
 

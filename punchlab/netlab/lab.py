@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from punchlab.netlab.capture import Captures, conntrack_table
+from punchlab.netlab.capture import Captures, capture_trace, conntrack_table
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
 from punchlab.pcap import Sighting, write_pcapng
@@ -101,6 +101,9 @@ class LabResult:
     conntrack: dict[str, str] = field(default_factory=dict)
     #: The captured packets, one per datagram per link (what the capture file holds).
     packets: list[Sighting] = field(default_factory=list, repr=False)
+    #: The run as the captures saw it, the NATs as actors (rewrites, drops): draw it
+    #: with :func:`punchlab.diagram.sequence_diagram` for the NAT lifelines.
+    capture_trace: Trace | None = field(default=None, repr=False)
 
     @property
     def connected(self) -> bool:
@@ -384,6 +387,7 @@ class Lab:
             assert capture is not None
             name = f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
             result.packets = captures.sightings()
+            result.capture_trace = capture_trace(result.packets, self.kinds)
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
 
