@@ -114,3 +114,49 @@ def test_an_ipv6_datagram_is_an_ipv6_packet(tmp_path: Path) -> None:
     assert tshark(path, *fields("ipv6.src", "ipv6.dst", "udp.checksum")) and tshark(
         path, "-o", "udp.check_checksum:TRUE", *fields("udp.checksum.status")
     ) == [["1"]]
+
+
+async def test_chat_writes_its_own_capture_when_asked(tmp_path: Path) -> None:
+    """A student's chat that registers, then leaves: its registration is in the file."""
+    import asyncio
+
+    from punchlab.aio import RendezvousServer
+
+    pcap = tmp_path / "chat.pcapng"
+    async with RendezvousServer("127.0.0.1", 0, 0) as server:
+        assert server.udp_address is not None
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "punchlab", "chat", "--server", server.url, "--pcap", str(pcap),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        assert process.stdout is not None and process.stdin is not None
+        said = b""
+        async with asyncio.timeout(30):
+            while b"Your ID:" not in said:
+                said += await process.stdout.readline()
+        process.stdin.close()  # end of input: the chat leaves and writes its capture
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, (said + out).decode()
+    assert "capture written to" in out.decode()
+    rules = ["-d", f"udp.port=={server.udp_address[1]},json"]
+    types = [row[0].split(",")[0] for row in tshark(pcap, *rules, *fields("json.value.string"))]
+    assert types[:2] == ["REGISTRATION", "REGISTRATION"]  # the request, and the answer
+
+
+def test_the_scripted_peer_writes_its_capture_too(tmp_path: Path) -> None:
+    pcap = tmp_path / "peer.pcapng"
+    script = (
+        "import asyncio, subprocess, sys\n"
+        "from punchlab.aio import RendezvousServer\n"
+        "async def main():\n"
+        "    async with RendezvousServer('127.0.0.1', 0, 0) as s:\n"
+        "        p = await asyncio.create_subprocess_exec(sys.executable, '-m', 'punchlab',\n"
+        "            'peer', '--server', s.url, '--timeout', '1', '--punch-timeout', '1',\n"
+        f"            '--pcap', {str(pcap)!r})\n"
+        "        await p.wait()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", script], timeout=120, check=True)
+    rows = tshark(pcap, *fields("ip.src", "ip.dst"))
+    assert rows and all(row == ["127.0.0.1", "127.0.0.1"] for row in rows)

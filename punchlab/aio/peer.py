@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from punchlab.aio.runner import CoreRunner
-from punchlab.aio.stun import discover
+from punchlab.aio.stun import discover, route_ip
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
@@ -147,6 +147,12 @@ class Peer:
             trace=self.trace,
             on_event=self._on_event,
         )
+        if self._runner.local_address[0] in ("0.0.0.0", "::"):
+            # A wildcard bind names no address: the trace (and a capture written from
+            # it) should show the one the system sends from toward the server.
+            ip = route_ip(server_address)
+            if ip is not None:
+                self._runner.local_address = (ip, self._runner.local_address[1])
         self.core.register(asyncio.get_running_loop().time())
         self._runner.pump()
         await self._wait_for(lambda: self.state is not PeerState.REGISTERING, timeout)

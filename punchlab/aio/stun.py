@@ -206,7 +206,7 @@ async def _resolve(server: Address) -> Address:
     return (str(infos[0][4][0]), server[1])
 
 
-def _route_ip(server: Address) -> str | None:
+def route_ip(server: Address) -> str | None:
     """The local IP the system would use to reach ``server`` (no packet is sent)."""
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     with contextlib.closing(socket.socket(family, socket.SOCK_DGRAM)) as probe:
@@ -229,7 +229,7 @@ async def discover(
     """Run RFC 5780's tests against ``server`` from fresh sockets; the result and its evidence."""
     loop = asyncio.get_running_loop()
     server = await _resolve(server)
-    local_ip = host or _route_ip(server) or ("::" if ":" in server[0] else "0.0.0.0")
+    local_ip = host or route_ip(server) or ("::" if ":" in server[0] else "0.0.0.0")
     trace = trace if trace is not None else Trace(max_events=DISCOVERY_TRACE_EVENTS)
     core = NatDiscovery(server, **options)
     sockets: list[_Socket] = []
