@@ -6,8 +6,10 @@ A's address, then on NAT B's LAN with Bob's. Each link is one interface of
 the file, named after it, so Wireshark shows each rewrite a NAT made, packet
 by packet. HTTP exchanges are not packets here: each becomes a comment on
 the next packet. The bytes come from a trace made with ``keep_data`` (the
-simulator's always are); a trace loaded from JSON Lines has only
-descriptions, and its punchlab datagrams are rebuilt from type and payload.
+simulator's always are). A trace loaded from JSON Lines has only
+descriptions: its datagrams are rebuilt as ``{"type", "payload"}`` from them,
+so a payload longer than a description holds is cut short, extension keys
+are missing, and a STUN message is its description in text.
 
 Wireshark does not know punchlab's ports: :func:`decode_rules` gives the
 ``-d udp.port==N,json`` options (``Decode As`` in the GUI) for every port the
@@ -82,16 +84,19 @@ def _link_after(translation: TraceEvent, following: TraceEvent | None) -> str:
     """
     if translation.new_dst:
         return f"{translation.actor} LAN"
-    if following is not None and following.new_src and not following.new_dst:
+    if following is not None and following.new_src:  # outbound or hairpinned there next
         return f"{following.actor} LAN"
     return INTERNET
 
 
-def _link_before(first: TraceEvent | None) -> str:
-    """The link a datagram was sent on, from the first NAT that rewrote it."""
-    if first is None:
-        return INTERNET
-    return f"{first.actor} LAN" if first.new_src else INTERNET
+def _link_before(first: TraceEvent | None, dropped: TraceEvent | None) -> str:
+    """The link a datagram was sent on: the LAN of the first NAT that rewrote it outbound,
+    or the LAN it was lost or dropped on before any NAT saw it."""
+    if first is not None:
+        return f"{first.actor} LAN" if first.new_src else INTERNET
+    if dropped is not None and dropped.actor.endswith(" LAN"):
+        return dropped.actor
+    return INTERNET
 
 
 def _one_datagram(events: list[TraceEvent]) -> list[Sighting]:
@@ -100,9 +105,17 @@ def _one_datagram(events: list[TraceEvent]) -> list[Sighting]:
     if sent is None:
         return []
     data = _bytes_of(sent)
-    translations = [e for e in events if e.kind is EventKind.TRANSLATED]
+    # A duplicated datagram is rewritten once per copy, alike: one path, not two.
+    unique = {
+        (e.actor, e.new_src, e.new_dst): e
+        for e in reversed(events)
+        if e.kind is EventKind.TRANSLATED
+    }
+    translations = sorted(unique.values(), key=lambda e: e.time)
     first = translations[0] if translations else None
-    seen = [Sighting(sent.time, _link_before(first), _address(sent.src), _address(sent.dst), data)]
+    dropped = next((e for e in events if e.kind is EventKind.DROPPED), None)
+    link = _link_before(first, dropped)
+    seen = [Sighting(sent.time, link, _address(sent.src), _address(sent.dst), data)]
     for index, moved in enumerate(translations):
         following = translations[index + 1] if index + 1 < len(translations) else None
         src, dst = moved.new_src or moved.src, moved.new_dst or moved.dst
@@ -251,14 +264,16 @@ def write_pcapng(seen: list[Sighting], path: str | Path) -> Path:
 
 
 def decode_rules(trace: Trace | Iterable[Sighting]) -> list[str]:
-    """tshark's ``-d`` options that show every punchlab port as JSON (STUN's as STUN)."""
+    """tshark's ``-d`` options that decode as JSON every port that carries only JSON."""
     seen = sightings(trace) if isinstance(trace, Trace) else list(trace)
-    rules: dict[int, str] = {}
+    json_only: dict[int, bool] = {}
     for sighting in seen:
-        protocol = "json" if sighting.data[:1] == b"{" else "stun"
+        is_json = sighting.data[:1] == b"{"
         for port in (sighting.src[1], sighting.dst[1]):
-            rules.setdefault(port, protocol)
-    return [f"udp.port=={port},{protocol}" for port, protocol in sorted(rules.items())]
+            json_only[port] = json_only.get(port, True) and is_json
+    # A port that also carries STUN (the rendezvous port answers Binding requests) is
+    # left to Wireshark's heuristics: a rule would decode one protocol as the other.
+    return [f"udp.port=={port},json" for port, only in sorted(json_only.items()) if only]
 
 
 def capture_table(seen: list[Sighting], *, limit: int | None = None) -> str:

@@ -106,6 +106,11 @@ _Noted = tuple[EventKind, float, str, Address, Address, bytes] | TraceEvent
 NOTE_RAW_BYTES = 128
 
 
+#: A trace made with ``keep_data`` keeps the bytes of datagrams up to this size; a
+#: bigger one (anyone can send 64 KiB of junk) is kept as its description only.
+KEEP_BYTES = 2048
+
+
 #: The widest a table cell from the network may be (a type or a payload).
 TABLE_CELL = 60
 
@@ -142,7 +147,7 @@ def _described(
         new_src=_addr(new_src),
         new_dst=_addr(new_dst),
         packet=packet,
-        data=data if keep else None,
+        data=data if keep and len(data) <= KEEP_BYTES else None,
     )
 
 

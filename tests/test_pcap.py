@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from punchlab.pcap import decode_rules, sightings
+from punchlab.pcap import Sighting, decode_rules, sightings
 from punchlab.scenes import natcheck
 from punchlab.sim import punch
 from punchlab.trace import EventKind, Trace
@@ -160,3 +160,81 @@ def test_the_scripted_peer_writes_its_capture_too(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script], timeout=120, check=True)
     rows = tshark(pcap, *fields("ip.src", "ip.dst"))
     assert rows and all(row == ["127.0.0.1", "127.0.0.1"] for row in rows)
+
+
+# -- the lab's reconstruction from captures, on made-up sightings (no lab needed) ---------
+
+KINDS = {"a": "port-restricted-cone", "b": "port-restricted-cone"}
+HELLO = b'{"type":"HELLO","payload":"..."}'
+A_LAN, A_PUB, B_PUB = ("10.0.1.2", 5000), ("203.0.113.11", 5000), ("203.0.113.12", 5000)
+
+
+def test_copies_of_a_retry_cross_a_slow_link_in_the_order_they_left() -> None:
+    from punchlab.netlab.capture import _chains
+
+    seen = [
+        Sighting(0.000, "NAT A LAN", A_LAN, B_PUB, HELLO),
+        Sighting(0.001, "NAT A outside", A_PUB, B_PUB, HELLO),
+        Sighting(0.050, "NAT A LAN", A_LAN, B_PUB, HELLO),
+        Sighting(0.051, "NAT A outside", A_PUB, B_PUB, HELLO),
+        Sighting(0.061, "NAT B outside", A_PUB, B_PUB, HELLO),  # 60 ms later: the first copy
+        Sighting(0.111, "NAT B outside", A_PUB, B_PUB, HELLO),
+    ]
+    first, second = _chains(seen, link_delay=0.06)
+    assert [s.time for s in first] == [0.000, 0.001, 0.061]
+    assert [s.time for s in second] == [0.050, 0.051, 0.111]
+
+
+def test_a_datagram_lost_on_the_wire_is_not_blamed_on_a_nat_nor_delivered() -> None:
+    from punchlab.netlab.capture import capture_trace
+
+    to_server = ("203.0.113.1", 8089)
+    seen = [
+        Sighting(0.0, "NAT A LAN", A_LAN, to_server, HELLO),
+        Sighting(0.0001, "NAT A outside", A_PUB, to_server, HELLO),  # never on the server's link
+        Sighting(1.0, "NAT A LAN", A_LAN, B_PUB, HELLO),
+        Sighting(1.0001, "NAT A outside", A_PUB, B_PUB, HELLO),  # never outside NAT B
+    ]
+    ends = [e for e in capture_trace(seen, KINDS) if e.kind is not EventKind.SENT]
+    assert [(e.kind, e.actor, e.reason) for e in ends if e.kind is EventKind.DROPPED] == [
+        (EventKind.DROPPED, "internet", "lost on link"),
+        (EventKind.DROPPED, "internet", "lost on link"),
+    ]
+
+
+async def test_a_tcpdump_that_ends_before_listening_is_an_error_not_a_hang() -> None:
+    import asyncio
+
+    from punchlab.netlab.capture import CapturePoint, Captures
+    from punchlab.netlab.system import LabUnavailable
+
+    process = await asyncio.create_subprocess_exec(
+        "sh", "-c", "echo 'no such device' >&2; exit 1", stderr=asyncio.subprocess.PIPE
+    )
+    point = CapturePoint("nat-a", "in0", "NAT A LAN")
+    with pytest.raises(LabUnavailable, match="no such device"):
+        await Captures._listening(process, point, 5.0)
+
+
+def test_links_before_any_nat_and_through_a_nat_behind_a_nat() -> None:
+    from punchlab.pcap import _link_after, _link_before
+    from punchlab.trace import TraceEvent
+
+    def moved(actor: str, new_src: str = "", new_dst: str = "") -> TraceEvent:
+        kind = EventKind.TRANSLATED
+        return TraceEvent(0.0, kind, actor, "x:1", "y:2", "HELLO", new_src=new_src, new_dst=new_dst)
+
+    lost_inside = TraceEvent(0.0, EventKind.DROPPED, "NAT A LAN", "x:1", "y:2", "HELLO")
+    assert _link_before(None, lost_inside) == "NAT A LAN"
+    assert _link_before(None, None) == "internet"
+    hairpin_at_cgn = moved("CGN", new_src="p:1", new_dst="q:2")
+    assert _link_after(moved("home", new_src="h:1"), hairpin_at_cgn) == "CGN LAN"
+
+
+def test_a_port_that_carries_stun_too_gets_no_json_rule() -> None:
+    stun = bytes.fromhex("000100002112a442") + bytes(12)
+    seen = [
+        Sighting(0.0, "internet", ("192.0.2.5", 5000), ("203.0.113.1", 8089), b"{}"),
+        Sighting(0.1, "internet", ("192.0.2.5", 6000), ("203.0.113.1", 8089), stun),
+    ]
+    assert decode_rules(seen) == ["udp.port==5000,json"]

@@ -152,7 +152,7 @@ class Peer:
             # it) should show the one the system sends from toward the server.
             ip = route_ip(server_address)
             if ip is not None:
-                self._runner.local_address = (ip, self._runner.local_address[1])
+                self._runner.traced_address = (ip, self._runner.local_address[1])
         self.core.register(asyncio.get_running_loop().time())
         self._runner.pump()
         await self._wait_for(lambda: self.state is not PeerState.REGISTERING, timeout)

@@ -55,6 +55,9 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.on_event = on_event
         self.transport: asyncio.DatagramTransport | None = None
         self.local_address: Address = ("0.0.0.0", 0)
+        #: The address the trace names as ours: the bound one, unless a driver knows
+        #: better (a wildcard bind names no address; see Peer.register).
+        self.traced_address: Address | None = None
         self.socket_errors: list[OSError] = []
         self._loop = asyncio.get_running_loop()
         self.timer = CoreTimer(
@@ -99,7 +102,7 @@ class CoreRunner(asyncio.DatagramProtocol):
         now, wall = self._loop.time(), time.time()
         try:
             self.trace.datagram_later(
-                EventKind.DELIVERED, wall, self.actor, source, self.local_address, data
+                EventKind.DELIVERED, wall, self.actor, source, self._ours, data
             )
             self.core.receive_datagram(data, source, now)
         except Exception:  # a core bug must not take the receive loop down
@@ -131,10 +134,14 @@ class CoreRunner(asyncio.DatagramProtocol):
             trace=self.trace,
             trace_time=self._wall,
             actor=self.actor,
-            local_address=self.local_address,
+            local_address=self._ours,
             cause=cause,
         )
         self._arm_timer()
+
+    @property
+    def _ours(self) -> Address:
+        return self.traced_address or self.local_address
 
     def _dispatch(self, event: Any, cause: bytes | None) -> None:
         try:
@@ -147,7 +154,7 @@ class CoreRunner(asyncio.DatagramProtocol):
         if self.transport is None or self.transport.is_closing():
             return
         self.trace.datagram_later(
-            EventKind.SENT, self._wall, self.actor, self.local_address, destination, data
+            EventKind.SENT, self._wall, self.actor, self._ours, destination, data
         )
         self.transport.sendto(data, destination)
 

@@ -2,7 +2,7 @@
 
 The kernel's NAT writes no trace, so the lab listens instead: ``tcpdump`` on
 each NAT's inside and outside interface (and on the server's), one file per
-link. the lab writes them as one pcapng file whose interfaces are
+link. The lab writes them as one pcapng file whose interfaces are
 named after the links ("NAT A LAN", "NAT A outside", ...), so Wireshark shows
 each datagram before and after the kernel rewrote it. :func:`conntrack_table`
 is the kernel's own view of the same mappings (``conntrack -L``).
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import dpkt
 
-from punchlab.netlab.system import LabUnavailable
+from punchlab.netlab.system import LabUnavailable, run
 from punchlab.pcap import Sighting
 from punchlab.trace import EventKind, Trace
 
@@ -77,11 +77,23 @@ class Captures:
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             self._processes.append(process)
-            assert process.stderr is not None
-            async with asyncio.timeout(ready_within):
-                while b"listening on" not in await process.stderr.readline():
-                    if process.returncode is not None:
-                        raise RuntimeError(f"tcpdump on {point.link} did not start")
+            await self._listening(process, point, ready_within)
+
+    @staticmethod
+    async def _listening(
+        process: asyncio.subprocess.Process, point: CapturePoint, within: float
+    ) -> None:
+        """Until tcpdump says it listens; a tcpdump that ends first (EOF) is an error."""
+        assert process.stderr is not None
+        said = b""
+        async with asyncio.timeout(within):
+            while b"listening on" not in said:
+                line = await process.stderr.readline()
+                if not line:
+                    await process.wait()
+                    why = said.decode(errors="replace").strip()
+                    raise LabUnavailable(f"tcpdump on {point.link} did not start: {why}")
+                said += line
 
     async def stop(self) -> None:
         """Stop every tcpdump (SIGINT: it writes what it has) and wait for them."""
@@ -94,7 +106,8 @@ class Captures:
                 async with asyncio.timeout(10):
                     await process.communicate()
             except TimeoutError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.communicate()
         self._processes.clear()
 
@@ -127,8 +140,6 @@ def _ip_text(raw: bytes) -> str:
 
 def conntrack_table(lab: Lab, side: str) -> str:
     """The kernel's UDP connection-tracking entries in NAT ``side``'s box (its mappings)."""
-    from punchlab.netlab.system import run
-
     if shutil.which("conntrack") is None:
         return "(conntrack is not installed: apt-get install conntrack)"
     box = lab.ns(f"nat-{side}")
@@ -137,9 +148,10 @@ def conntrack_table(lab: Lab, side: str) -> str:
 
 # -- from packets back to a trace with NAT lifelines ---------------------------------------
 
-#: How far apart two sightings of one datagram may be: the lab's links add no delay
-#: unless asked (then raise it above the delay).
-SAME_DATAGRAM_WITHIN = 0.1
+#: How long a NAT may take to pass a datagram on (it takes microseconds; CI may be busy).
+NAT_HOP_WITHIN = 0.1
+#: Beyond a link's own delay, how late another vantage point may see a datagram.
+LINK_MARGIN = 0.1
 
 
 def _actors(kinds: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -155,15 +167,19 @@ def _actors(kinds: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return hosts, nats
 
 
-def _continues(last: Sighting, new: Sighting, seen_on: frozenset[str] = frozenset()) -> str | None:
-    """How ``new`` continues ``last``'s datagram: "same" (another vantage point), "out" or
-    "in" (a NAT rewrote the source or the destination), or None (another datagram)."""
-    if new.data != last.data or new.time - last.time > SAME_DATAGRAM_WITHIN:
+def _continues(
+    last: Sighting, new: Sighting, seen_on: frozenset[str], link_delay: float
+) -> str | None:
+    """How ``new`` continues ``last``'s datagram: "same" (seen again from another vantage
+    point across a link), "out" or "in" (a NAT rewrote the source or the destination),
+    or None (another datagram)."""
+    if new.data != last.data or new.link in seen_on:
+        return None  # a datagram crosses each link once: a second sighting is a retry
+    late = new.time - last.time
+    if (new.src, new.dst) == (last.src, last.dst):
+        return "same" if late <= 2 * link_delay + LINK_MARGIN else None
+    if late > NAT_HOP_WITHIN:
         return None
-    if new.link in seen_on:
-        return None  # a datagram crosses each link once: this is a retry of it
-    if (new.src, new.dst) == (last.src, last.dst) and new.link != last.link:
-        return "same"
     nat = last.link.rsplit(" ", 1)[0]
     if last.link.endswith(" LAN") and new.link == f"{nat} outside" and new.dst == last.dst:
         return "out"
@@ -172,32 +188,47 @@ def _continues(last: Sighting, new: Sighting, seen_on: frozenset[str] = frozense
     return None
 
 
-def _chains(packets: list[Sighting]) -> list[list[Sighting]]:
-    """The sightings grouped by datagram, each in the order the datagram travelled."""
+def _chains(packets: list[Sighting], link_delay: float = 0.0) -> list[list[Sighting]]:
+    """The sightings grouped by datagram, each in the order the datagram travelled.
+
+    Copies of a retried datagram look alike. Across a link they arrive in the
+    order they left (the oldest copy first); through a NAT, which passes a
+    datagram on within microseconds, the most recent copy is the one rewritten.
+    """
     chains: list[list[Sighting]] = []
-    open_chains: list[list[Sighting]] = []
+    horizon = 2 * link_delay + LINK_MARGIN + NAT_HOP_WITHIN
+    recent: list[list[Sighting]] = []
     for packet in packets:
-        open_chains = [c for c in open_chains if packet.time - c[-1].time <= SAME_DATAGRAM_WITHIN]
-        # The most recent first: of two copies of a retried datagram, the later one
-        # is the one this sighting continues.
-        for chain in sorted(open_chains, key=lambda c: c[-1].time, reverse=True):
-            if _continues(chain[-1], packet, frozenset(s.link for s in chain)) is not None:
-                chain.append(packet)
-                break
+        recent = [c for c in recent if packet.time - c[-1].time <= horizon]
+        ways = [
+            (c, _continues(c[-1], packet, frozenset(s.link for s in c), link_delay)) for c in recent
+        ]
+        across = [c for c, way in ways if way == "same"]
+        through = [c for c, way in ways if way in ("out", "in")]
+        if across:
+            min(across, key=lambda c: c[-1].time).append(packet)
+        elif through:
+            max(through, key=lambda c: c[-1].time).append(packet)
         else:
-            chain = [packet]
-            chains.append(chain)
-            open_chains.append(chain)
+            chains.append([packet])
+            recent.append(chains[-1])
     return chains
 
 
-def capture_trace(packets: list[Sighting], kinds: dict[str, str]) -> Trace:
+def _own_link(host: str, kinds: dict[str, str]) -> str:
+    """The link a host sits on: the server's, its NAT's LAN, or its own public one."""
+    if host == "server":
+        return "server link"
+    return f"peer {host} link" if kinds[host.lower()] == "none" else f"NAT {host} LAN"
+
+
+def capture_trace(packets: list[Sighting], kinds: dict[str, str], link_delay: float = 0.0) -> Trace:
     """A trace of the run as the captures saw it, with the NATs as actors: each datagram
     sent, rewritten by each NAT it crossed, and delivered, or dropped where it entered a
     NAT and never came out."""
     hosts, nats = _actors(kinds)
     trace = Trace(keep_data=True)
-    for number, chain in enumerate(_chains(packets)):
+    for number, chain in enumerate(_chains(packets, link_delay)):
         first, last = chain[0], chain[-1]
         sender = hosts.get(first.src[0])
         if sender is None:
@@ -206,7 +237,7 @@ def capture_trace(packets: list[Sighting], kinds: dict[str, str]) -> Trace:
             EventKind.SENT, first.time, sender, first.src, first.dst, first.data, packet=number
         )
         for before, after in itertools.pairwise(chain):
-            how = _continues(before, after)
+            how = "out" if after.src != before.src else "in" if after.dst != before.dst else None
             if how in ("out", "in"):
                 nat = before.link.rsplit(" ", 1)[0]
                 trace.datagram(
@@ -215,20 +246,38 @@ def capture_trace(packets: list[Sighting], kinds: dict[str, str]) -> Trace:
                     new_src=after.src if how == "out" else "",
                     new_dst=after.dst if how == "in" else "",
                 )  # fmt: skip
-        receiver = hosts.get(last.dst[0])
-        if receiver is not None:
-            trace.datagram(
-                EventKind.DELIVERED,
-                last.time,
-                receiver,
-                last.src,
-                last.dst,
-                last.data,
-                packet=number,
-            )
-        elif last.dst[0] in nats:
-            trace.datagram(
-                EventKind.DROPPED, last.time, nats[last.dst[0]], last.src, last.dst, last.data,
-                reason="entered the NAT, never left it", packet=number,
-            )  # fmt: skip
+        _ending(trace, last, number, hosts, nats, kinds)
     return Trace(sorted(trace.events, key=lambda event: event.time), keep_data=True)
+
+
+def _ending(
+    trace: Trace,
+    last: Sighting,
+    number: int,
+    hosts: dict[str, str],
+    nats: dict[str, str],
+    kinds: dict[str, str],
+) -> None:
+    """How a datagram's journey ended, from where it was last seen.
+
+    Delivered if it was last seen on its receiver's own link; dropped by a NAT if it
+    was last seen outside the NAT it was addressed to; otherwise lost on the link it
+    was last seen on (a NAT drops silently, and so does a lossy link).
+    """
+    receiver = hosts.get(last.dst[0])
+    if receiver is not None and last.link == _own_link(receiver, kinds):
+        trace.datagram(
+            EventKind.DELIVERED, last.time, receiver, last.src, last.dst, last.data,
+            packet=number,
+        )  # fmt: skip
+    elif last.dst[0] in nats and last.link == f"{nats[last.dst[0]]} outside":
+        trace.datagram(
+            EventKind.DROPPED, last.time, nats[last.dst[0]], last.src, last.dst, last.data,
+            reason="entered the NAT, never left it", packet=number,
+        )  # fmt: skip
+    else:
+        link = last.link if last.link.endswith(" LAN") else "internet"
+        trace.datagram(
+            EventKind.DROPPED, last.time, link, last.src, last.dst, last.data,
+            reason="lost on link", packet=number,
+        )  # fmt: skip

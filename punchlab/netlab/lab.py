@@ -365,11 +365,12 @@ class Lab:
         tag = secrets.token_hex(2)
         traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
         captures = None
-        if capture is not None:
-            Path(capture).mkdir(parents=True, exist_ok=True)
-            captures = Captures(self, self.workdir)
-            await captures.start()
         try:
+            if capture is not None:
+                Path(capture).mkdir(parents=True, exist_ok=True)
+                (self.workdir / tag).mkdir()
+                captures = Captures(self, self.workdir / tag)
+                await captures.start()
             a_run, b_run = await self._run_pair(
                 traces, rounds, silence, heartbeat, punch_timeout, answer_timeout, original
             )
@@ -380,14 +381,17 @@ class Lab:
         result = LabResult(
             self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
         )
-        result.conntrack = {
-            side: conntrack_table(self, side) for side, kind in self.kinds.items() if kind != "none"
-        }
         if captures is not None:
             assert capture is not None
+            result.conntrack = {
+                side: conntrack_table(self, side)
+                for side, kind in self.kinds.items()
+                if kind != "none"
+            }
             name = f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
             result.packets = captures.sightings()
-            result.capture_trace = capture_trace(result.packets, self.kinds)
+            delay = self.delay_ms / 1000
+            result.capture_trace = capture_trace(result.packets, self.kinds, delay)
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
 
