@@ -11,18 +11,16 @@ is the kernel's own view of the same mappings (``conntrack -L``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import itertools
 import shutil
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dpkt
 
-from punchlab.netlab.system import LabUnavailable, run
+from punchlab.netlab.system import LabUnavailable, interrupt_all, run
 from punchlab.pcap import Sighting
 from punchlab.trace import EventKind, Trace
 
@@ -97,19 +95,7 @@ class Captures:
 
     async def stop(self) -> None:
         """Stop every tcpdump (SIGINT: it writes what it has) and wait for them."""
-        for process in self._processes:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGINT)
-        for process in self._processes:
-            try:
-                async with asyncio.timeout(10):
-                    await process.communicate()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.communicate()
-        self._processes.clear()
+        await interrupt_all(self._processes)
 
     def sightings(self) -> list[Sighting]:
         """Every captured UDP datagram, on its link, in time order."""

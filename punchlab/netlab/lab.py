@@ -22,7 +22,6 @@ import os
 import secrets
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,14 @@ from typing import Any
 
 from punchlab.netlab.capture import Captures, capture_trace, conntrack_table
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
-from punchlab.netlab.system import PREFIX, LabUnavailable, delete_namespace, lab_problems, run
+from punchlab.netlab.system import (
+    PREFIX,
+    LabUnavailable,
+    delete_namespace,
+    interrupt_all,
+    lab_problems,
+    run,
+)
 from punchlab.pcap import Sighting, write_pcapng
 from punchlab.trace import Trace
 
@@ -439,23 +445,8 @@ class Lab:
         return a_run, b_run
 
     async def _stop_all(self) -> None:
-        """Interrupt (the server saves its trace on SIGINT), then kill what lingers.
-
-        Each process is also drained to the end of its output, so that its
-        pipes close while this event loop still runs.
-        """
-        for process in self._processes:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGINT)
-        for process in self._processes:
-            try:
-                async with asyncio.timeout(10):
-                    await process.communicate()
-            except TimeoutError:
-                process.kill()
-                await process.communicate()
-        self._processes.clear()
+        """Interrupt what this lab started (the server saves its trace on SIGINT)."""
+        await interrupt_all(self._processes)
 
     async def _start(self, role: str, *arguments: str) -> asyncio.subprocess.Process:
         return await self.start_process(role, sys.executable, "-m", "punchlab", *arguments)

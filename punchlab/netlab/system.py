@@ -6,6 +6,7 @@ can be cleaned up without touching anything else on the machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -88,3 +89,22 @@ def delete_namespace(name: str) -> None:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
     run(["ip", "netns", "delete", name], check=False)
+
+
+async def interrupt_all(processes: list[asyncio.subprocess.Process], within: float = 10.0) -> None:
+    """SIGINT every process still running (a server saves its trace, tcpdump its packets),
+    then wait for each, draining its output so its pipes close while the loop runs, and
+    kill what is still there after ``within`` seconds."""
+    for process in processes:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            async with asyncio.timeout(within):
+                await process.communicate()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.communicate()
+    processes.clear()
