@@ -74,8 +74,9 @@ def report(result: DiscoveryResult, server: Address) -> list[str]:
     if result.mapping and result.filtering:
         name, alias, connects = matrix_row(result.mapping, result.filtering)
         also = f", the classic {alias.replace('-', ' ')}" if alias else ""
+        you = "no NAT in front of you, as open as" if result.behind_nat is False else "you are"
         lines.append(
-            f"for punching: you are {name}{also}; punchlab's peer connects with {connects} of "
+            f"for punching: {you} {name}{also}; punchlab's peer connects with {connects} of "
             "the 9 NAT behaviours from here (the row of the success matrix, notebook 5)"
         )
         if connects < 9:

@@ -96,6 +96,7 @@ def test_netlab_punch_writes_the_capture_and_the_conntrack_tables(
     out = capsys.readouterr().out
     assert code == 1 and "capture written to" in out  # port-restricted x symmetric fails
     assert "conntrack -L in NAT A:" in out and "[UNREPLIED]" in out
+    assert "read it with: tshark -r" in out and "udp.port==5000,json" in out
     assert list(tmp_path.glob("lab-*.pcapng"))
 
 

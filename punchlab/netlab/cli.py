@@ -167,7 +167,11 @@ def _punch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(result.summary())
     if result.capture is not None:
+        from punchlab.pcap import decode_rules
+
         print(f"capture written to {result.capture} (an interface per link)")
+        rules = " ".join(f"-d {rule}" for rule in decode_rules(result.packets))
+        print(f"  read it with: tshark -r {result.capture} {rules}")
         for side, table in result.conntrack.items():
             print(f"conntrack -L in NAT {side.upper()}:\n{table or '(empty)'}")
     _draw(result, args.output)
