@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 
-__all__ = ["normalise_ip", "same_host", "share_key"]
+__all__ = ["normalise_ip", "route_ip", "same_host", "share_key"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -51,3 +52,15 @@ def share_key(text: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
     return ip
+
+
+def route_ip(destination: tuple[str, int]) -> str | None:
+    """The local IP this machine would send from toward ``destination``, or None
+    without a route. Connecting a UDP socket picks the route and sends nothing."""
+    family = socket.AF_INET6 if ":" in destination[0] else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(destination)
+            return str(probe.getsockname()[0])
+    except OSError:  # no route at all: an offline machine, or no IPv6
+        return None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO, TypeAlias
 
 from punchlab import __version__, course_files, scripted
+from punchlab.addresses import route_ip
 from punchlab.aio import DEFAULT_HTTP_PORT, DEFAULT_UDP_PORT, Peer, RendezvousServer
 from punchlab.aio.peer import PEER_TRACE_EVENTS
 from punchlab.aio.server import SERVER_TRACE_EVENTS
@@ -193,12 +194,7 @@ PROBE_ADDRESS = ("192.0.2.1", 9)
 
 def _outward_address() -> str | None:
     """The IPv4 address this machine would send from to reach beyond itself, if any."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(PROBE_ADDRESS)  # UDP: picks a route, sends no packet
-            return str(probe.getsockname()[0])
-    except OSError:  # no route at all: an offline machine
-        return None
+    return route_ip(PROBE_ADDRESS)
 
 
 def _hostname_addresses() -> list[str]:

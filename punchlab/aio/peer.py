@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from punchlab.addresses import route_ip
 from punchlab.aio.runner import CoreRunner
-from punchlab.aio.stun import discover, route_ip
+from punchlab.aio.stun import discover
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,

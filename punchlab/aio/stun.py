@@ -10,7 +10,6 @@ fresh local sockets and returns its result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import ipaddress
 import logging
@@ -19,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from punchlab.addresses import route_ip
 from punchlab.aio.log_throttle import LogThrottle
 from punchlab.aio.runner import normalise
 from punchlab.messages import Address, format_address
@@ -204,17 +204,6 @@ async def _resolve(server: Address) -> Address:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(server[0], server[1], type=socket.SOCK_DGRAM)
     return (str(infos[0][4][0]), server[1])
-
-
-def route_ip(server: Address) -> str | None:
-    """The local IP the system would use to reach ``server`` (no packet is sent)."""
-    family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-    with contextlib.closing(socket.socket(family, socket.SOCK_DGRAM)) as probe:
-        try:
-            probe.connect(server)
-        except OSError:
-            return None
-        return str(probe.getsockname()[0])
 
 
 async def discover(
