@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from punchlab.netlab.lab import SERVER_IP, Lab
+from punchlab.netlab.system import interrupt_all
 
 __all__ = ["ALTERNATE_SERVER_IP", "CHECKERS", "LabNatCheck", "expected_behaviours", "natcheck"]
 
@@ -122,15 +123,9 @@ async def _start_server(lab: Lab, server: str) -> asyncio.subprocess.Process:
     try:
         await _stun_ready(lab, (ALTERNATE_SERVER_IP, STUN_PORT + 1))
     except BaseException:
-        await _stop(process)
+        await interrupt_all([process])
         raise
     return process
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    await process.communicate()
 
 
 async def _run_client(lab: Lab, client: str) -> tuple[tuple[str | None, str | None], str]:
@@ -164,5 +159,5 @@ async def natcheck(
                     (mapping, filtering), text = await _run_client(lab, client)
                     results.append(LabNatCheck(kind, client, server, mapping, filtering, text))
             finally:
-                await _stop(process)
+                await interrupt_all([process])
     return results
