@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,29 +21,13 @@ from punchlab.netlab import (
     cleanup_leftovers,
     namespaces,
 )
-from punchlab.netlab.system import PREFIX, lab_problems
+from punchlab.netlab.system import PREFIX
 from punchlab.sim import success_matrix
+from tests.labguard import nothing_left_behind, require_lab  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.netlab
 
-PROBLEMS = lab_problems()
-if PROBLEMS:
-    if os.environ.get("PUNCHLAB_REQUIRE_NETLAB"):
-        pytest.fail(
-            "PUNCHLAB_REQUIRE_NETLAB is set but the lab cannot run: " + "; ".join(PROBLEMS),
-            pytrace=False,
-        )
-    pytest.skip("the NAT lab " + "; ".join(PROBLEMS), allow_module_level=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    """No namespace of ours before the tests, and none after them, whatever happened."""
-    assert [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")] == []
-    yield
-    leftovers = [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
-    cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
-    assert leftovers == []
+require_lab("the NAT lab")
 
 
 def punch(nat_a: str, nat_b: str, **options: object) -> tuple[bool, LabResult]:

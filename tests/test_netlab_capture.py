@@ -7,37 +7,20 @@ Needs root, iproute2, nftables, tcpdump, conntrack and tshark; CI has them
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from punchlab.cli import main
-from punchlab.netlab import Lab, LabResult, cleanup_leftovers, namespaces
+from punchlab.netlab import Lab, LabResult
 from punchlab.netlab.capture import capture_points
-from punchlab.netlab.system import PREFIX, lab_problems
 from punchlab.pcap import Sighting, capture_table
+from tests.labguard import nothing_left_behind, require_lab  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.netlab
 
-PROBLEMS = lab_problems() + [
-    f"needs {tool}" for tool in ("tcpdump", "conntrack", "tshark") if shutil.which(tool) is None
-]
-if PROBLEMS:
-    if os.environ.get("PUNCHLAB_REQUIRE_NETLAB"):
-        pytest.fail("the lab's captures cannot run: " + "; ".join(PROBLEMS), pytrace=False)
-    pytest.skip("the lab's captures " + "; ".join(PROBLEMS), allow_module_level=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    yield
-    leftovers = [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
-    cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
-    assert leftovers == []
+require_lab("the lab's captures", ("tcpdump", "conntrack", "tshark"))
 
 
 @pytest.fixture(scope="module")

@@ -8,34 +8,19 @@ PUNCHLAB_REQUIRE_COTURN turn a skip into a failure).
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from collections.abc import Iterator
 
 import pytest
 
 from punchlab.cli import main
-from punchlab.netlab import LAB_KINDS, cleanup_leftovers, namespaces
+from punchlab.netlab import LAB_KINDS
 from punchlab.netlab.natcheck import expected_behaviours, natcheck, read_coturn, read_punchlab
-from punchlab.netlab.system import PREFIX, lab_problems
+from tests.labguard import nothing_left_behind, require_lab  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.netlab
 
-PROBLEMS = lab_problems()
-if shutil.which("turnserver") is None or shutil.which("turnutils_natdiscovery") is None:
-    PROBLEMS.append("needs coturn (turnserver, turnutils_natdiscovery)")
-if PROBLEMS:
-    if os.environ.get("PUNCHLAB_REQUIRE_NETLAB") or os.environ.get("PUNCHLAB_REQUIRE_COTURN"):
-        pytest.fail("the lab natcheck cannot run: " + "; ".join(PROBLEMS), pytrace=False)
-    pytest.skip("the lab natcheck " + "; ".join(PROBLEMS), allow_module_level=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    yield
-    leftovers = [n for n in namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
-    cleanup_leftovers(f"{PREFIX}{os.getpid()}-")
-    assert leftovers == []
+require_lab(
+    "the lab natcheck", ("turnserver", "turnutils_natdiscovery"), ("PUNCHLAB_REQUIRE_COTURN",)
+)
 
 
 @pytest.mark.parametrize("kind", LAB_KINDS)
