@@ -761,10 +761,11 @@ def _save_trace(trace: Trace, args: argparse.Namespace) -> None:
     if args.trace:
         _say(f"trace written to {trace.save(args.trace)}")
     if getattr(args, "pcap", None):
-        from punchlab.pcap import decode_rules
+        from punchlab.pcap import decode_rules, sightings, write_pcapng
 
-        _say(f"capture written to {trace.save_pcap(args.pcap)}")
-        rules = " ".join(f"-d {rule}" for rule in decode_rules(trace))
+        packets = sightings(trace)  # once, for the file and for its decode rules
+        _say(f"capture written to {write_pcapng(packets, args.pcap)}")
+        rules = " ".join(f"-d {rule}" for rule in decode_rules(packets))
         _say(f"  read it with: tshark -r {args.pcap} {rules}")
 
 
