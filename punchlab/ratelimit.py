@@ -33,6 +33,11 @@ class RateTable:
 
     def take(self, key: object, now: float) -> bool:
         """Spend one token of ``key``'s bucket; False when it has none left."""
+        return self.take_many(key, 1.0, now)
+
+    def take_many(self, key: object, amount: float, now: float) -> bool:
+        """Spend ``amount`` tokens of ``key``'s bucket (bytes, say); False, spending none,
+        when it has fewer."""
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = Bucket(float(self.burst), now)
@@ -41,9 +46,10 @@ class RateTable:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
-        if not refill(bucket, now, self.per_second, self.burst):
+        refill(bucket, now, self.per_second, self.burst)
+        if bucket.tokens < amount:
             return False
-        bucket.tokens -= 1.0
+        bucket.tokens -= amount
         return True
 
     def __len__(self) -> int:
