@@ -695,6 +695,12 @@ def _add_drawing_options(demo: argparse.ArgumentParser) -> None:
         help="draw every datagram (default: fold repeated HEART-BEATs and retries)",
     )
     demo.add_argument(
+        "--no-ladder",
+        action="store_true",
+        help="punch directly and stop there: no port prediction, birthday probing or relay "
+        "(default: climb the traversal ladder; the first line names the route that won)",
+    )
+    demo.add_argument(
         "--window",
         type=float,
         metavar="MS",
@@ -729,6 +735,8 @@ def _simulated_demo(args: argparse.Namespace) -> int:
         loss=args.loss,
         seed_compatible=args.original,
         texts=2,
+        discover=not args.no_ladder,
+        config=PeerConfig(ladder=False) if args.no_ladder and not args.original else None,
     )
     algorithm = "original algorithm" if args.original else "punchlab"
     _say(f"{result.summary()} ({algorithm}, seed {args.seed})")

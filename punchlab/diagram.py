@@ -30,6 +30,7 @@ from matplotlib.ticker import Formatter, Locator, MaxNLocator
 
 from punchlab.diagram_arrows import Arrow, datagram_arrows, select_arrows
 from punchlab.diagram_layout import (
+    LADDER_POSITIONS,
     ArrowGeometry,
     Box,
     LabelRequest,
@@ -40,7 +41,8 @@ from punchlab.diagram_layout import (
 )
 from punchlab.diagram_lifelines import lifeline_order
 from punchlab.display import printable
-from punchlab.peer import TRANSITIONS, PeerState, Trigger
+from punchlab.peer import PeerState, Trigger
+from punchlab.peer_table import LADDER_NOTE, ladder_transitions
 from punchlab.trace import EventKind, Trace
 
 if TYPE_CHECKING:
@@ -511,14 +513,24 @@ def save_sequence_diagram(trace: Trace, path: str | Path, **options: Any) -> Pat
 def state_diagram(
     ax: Axes | None = None,
     *,
-    transitions: Mapping[tuple[PeerState, Trigger], PeerState] = TRANSITIONS,
+    transitions: Mapping[tuple[PeerState, Trigger], PeerState] | None = None,
     highlight: PeerState | None = None,
+    ladder: bool = False,
 ) -> Axes:
-    """Draw the peer's state machine straight from the core's transition table."""
+    """Draw the peer's state machine straight from the core's transition table.
+
+    Without ``transitions``: the peer's life without the traversal ladder's
+    rungs, or, with ``ladder``, only the punch and the rungs it climbs.
+    """
+    ladder_ts = ladder_transitions(ladder=ladder)
+    if transitions is None:
+        transitions = ladder_ts
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    layout = state_layout(transitions)
+    layout = state_layout(
+        transitions, LADDER_POSITIONS if ladder and transitions is ladder_ts else None
+    )
     xs = [x for x, _ in layout.positions.values()]
     ys = [y for _, y in layout.positions.values()]
     if ax is None:
@@ -547,6 +559,11 @@ def state_diagram(
         x, y = edge.label_at
         text = ax.text(x, y, edge.label, fontsize=FONT, ha="center", va="center", color="#333333")
         placer.manage(text, [(x, y)])
+    if ladder and transitions is ladder_ts:
+        low = min(ys) - 0.45
+        note = ax.text(min(xs) - 0.3, low, LADDER_NOTE, fontsize=FONT, color="#333")
+        placer.manage(note, [(min(xs) - 0.3, low)])
+        ys.append(low - 0.1)
     if layout.closed is not None:
         cx, cy = layout.positions[layout.closed]
         note = ax.text(cx, cy + 0.4, layout.close_note, fontsize=FONT, ha="center", color="#333")

@@ -372,6 +372,16 @@ def _depths(transitions: Mapping[tuple[PeerState, Trigger], PeerState]) -> dict[
     return depth
 
 
+#: The ladder's drawing: the punch on the left, the two guessing rungs above and
+#: below, the relay on the right, so that no arrow crosses a state.
+LADDER_POSITIONS = {
+    PeerState.PUNCHING: (0.0, 0.0),
+    PeerState.PREDICTING: (1.6, 0.8),
+    PeerState.PROBING: (1.6, -0.8),
+    PeerState.RELAYING: (3.2, 0.0),
+}
+
+
 #: Rows of the state machine are this far apart (columns are 1 apart).
 ROW_STEP = 1.0
 #: How far an edge's label sits off its edge, beside it.
@@ -404,11 +414,19 @@ def _edge(
     return Edge(source, target, label, bend, (mid[0] + side[0] * away, mid[1] + side[1] * away))
 
 
-def state_layout(transitions: Mapping[tuple[PeerState, Trigger], PeerState]) -> StateLayout:
-    """States in columns by distance from IDLE, rows in order of discovery; CLOSED below."""
+def state_layout(
+    transitions: Mapping[tuple[PeerState, Trigger], PeerState],
+    fixed: Mapping[PeerState, tuple[float, float]] | None = None,
+) -> StateLayout:
+    """States in columns by distance from IDLE, rows in order of discovery; CLOSED below.
+
+    ``fixed`` places the states itself (the ladder's drawing, which does not start at IDLE).
+    """
     rows: dict[int, int] = defaultdict(int)
     positions: dict[PeerState, tuple[float, float]] = {}
-    for state, column in _depths(transitions).items():
+    if fixed is not None:
+        positions.update(fixed)
+    for state, column in ({} if fixed is not None else _depths(transitions)).items():
         positions[state] = (float(column), -ROW_STEP * rows[column])
         rows[column] += 1
     triggers: dict[tuple[PeerState, PeerState], list[str]] = defaultdict(list)

@@ -53,6 +53,7 @@ from punchlab.sim import (
 )
 from punchlab.stun.discovery import TestRun
 from punchlab.trace import EventKind, Trace
+from punchlab.traversal import Route
 
 __all__ = [
     "EXERCISES",
@@ -264,8 +265,12 @@ def partner_address_exercise() -> Exercise:
 # -- chapter 4: punching -----------------------------------------------------------------
 
 
+#: Chapters 4 to 7 ask about the punch itself; the traversal ladder comes in chapter 10.
+PUNCH_ALONE = PeerConfig(ladder=False)
+
+
 def round_trips_solution(kind_a: str, kind_b: str, seed: int) -> Solution:
-    result = punch(kind_a, kind_b, seed=seed)
+    result = punch(kind_a, kind_b, seed=seed, config=PUNCH_ALONE)
     if result.time_to_connect is None:
         return Solution(0, f"{kind_a} and {kind_b} never connect: no round trip is enough.")
     rtt = 2 * result.network.base_latency("A", "B")
@@ -363,7 +368,7 @@ def hello_schedule_exercise() -> Exercise:
 
 
 def chat_lines_solution(kind_c: str, kind_d: str, lines: int, seed: int) -> Solution:
-    result = punch(kind_c, kind_d, seed=seed, texts=lines)
+    result = punch(kind_c, kind_d, seed=seed, texts=lines, config=PUNCH_ALONE)
     got = result.texts_a_to_b
     return Solution(got, f"{kind_c} to {kind_d}: {result.summary()}")
 
@@ -380,7 +385,7 @@ def chat_lines_question(
 
 
 def connect_solution(kind_a: str, kind_b: str) -> Solution:
-    result = punch(kind_a, kind_b, seed=0)
+    result = punch(kind_a, kind_b, seed=0, config=PUNCH_ALONE)
     return Solution("yes" if result.connected else "no", result.summary())
 
 
@@ -397,7 +402,11 @@ def connect_question(kind_a: Kind, kind_b: Kind, prompt: str | None = None) -> Q
 
 
 def matrix_solution(seed_compatible: bool) -> Solution:
-    matrix = success_matrix(list(BEHAVIOURS.values()), seed_compatible=seed_compatible)
+    matrix = success_matrix(
+        list(BEHAVIOURS.values()),
+        seed_compatible=seed_compatible,
+        config=None if seed_compatible else PUNCH_ALONE,
+    )
     count = sum(row.count(True) for row in matrix.as_table())
     total = len(matrix.kinds) ** 2
     both_eim = sum(
@@ -682,7 +691,10 @@ def campus_connect_solution(kind: str, hairpinning: bool) -> Solution:
     drops = room.net.trace.filter(types=["HELLO"], kinds=["dropped"])
     reasons = sorted({event.reason for event in drops if event.reason})
     why = f"HELLOs dropped: {', '.join(reasons)}." if reasons else "No HELLO was dropped."
-    answer = "yes" if room.connected else "no"
+    punched = room.connected and room.route in (Route.DIRECT, Route.PEER_REFLEXIVE)
+    if room.route is Route.RELAYED:
+        why += " They still talk, through the server's relay (chapter 10)."
+    answer = "yes" if punched else "no"
     return Solution(answer, f"{kind}, hairpinning {'on' if hairpinning else 'off'}: {why}")
 
 

@@ -22,6 +22,7 @@ from punchlab.errors import LocalProtocolError, PunchlabError, RemoteProtocolErr
 __all__ = [
     "FEATURE_ACK",
     "FEATURE_LARGE",
+    "FEATURE_RELAY",
     "FEATURE_RFC5780",
     "FEATURE_SECRET",
     "FEATURE_TOKEN",
@@ -96,10 +97,23 @@ class MessageType(enum.StrEnum):
     TEXT = "TEXT"
     HEART_BEAT = "HEART-BEAT"
     INITIATE_CHAT_ACK = "INITIATE_CHAT_ACK"
+    #: Through the rendezvous server to the introduced partner (section 7 of
+    #: DESIGN.md): the payload is a whole message for the partner, the token
+    #: names the introduction. An empty payload only earns the sender credit.
+    RELAY = "RELAY"
+    #: Only inside RELAY: what the sender knows of its NAT (see punchlab.traversal).
+    NAT = "NAT"
+    #: Only inside RELAY: the hard side of a birthday punch has opened its ports.
+    PORTS_OPEN = "PORTS-OPEN"
 
 
 #: The types the Go implementation knows.
-ORIGINAL_TYPES = frozenset(MessageType) - {MessageType.INITIATE_CHAT_ACK}
+ORIGINAL_TYPES = frozenset(MessageType) - {
+    MessageType.INITIATE_CHAT_ACK,
+    MessageType.RELAY,
+    MessageType.NAT,
+    MessageType.PORTS_OPEN,
+}
 
 #: The capability channel (DESIGN.md section 1): a peer lists what it can do
 #: in the ``features`` key of REGISTRATION, the server lists its own in the
@@ -120,10 +134,13 @@ FEATURE_SECRET = "secret"
 #: ``rfc5780=PORT`` (a server's): an RFC 5780 server listens on PORT of the same
 #: host (two addresses, two ports), so a peer can find out its NAT's behaviour.
 FEATURE_RFC5780 = "rfc5780"
+#: ``relay``: a server's, it forwards RELAY between two peers it introduced; a
+#: peer's, it reads RELAY and takes part in the traversal ladder (punchlab.traversal).
+FEATURE_RELAY = "relay"
 
 #: The features a punchlab peer can announce; a server keeps no other names
 #: (an announcement is a claim from the network, and its size is bounded).
-PEER_FEATURES = frozenset({FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE})
+PEER_FEATURES = frozenset({FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE, FEATURE_RELAY})
 
 #: The Go client reads into a 1024-byte buffer: a longer datagram is cut off
 #: and its JSON no longer parses, so the line is lost without a word.

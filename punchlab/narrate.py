@@ -17,7 +17,9 @@ from punchlab.peer import (
     NatDiscovered,
     PeerAddressChanged,
     PeerEvent,
+    RouteChanged,
 )
+from punchlab.traversal import Route, route_text
 
 __all__ = ["REASON_SHOWN", "tell"]
 
@@ -39,7 +41,13 @@ def tell(event: PeerEvent) -> str | None:
     if isinstance(event, Connected):
         # One figure, measured once, by the peer's core.
         where = format_address(event.peer_address)
-        return f"Connected to {where} in {format_duration(event.elapsed)}."
+        how = route_text(event.route, event.probes)
+        if event.route is Route.RELAYED:
+            where = "the peer through the server's relay"
+        return f"Connected to {where} in {format_duration(event.elapsed)}, route: {how}."
+    if isinstance(event, RouteChanged):
+        where = format_address(event.peer_address)
+        return f"The direct path opened: now talking to {where} ({event.new.value}), not relayed."
     if isinstance(event, IntroductionRefused):
         return f"The server refused ({event.status}): {printable(event.reason, REASON_SHOWN)}."
     if isinstance(event, Failed | Disconnected):

@@ -10,6 +10,7 @@ how the peer punches is its :class:`punchlab.policy.Policy`.
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import ClassVar
 
+from punchlab import ladder as _ladder
 from punchlab.addresses import same_host
 from punchlab.messages import (
     FEATURE_LARGE,
+    FEATURE_RELAY,
     FEATURE_TOKEN,
     GO_DATAGRAM_BYTES,
     MAX_DATAGRAM_BYTES,
@@ -37,6 +40,7 @@ from punchlab.messages import (
     parse_features,
 )
 from punchlab.peer_table import (
+    PUNCHING_STATES,
     STATES,
     TIMER_ORDER,
     TRANSITIONS,
@@ -47,6 +51,7 @@ from punchlab.peer_table import (
 )
 from punchlab.policy import Policy, policy_for
 from punchlab.stun.discovery import DiscoveryResult
+from punchlab.traversal import NatReport, Route, Rung
 
 __all__ = [
     "TRANSITIONS",
@@ -63,6 +68,7 @@ __all__ = [
     "PeerEvent",
     "PeerState",
     "Registered",
+    "RouteChanged",
     "StateChanged",
     "TextReceived",
     "Trigger",
@@ -84,6 +90,8 @@ MAX_TOKENS_PER_PARTNER = 2
 
 #: What a punchlab peer announces in REGISTRATION.
 PEER_FEATURE_LIST = ",".join(sorted(PEER_FEATURES))
+#: What a punchlab peer that does not climb the traversal ladder announces.
+PEER_FEATURE_LIST_NO_LADDER = ",".join(sorted(PEER_FEATURES - {FEATURE_RELAY}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,23 @@ class PeerConfig:
     #: ticker, no HELLO in answer to a HELLO, no peer-reflexive address.
     original: bool = False
     original_interval: float = 3.0
+    #: The traversal ladder (punchlab.traversal), between punchlab peers through
+    #: a punchlab server: whether to climb it at all (off: the peer does not
+    #: announce ``relay``, so neither side does), how long the direct punch
+    #: runs before the next rung, and how long prediction runs before the relay.
+    ladder: bool = True
+    direct_timeout: float = 1.0
+    rung_timeout: float = 1.0
+    #: Ports aimed at past the last one seen, when the partner's NAT counts up.
+    predict_window: int = 8
+    #: Birthday probing: sockets the hard side opens, probes per second from
+    #: the easy side (paced, so a NAT or a firewall does not see a flood), and
+    #: the most probes before the relay takes over.
+    birthday_sockets: int = 256
+    probe_rate: float = 250.0
+    probe_limit: int = 1024
+    #: A relayed connection tries the direct path again this often.
+    direct_retry_interval: float = 5.0
 
     def __post_init__(self) -> None:
         if self.registration_attempts < 1:
@@ -119,9 +144,16 @@ class PeerConfig:
             "punch_timeout",
             "peer_timeout",
             "original_interval",
+            "direct_timeout",
+            "rung_timeout",
+            "probe_rate",
+            "direct_retry_interval",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name in ("predict_window", "birthday_sockets", "probe_limit"):
+            if not 1 <= getattr(self, name) <= 4096:
+                raise ValueError(f"{name} must be between 1 and 4096")
         for name in ("heartbeat_interval", "waiting_heartbeat_interval"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -166,6 +198,18 @@ class PeerAddressChanged:
 class Connected:
     peer_address: Address
     elapsed: float
+    #: Which way won (punchlab.traversal.Route); ``probes``: birthday probes sent.
+    route: Route = Route.DIRECT
+    probes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChanged:
+    """A relayed connection found the direct path, and moved to it."""
+
+    old: Route
+    new: Route
+    peer_address: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +260,7 @@ PeerEvent = (
     | Introduced
     | PeerAddressChanged
     | Connected
+    | RouteChanged
     | TextReceived
     | Disconnected
     | Failed
@@ -228,7 +273,14 @@ PeerEvent = (
 class PeerCore:
     """One peer's protocol state; the driver owns the socket and the clock."""
 
-    def __init__(self, server_address: Address, config: PeerConfig | None = None) -> None:
+    def __init__(
+        self,
+        server_address: Address,
+        config: PeerConfig | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``rng`` draws birthday probe ports (the simulator passes a seeded one)."""
         self.server_address = server_address
         self.config = config or PeerConfig()
         self.state = PeerState.IDLE
@@ -260,6 +312,27 @@ class PeerCore:
         self._registration_interval = self.config.registration_retry
         self._hello_interval = self.config.hello_first_retry
         self._introduced_at: float | None = None
+        self._rng = rng or random.Random()
+        #: What RFC 5780 discovery found about our NAT (the driver tells us,
+        #: :meth:`learn_nat`), and what the partner says about its own.
+        self.nat: NatReport | None = None
+        self.partner_nat: NatReport | None = None
+        self._partner_has_report = False
+        #: The traversal ladder: the rung we are on, how the connection was
+        #: made, birthday probes sent, whether the partner's ports are open.
+        self.rung: Rung | None = None
+        self.route: Route | None = None
+        self.probes = 0
+        self._ports_open = False
+        #: Extra local sockets the driver must keep open (birthday), numbered
+        #: from 1; socket 0 is the main one. ``peer_via``: the one the peer uses.
+        self.sockets: frozenset[int] = frozenset()
+        self.peer_via = 0
+        self._socket_outbox: list[tuple[bytes, Address, int]] = []
+        #: The path of the datagram being handled: its socket, and whether it
+        #: came through the relay (replies go back the same way).
+        self._via = 0
+        self._relayed = False
 
     # -- commands from the application ----------------------------------------------
 
@@ -282,7 +355,7 @@ class PeerCore:
         When the peer asked for us at the same moment, we are already punching
         toward it: the answer only adds its token.
         """
-        if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
+        if self.state in PUNCHING_STATES and peer_address == self.introduced_address:
             self._add_partner_token(token if self.policy.extensions else None, peer_address)
             return
         self._introduce(peer_address, now, token, partner_features, initiator=True)
@@ -344,7 +417,7 @@ class PeerCore:
         body = text[:-1] if text.endswith("\n") else text
         pieces = list(self._text_pieces(body, limit))
         for piece in pieces:
-            self._send(self._to_peer(MessageType.TEXT, piece + "\n"), self.peer_address)
+            self._send_peer(self._to_peer(MessageType.TEXT, piece + "\n"))
         return len(pieces)
 
     def _text_pieces(self, text: str, limit: int) -> list[str]:
@@ -365,37 +438,52 @@ class PeerCore:
         pieces.append("".join(piece))
         return pieces
 
+    def learn_nat(self, found: DiscoveryResult | NatReport, now: float) -> None:
+        """What RFC 5780 discovery found about our NAT: the ladder's rung depends on it."""
+        self.nat = found if isinstance(found, NatReport) else NatReport.from_discovery(found)
+        if Timer.REPORT in STATES[self.state].timers and Timer.REPORT not in self._due:
+            # The partner had our earlier report: tell it again, with this.
+            self._partner_has_report = False
+            self._due[Timer.REPORT] = now
+
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
             self._transition(Trigger.CLOSE, 0.0)
         self._outbox.clear()
+        self._socket_outbox.clear()
 
     # -- sans-IO interface -----------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
-        """Handle one datagram; bad or unexpected input is recorded, never raised."""
+    def receive_datagram(self, data: bytes, address: Address, now: float, via: int = 0) -> None:
+        """Handle one datagram (on local socket ``via``); bad input is recorded, never raised."""
         if self.state is PeerState.CLOSED:
+            return
+        self._via, self._relayed = via, False
+        if via and via not in self.sockets:
+            self._ignore(address, "closed socket", f"a datagram on socket {via}, no longer used")
             return
         try:
             message = decode(data)
         except RemoteProtocolError as exc:
             self._ignore(address, exc.reason, str(exc))
             return
-        handler = {
-            MessageType.REGISTRATION: self._on_registration,
-            MessageType.INITIATE_CHAT: self._on_initiate_chat,
-            MessageType.HELLO: self._on_hello,
-            MessageType.SUCCESS: self._on_success,
-            MessageType.TEXT: self._on_text,
-            MessageType.HEART_BEAT: self._on_heartbeat,
-        }.get(message.type)
+        self._dispatch(message, address, now)
+
+    def _dispatch(self, message: Message, address: Address, now: float) -> None:
+        handler = self._HANDLERS.get(message.type)
         if handler is None:
             self._ignore(address, "unexpected type", f"{message.type} is not for a peer")
             return
-        handler(message, address, now)
+        handler(self, message, address, now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        """What to send from the main socket."""
         out, self._outbox = self._outbox, []
+        return out
+
+    def socket_datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, int]]:
+        """What to send from the extra sockets of :attr:`sockets`, each with its number."""
+        out, self._socket_outbox = self._socket_outbox, []
         return out
 
     def get_timer(self) -> float | None:
@@ -456,7 +544,7 @@ class PeerCore:
             # Acknowledge every copy, so the server stops retransmitting.
             ack = Message(MessageType.INITIATE_CHAT_ACK, token=token)
             self._send(ack, address)
-        if self.state is PeerState.PUNCHING and peer_address == self.introduced_address:
+        if self.state in PUNCHING_STATES and peer_address == self.introduced_address:
             self._add_partner_token(token, address)
             return
         if STATES[self.state].talks_to_peer:
@@ -481,34 +569,74 @@ class PeerCore:
         if not self._is_from_peer(message, address):
             return
         self._heard_from(message, address, now)
-        self._send(self._to_peer(MessageType.SUCCESS), address)
-        if self.state is PeerState.PUNCHING and self.policy.answers_hello_with_hello:
+        self._reply(self._to_peer(MessageType.SUCCESS), address)
+        if self.state in PUNCHING_STATES and self.policy.answers_hello_with_hello:
             # Answer with our own HELLO at once: the other side needs a
             # SUCCESS too, and this path through both NATs is now known open.
-            self._send(self._to_peer(MessageType.HELLO), address)
+            self._reply(self._to_peer(MessageType.HELLO), address)
 
     def _on_success(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address):
             return
         self._heard_from(message, address, now)
-        if self.state is PeerState.PUNCHING:
-            self.connected_at = now
-            self._transition(Trigger.SUCCESS_RECEIVED, now)
-            assert self.peer_address is not None and self._introduced_at is not None
-            self._events.append(Connected(self.peer_address, now - self._introduced_at))
+        if self.state in PUNCHING_STATES:
+            self._connect(now)
+        elif self.route is Route.RELAYED and not self._relayed:
+            self._go_direct(address)
+
+    def _connect(self, now: float) -> None:
+        """A SUCCESS ended the punch: say which way won, keep only the socket it used."""
+        self.route = self._route_now()
+        if self._via:
+            self.peer_via = self._via
+        self.sockets = frozenset({self.peer_via}) if self.peer_via else frozenset()
+        self.connected_at = now
+        self._transition(Trigger.SUCCESS_RECEIVED, now)
+        assert self.peer_address is not None and self._introduced_at is not None
+        elapsed = now - self._introduced_at
+        self._events.append(Connected(self.peer_address, elapsed, self.route, self.probes))
+
+    def _route_now(self) -> Route:
+        if self._relayed:
+            return Route.RELAYED
+        if self.state is PeerState.PROBING:
+            return Route.BIRTHDAY
+        if self.state is PeerState.PREDICTING:
+            return Route.PREDICTED
+        if self.peer_address != self.introduced_address:
+            return Route.PEER_REFLEXIVE
+        return Route.DIRECT
+
+    def _go_direct(self, address: Address) -> None:
+        """A direct SUCCESS while relayed: the direct path works now, so use it."""
+        old = self.route
+        assert old is not None
+        self.route = Route.PEER_REFLEXIVE if address != self.introduced_address else Route.DIRECT
+        self.peer_via = self._via
+        self._due.pop(Timer.DIRECT_RETRY, None)
+        self._events.append(RouteChanged(old, self.route, address))
 
     def _on_text(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address, adopt=False):
             return
         self._heard_from(message, address, now, adopt=False)
+        self._relayed_partner_is_connected(now)
         text = message.payload[:-1] if message.payload.endswith("\n") else message.payload
         self._events.append(TextReceived(text, address))
 
     def _on_heartbeat(self, message: Message, address: Address, now: float) -> None:
-        if address == self.server_address:
+        if address == self.server_address and not self._relayed:
             return
         if self._is_from_peer(message, address, adopt=False):
             self._heard_from(message, address, now, adopt=False)
+            self._relayed_partner_is_connected(now)
+
+    def _relayed_partner_is_connected(self, now: float) -> None:
+        """A relayed TEXT or HEART-BEAT while we relay: the partner got our relayed HELLO
+        (it only chats once connected) and its answer reached us, so the relay works
+        both ways even if the SUCCESS itself was lost."""
+        if self._relayed and self.state is PeerState.RELAYING:
+            self._connect(now)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -526,7 +654,9 @@ class PeerCore:
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
         assert self.introduced_address is not None
-        if self.checks_tokens:
+        if self._relayed:  # the server forwarded it: only the token can say who sent it
+            valid = message.token is not None and message.token in self._tokens
+        elif self.checks_tokens:
             valid = message.token in self._tokens
         elif message.token is not None and self._tokens and message.token not in self._tokens:
             valid = False
@@ -552,10 +682,32 @@ class PeerCore:
         if self.checks_tokens:
             # Answer with a token the partner has shown it holds.
             self._send_token = message.token
-        if adopt and self.policy.adopts_peer_reflexive and address != self.peer_address:
+        if (
+            adopt
+            and not self._relayed
+            and self.policy.adopts_peer_reflexive
+            and address != self.peer_address
+        ):
             assert self.peer_address is not None
             self._events.append(PeerAddressChanged(self.peer_address, address))
             self.peer_address = address
+        if adopt and not self._relayed and self._via:
+            # A birthday probe found this socket: its path through both NATs is open.
+            self.peer_via = self._via
+
+    @property
+    def _climbs_ladder(self) -> bool:
+        """Both punchlab peers, through a punchlab server: the relay can carry the ladder."""
+        return (
+            self.token is not None
+            and FEATURE_RELAY in self.server_features
+            and FEATURE_RELAY in self.partner_features
+        )
+
+    def _reset_ladder(self) -> None:
+        self.partner_nat, self._partner_has_report = None, False
+        self.rung, self.route, self.probes, self._ports_open = None, None, 0, False
+        self.sockets, self.peer_via = frozenset(), 0
 
     def _to_peer(self, message_type: MessageType, payload: str = "...") -> Message:
         """A datagram for the partner, with the token it knows (the Go side ignores it)."""
@@ -582,6 +734,7 @@ class PeerCore:
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
+        self._reset_ladder()
         self._transition(Trigger.INTRODUCED, now)
         self._events.append(Introduced(peer_address, initiator))
         self.handle_timer(now)
@@ -598,7 +751,9 @@ class PeerCore:
             )
             return
         self._registration_attempts += 1
-        features = PEER_FEATURE_LIST if self.policy.extensions else None
+        features = None
+        if self.policy.extensions:
+            features = PEER_FEATURE_LIST if self.config.ladder else PEER_FEATURE_LIST_NO_LADDER
         self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
         self._due[Timer.REGISTRATION_RETRY] = now + self._registration_interval
         self._registration_interval = min(self._registration_interval * 2, 2.0)
@@ -607,8 +762,17 @@ class PeerCore:
         self._fail(Trigger.PUNCH_TIMEOUT, now, "no SUCCESS from the peer before the deadline")
 
     def _hello_tick(self, now: float) -> None:
-        assert self.peer_address is not None
-        self._send(self._to_peer(MessageType.HELLO), self.peer_address)
+        hello = self._to_peer(MessageType.HELLO)
+        self._send_peer(hello)
+        if STATES[self.state].relays:
+            # Through the relay, and straight on too: the partner may have
+            # punched through already, or its side may open yet.
+            assert self.peer_address is not None
+            self._send(hello, self.peer_address, self.peer_via)
+        if self.rung is Rung.PREDICT_AIM and self.state is PeerState.PREDICTING:
+            assert self.partner_nat is not None and self.introduced_address is not None
+            for port in self.partner_nat.predicted_ports(self.config.predict_window):
+                self._send(hello, (self.introduced_address[0], port))
         due, self._hello_interval = self.policy.next_hello(now, self._hello_interval, self.config)
         self._due[Timer.HELLO] = due
 
@@ -621,9 +785,18 @@ class PeerCore:
         self._events.append(Disconnected("peer went silent"))
 
     def _peer_beat_tick(self, now: float) -> None:
-        assert self.peer_address is not None
-        self._send(self._to_peer(MessageType.HEART_BEAT), self.peer_address)
+        self._send_peer(self._to_peer(MessageType.HEART_BEAT))
         self._due[Timer.PEER_BEAT] = now + self._heartbeat_interval()
+
+    _HANDLERS: ClassVar[dict[MessageType, Callable[[PeerCore, Message, Address, float], None]]] = {
+        MessageType.REGISTRATION: _on_registration,
+        MessageType.INITIATE_CHAT: _on_initiate_chat,
+        MessageType.HELLO: _on_hello,
+        MessageType.SUCCESS: _on_success,
+        MessageType.TEXT: _on_text,
+        MessageType.HEART_BEAT: _on_heartbeat,
+        MessageType.RELAY: _ladder.on_relay,
+    }
 
     _TIMER_ACTIONS: ClassVar[dict[Timer, Callable[[PeerCore, float], None]]] = {
         Timer.REGISTRATION_RETRY: _registration_tick,
@@ -632,6 +805,10 @@ class PeerCore:
         Timer.SERVER_BEAT: _server_beat_tick,
         Timer.PEER_SILENCE: _peer_silent,
         Timer.PEER_BEAT: _peer_beat_tick,
+        Timer.ESCALATE: _ladder.escalate,
+        Timer.REPORT: _ladder.report_tick,
+        Timer.PROBE: _ladder.probe_tick,
+        Timer.DIRECT_RETRY: _ladder.direct_retry_tick,
     }
 
     def _first_due(self, timer: Timer, now: float) -> float | None:
@@ -646,6 +823,8 @@ class PeerCore:
             return self.policy.first_hello(now, config)
         if timer is Timer.PEER_SILENCE:
             return now + config.peer_timeout
+        if timer in _ladder.TIMERS:
+            return _ladder.first_due(self, timer, now)
         if config.heartbeat_interval is None:
             return None  # both heart-beats are off
         if timer is Timer.SERVER_BEAT:
@@ -676,6 +855,8 @@ class PeerCore:
             raise LocalProtocolError(f"cannot {trigger.value} while {self.state.value}")
         old, self.state = self.state, new
         spec = STATES[new]
+        if new not in PUNCHING_STATES and new is not PeerState.CONNECTED:
+            self.sockets, self.peer_via = frozenset(), 0
         for timer in list(self._due):
             if timer not in spec.timers:
                 del self._due[timer]
@@ -686,8 +867,30 @@ class PeerCore:
                     self._due[timer] = due
         self._events.append(StateChanged(old, new, trigger))
 
-    def _send(self, message: Message, address: Address) -> None:
-        self._outbox.append((encode(message), address))
+    def _send(self, message: Message, address: Address, via: int = 0) -> None:
+        if via:
+            self._socket_outbox.append((encode(message), address, via))
+        else:
+            self._outbox.append((encode(message), address))
+
+    def _send_peer(self, message: Message) -> None:
+        """To the partner: through the relay while that is the way, else from our socket."""
+        if self.route is Route.RELAYED or STATES[self.state].relays:
+            self._send_relayed(message)
+        else:
+            assert self.peer_address is not None
+            self._send(message, self.peer_address, self.peer_via)
+
+    def _send_relayed(self, message: Message) -> None:
+        wrapped = Message(MessageType.RELAY, encode(message).decode(), token=self.token)
+        self._send(wrapped, self.server_address)
+
+    def _reply(self, message: Message, address: Address) -> None:
+        """Back the way the datagram being handled came: its socket, or the relay."""
+        if self._relayed:
+            self._send_relayed(message)
+        else:
+            self._send(message, address, self._via)
 
     def _ignore(self, address: Address, reason: str, detail: str) -> None:
         self.ignored += 1

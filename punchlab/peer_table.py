@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 __all__ = [
+    "LADDER_NOTE",
+    "LADDER_STATES",
+    "PUNCHING_STATES",
     "STATES",
     "TIMER_ORDER",
     "TRANSITIONS",
@@ -25,6 +28,7 @@ __all__ = [
     "Timer",
     "Trigger",
     "accepts_introduction",
+    "ladder_transitions",
 ]
 
 
@@ -33,6 +37,9 @@ class PeerState(enum.StrEnum):
     REGISTERING = "registering"
     REGISTERED = "registered"
     PUNCHING = "punching"
+    PREDICTING = "predicting ports"
+    PROBING = "birthday probing"
+    RELAYING = "relaying"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     FAILED = "failed"
@@ -46,6 +53,9 @@ class Trigger(enum.StrEnum):
     INTRODUCED = "introduced"
     SUCCESS_RECEIVED = "SUCCESS received"
     PUNCH_TIMEOUT = "punching timed out"
+    PREDICT = "direct failed: predict ports"
+    PROBE = "direct failed: birthday probe"
+    RELAY = "no hole: relay"
     PEER_SILENT = "peer went silent"
     CLOSE = "close"
 
@@ -59,6 +69,10 @@ class Timer(enum.StrEnum):
     SERVER_BEAT = "HEART-BEAT to the server"
     PEER_SILENCE = "declare a silent peer gone"
     PEER_BEAT = "HEART-BEAT to the peer"
+    ESCALATE = "try the next way to connect"
+    REPORT = "tell the partner about our NAT (relayed)"
+    PROBE = "send the next birthday probes"
+    DIRECT_RETRY = "try direct again (while relayed)"
 
 
 #: When several timers are due at once they run in this order: a give-up
@@ -80,6 +94,8 @@ class StateSpec:
     talks_to_peer: bool = False
     #: Whether the server heart-beat goes at the faster waiting pace here.
     waiting: bool = False
+    #: Whether HELLOs go through the server's relay instead of straight to the peer.
+    relays: bool = False
     description: str = field(default="", compare=False)
 
 
@@ -106,16 +122,59 @@ STATES: Mapping[PeerState, StateSpec] = MappingProxyType(
             timers=frozenset({_M.SERVER_BEAT}),
             waiting=True,
         ),
+        # The traversal ladder (punchlab.traversal): direct first, then the
+        # rung both sides choose from what they know, the relay last. The
+        # punch's deadline runs on from the introduction through every rung.
         _S.PUNCHING: StateSpec(
+            _closable(
+                {
+                    _T.SUCCESS_RECEIVED: _S.CONNECTED,
+                    _T.PUNCH_TIMEOUT: _S.FAILED,
+                    _T.PREDICT: _S.PREDICTING,
+                    _T.PROBE: _S.PROBING,
+                    _T.RELAY: _S.RELAYING,
+                }
+            ),
+            timers=frozenset({_M.HELLO, _M.PUNCH_DEADLINE, _M.SERVER_BEAT, _M.ESCALATE, _M.REPORT}),
+            talks_to_peer=True,
+        ),
+        _S.PREDICTING: StateSpec(
+            _closable(
+                {
+                    _T.SUCCESS_RECEIVED: _S.CONNECTED,
+                    _T.PUNCH_TIMEOUT: _S.FAILED,
+                    _T.RELAY: _S.RELAYING,
+                }
+            ),
+            timers=frozenset({_M.HELLO, _M.PUNCH_DEADLINE, _M.SERVER_BEAT, _M.ESCALATE}),
+            restart=frozenset({_M.ESCALATE}),
+            talks_to_peer=True,
+        ),
+        _S.PROBING: StateSpec(
+            _closable(
+                {
+                    _T.SUCCESS_RECEIVED: _S.CONNECTED,
+                    _T.PUNCH_TIMEOUT: _S.FAILED,
+                    _T.RELAY: _S.RELAYING,
+                }
+            ),
+            timers=frozenset({_M.HELLO, _M.PUNCH_DEADLINE, _M.SERVER_BEAT, _M.ESCALATE, _M.PROBE}),
+            restart=frozenset({_M.ESCALATE}),
+            talks_to_peer=True,
+        ),
+        _S.RELAYING: StateSpec(
             _closable({_T.SUCCESS_RECEIVED: _S.CONNECTED, _T.PUNCH_TIMEOUT: _S.FAILED}),
             timers=frozenset({_M.HELLO, _M.PUNCH_DEADLINE, _M.SERVER_BEAT}),
+            restart=frozenset({_M.HELLO}),
             talks_to_peer=True,
+            relays=True,
         ),
         _S.CONNECTED: StateSpec(
             _closable({_T.PEER_SILENT: _S.DISCONNECTED}),
             # The server keeps hearing from a connected peer (as Go clients do
             # not), so its registration is still there for a later introduction.
-            timers=frozenset({_M.PEER_BEAT, _M.PEER_SILENCE, _M.SERVER_BEAT}),
+            # A relayed connection keeps trying the direct path.
+            timers=frozenset({_M.PEER_BEAT, _M.PEER_SILENCE, _M.SERVER_BEAT, _M.DIRECT_RETRY}),
             talks_to_peer=True,
         ),
         # A registered peer whose punch failed or whose partner vanished may
@@ -143,6 +202,43 @@ TRANSITIONS: Mapping[tuple[PeerState, Trigger], PeerState] = MappingProxyType(
         },
         **{(state, _T.CLOSE): _S.CLOSED for state in PeerState if state is not _S.CLOSED},
     }
+)
+
+
+#: The states of a punch under way: each ends in CONNECTED on a SUCCESS.
+PUNCHING_STATES: frozenset[PeerState] = frozenset(
+    state
+    for state, spec in STATES.items()
+    if spec.transitions.get(Trigger.SUCCESS_RECEIVED) is PeerState.CONNECTED
+)
+
+
+#: The traversal ladder's rungs after the direct punch (punchlab.traversal).
+LADDER_STATES: frozenset[PeerState] = frozenset(
+    {PeerState.PREDICTING, PeerState.PROBING, PeerState.RELAYING}
+)
+
+
+def ladder_transitions(*, ladder: bool) -> Mapping[tuple[PeerState, Trigger], PeerState]:
+    """The table seen two ways, for two readable drawings: without the ladder's rungs
+    (the peer's life), or only the punch and its rungs (how it climbs)."""
+    if not ladder:
+        return MappingProxyType(
+            {
+                (state, trigger): new
+                for (state, trigger), new in TRANSITIONS.items()
+                if state not in LADDER_STATES and new not in LADDER_STATES
+            }
+        )
+    # The punch and every rung end in CONNECTED on a SUCCESS and in FAILED at the
+    # deadline: the drawing says so once (LADDER_NOTE) instead of with eight arrows.
+    return MappingProxyType({key: new for key, new in TRANSITIONS.items() if new in LADDER_STATES})
+
+
+#: What the ladder's drawing leaves out, and says instead.
+LADDER_NOTE = (
+    f"from {PeerState.PUNCHING.value} and every rung: {Trigger.SUCCESS_RECEIVED.value} "
+    f"-> {PeerState.CONNECTED.value}; {Trigger.PUNCH_TIMEOUT.value} -> {PeerState.FAILED.value}"
 )
 
 

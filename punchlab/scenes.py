@@ -16,6 +16,7 @@ from punchlab.sim.nat import NatBox, PortAllocation, nat_config
 from punchlab.sim.network import Network
 from punchlab.sim.nodes import SimPeer, SimServer
 from punchlab.sim.stun import SimNatCheck, add_natcheck, add_stun_server
+from punchlab.traversal import Route
 
 __all__ = [
     "Campus",
@@ -117,13 +118,19 @@ class Campus:
     def connected(self) -> bool:
         return self.alice.connected and self.bob.connected
 
+    @property
+    def route(self) -> Route | None:
+        """How they connected: ``relayed`` when the NAT would not turn the HELLOs round."""
+        return self.alice.core.route if self.connected else None
+
 
 def campus(kind: str, *, hairpinning: bool, seed: int = 0, punch_for: float = 5.0) -> Campus:
     """Both students register through the same NAT, then Alice asks for Bob.
 
     The server sees both at the NAT's public address, so each HELLO must go out
     to that address and come back in: only a NAT that hairpins (RFC 4787
-    REQ-9) turns it round.
+    REQ-9) turns it round. Without it the punch fails and the pair climbs
+    the traversal ladder to the server's relay.
     """
     net = Network(seed=seed)
     net.add_server()

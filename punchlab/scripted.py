@@ -20,7 +20,14 @@ from punchlab.aio.peer import PEER_TRACE_EVENTS
 from punchlab.errors import PunchlabError
 from punchlab.messages import format_address
 from punchlab.narrate import tell
-from punchlab.peer import Connected, NatDiscovered, PeerAddressChanged, PeerConfig, PeerEvent
+from punchlab.peer import (
+    Connected,
+    NatDiscovered,
+    PeerAddressChanged,
+    PeerConfig,
+    PeerEvent,
+    RouteChanged,
+)
 from punchlab.trace import Trace
 
 __all__ = ["add_parser", "run"]
@@ -73,8 +80,12 @@ def _on_event(event: PeerEvent) -> None:
             "connected",
             peer=format_address(event.peer_address),
             elapsed=event.elapsed,
+            route=event.route.value,
+            probes=event.probes,
             text=tell(event),
         )
+    elif isinstance(event, RouteChanged):
+        _emit("route_changed", old=event.old.value, new=event.new.value, text=tell(event))
     elif isinstance(event, PeerAddressChanged):
         _emit(
             "peer_address_changed",

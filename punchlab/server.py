@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from punchlab.addresses import same_host, share_key
 from punchlab.messages import (
     FEATURE_ACK,
+    FEATURE_RELAY,
     FEATURE_RFC5780,
     FEATURE_SECRET,
     FEATURE_TOKEN,
@@ -40,6 +41,7 @@ from punchlab.messages import (
 )
 from punchlab.ratelimit import Bucket as _Bucket
 from punchlab.ratelimit import refill as _refill
+from punchlab.relay import RelayLimits, RelayTable
 from punchlab.stun.codec import looks_like_stun
 from punchlab.stun.responder import StunEndpoints, StunRefused, StunResponder
 
@@ -51,6 +53,7 @@ __all__ = [
     "Introduction",
     "PeerIntroduced",
     "PeerRegistered",
+    "PeerRelayed",
     "Registration",
     "RegistrationEvicted",
     "RegistrationExpired",
@@ -81,11 +84,16 @@ NOTICE_RETRANSMIT_DELAYS = (0.25, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 #: tab, newline and carriage return have the two zero bits a STUN header starts with).
 _JSON_STARTS = (b"{", b" ", b"\t", b"\n", b"\r")
 
-SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_SECRET, FEATURE_TOKEN}))
+SERVER_FEATURES = ",".join(sorted({FEATURE_ACK, FEATURE_RELAY, FEATURE_SECRET, FEATURE_TOKEN}))
 
 #: What a registered peer legitimately sends the server (and so earns answers).
 _COUNTED = frozenset(
-    {MessageType.REGISTRATION, MessageType.HEART_BEAT, MessageType.INITIATE_CHAT_ACK}
+    {
+        MessageType.REGISTRATION,
+        MessageType.HEART_BEAT,
+        MessageType.INITIATE_CHAT_ACK,
+        MessageType.RELAY,
+    }
 )
 
 
@@ -224,6 +232,15 @@ class PeerIntroduced:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerRelayed:
+    """One datagram went through the relay (DESIGN.md section 7's last rung)."""
+
+    from_id: str
+    to_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationExpired:
     peer_id: str
     address: Address
@@ -238,7 +255,12 @@ class RegistrationEvicted:
 
 
 ServerEvent = (
-    PeerRegistered | PeerIntroduced | RegistrationExpired | RegistrationEvicted | DatagramIgnored
+    PeerRegistered
+    | PeerIntroduced
+    | PeerRelayed
+    | RegistrationExpired
+    | RegistrationEvicted
+    | DatagramIgnored
 )
 
 
@@ -256,6 +278,7 @@ class RendezvousCore:
         rng: random.Random | None = None,
         limits: ServerLimits | None = None,
         rfc5780_port: int | None = None,
+        relay_limits: RelayLimits | None = None,
     ) -> None:
         """``rfc5780_port``: where this host's full RFC 5780 server listens, if it runs one
         (announced to punchlab peers as the feature ``rfc5780=PORT``)."""
@@ -291,6 +314,7 @@ class RendezvousCore:
         self._pair_budgets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
         self.rejected: Counter[str] = Counter()
         self.introductions = 0
+        self.relay = RelayTable(relay_limits)
 
     # -- identifiers ----------------------------------------------------------------
 
@@ -371,6 +395,8 @@ class RendezvousCore:
                 self._reject(address, "not registered", "HEART-BEAT from an unregistered address")
             else:
                 self._refresh(registration, now)
+        elif message.type is MessageType.RELAY:
+            self._relay(address, message, registration, now)
         else:
             self._reject(address, "unexpected type", f"{message.type} is not for the server")
 
@@ -423,6 +449,7 @@ class RendezvousCore:
             peer_features=peer.features,
         )
         self._notify(initiator, peer, introduction.token, now)
+        self.relay.remember(introduction.token, initiator_id, peer_id)
         self.introductions += 1
         self._events.append(PeerIntroduced(introduction))
         return introduction
@@ -632,6 +659,50 @@ class RendezvousCore:
         registration = self._by_address.get(address)
         if registration is not None:
             self._refresh(registration, now)
+
+    def _relay(
+        self, address: Address, message: Message, sender: Registration | None, now: float
+    ) -> None:
+        """Forward a RELAY to the sender's introduced partner, within the relay's limits.
+
+        An empty payload forwards nothing: it only earns its sender credit for
+        what is relayed to it (it was counted as received above).
+        """
+        if sender is None:
+            self._reject(address, "not registered", "RELAY from an unregistered address")
+            return
+        partner_id = self.relay.partner(message.token, sender.peer_id)
+        if partner_id is None:
+            self._reject(address, "relay refused", "RELAY without a token of its introductions")
+            return
+        self._refresh(sender, now)
+        own_notice = self._pending.get(address)
+        if own_notice is not None and own_notice.token == message.token:
+            del self._pending[address]  # it uses the token: its introduction arrived
+        if not message.payload:
+            return
+        partner = self._by_id.get(partner_id)
+        if partner is None:
+            self._reject(address, "relay refused", "RELAY to a peer no longer registered")
+            return
+        if FEATURE_RELAY not in partner.features:  # the Go client would ignore it anyway
+            self._reject(address, "relay refused", "RELAY to a peer that cannot read it")
+            return
+        notice = self._pending.get(partner.address)
+        if notice is not None and notice.token == message.token:
+            # It has not acknowledged the introduction: it cannot read this yet,
+            # and the datagram would spend the credit its INITIATE_CHAT needs.
+            self._reject(address, "relay refused", "RELAY to a peer not yet introduced")
+            return
+        size = len(message.payload.encode("utf-8", "replace"))
+        refusal = self.relay.refusal(sender.peer_id, size, now)
+        if refusal is not None:
+            self._reject(address, "relay limited", refusal)
+            return
+        data = encode(Message(MessageType.RELAY, message.payload, token=message.token))
+        if self._send(data, partner):
+            self.relay.count(size)
+            self._events.append(PeerRelayed(sender.peer_id, partner_id, size))
 
     def _send(self, data: bytes, to: Registration) -> bool:
         """Queue ``data`` unless ``to`` would get more than it sent (plus one per introduction)."""

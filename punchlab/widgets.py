@@ -52,6 +52,7 @@ from punchlab.peer import (
     PeerAddressChanged,
     PeerState,
     Registered,
+    RouteChanged,
     StateChanged,
     TextReceived,
     Trigger,
@@ -61,6 +62,7 @@ from punchlab.server import (
     DatagramIgnored,
     PeerIntroduced,
     PeerRegistered,
+    PeerRelayed,
     RegistrationExpired,
 )
 from punchlab.trace import EventKind, Trace
@@ -98,8 +100,10 @@ def punch_failed_text(reason: str, address: Address | None) -> str:
     return (
         f"The punch failed: {reason}. The HELLOs{to}, or their answers, were dropped by a NAT "
         "on the way. Try: Connect again; if it fails again, one side is probably behind a "
-        "symmetric NAT, which only a public address or a full or restricted cone on the other "
-        "side lets in (notebook 6): try from another network, such as a phone's hotspot."
+        "symmetric NAT, which a punch alone gets through only from a public address or a full "
+        "or restricted cone (notebook 5). Port prediction, birthday probing and the relay "
+        "(notebook 10) need punchlab on both sides and a punchlab server; or try from another "
+        "network, such as a phone's hotspot."
     )
 
 
@@ -127,6 +131,9 @@ _STATE_TEXT = {
     PeerState.REGISTERING: "Registering with the server…",
     PeerState.REGISTERED: "Registered. Paste another peer's ID and press Connect, or wait.",
     PeerState.PUNCHING: "Punching: sending HELLO, waiting for SUCCESS…",
+    PeerState.PREDICTING: "Direct failed: aiming HELLOs at the ports the NAT should open next…",
+    PeerState.PROBING: "Direct failed: birthday probing (many ports, paced)…",
+    PeerState.RELAYING: "No hole: talking through the server's relay…",
     PeerState.CONNECTED: "Connected.",
     PeerState.DISCONNECTED: "The peer went silent: disconnected.",
     PeerState.FAILED: "Failed.",
@@ -370,7 +377,7 @@ class PeerPanel(_Displayed):
             self._append(f"({tell(event)})")
         elif isinstance(event, NatDiscovered):
             self._append(f"({tell(event)})")
-        elif isinstance(event, Connected):
+        elif isinstance(event, Connected | RouteChanged):
             self._info(tell(event) or "")
         elif isinstance(event, TextReceived):
             self._append(f"peer: {event.text}")
@@ -474,6 +481,7 @@ class ServerPanel(_Displayed):
         self.registered = 0
         self.repeated = 0
         self.introduced = 0
+        self.relayed_pairs: set[tuple[str, str]] = set()
         self.refused: Counter[str] = Counter()
         self.redraws = 0
         self._lines: deque[str] = deque(maxlen=SERVER_LOG_LINES)
@@ -498,6 +506,11 @@ class ServerPanel(_Displayed):
                 f"introduced {intro.initiator_id[:8]}… ({format_address(intro.initiator_address)})"
                 f" to {intro.peer_id[:8]}… ({format_address(intro.peer_address)})"
             )
+        elif isinstance(event, PeerRelayed):
+            pair = (event.from_id, event.to_id)
+            if pair not in self.relayed_pairs:  # once per direction; the count says the rest
+                self.relayed_pairs.add(pair)
+                self._append(f"relaying from {event.from_id[:8]}… to {event.to_id[:8]}…")
         elif isinstance(event, RegistrationExpired):
             self._append(f"{event.peer_id[:8]}… went silent: registration expired")
         elif isinstance(event, DatagramIgnored):
@@ -541,7 +554,7 @@ class ServerPanel(_Displayed):
         self.counts.value = (
             f"{len(registrations)} registered now · {self.registered} registrations "
             f"({self.repeated} repeated) · {self.introduced} introductions · "
-            f"{refused} refused datagrams"
+            f"{self.server.core.relay.relayed} relayed datagrams · {refused} refused datagrams"
         )
         shown = registrations[-SERVER_TABLE_ROWS:]
         rows = "".join(

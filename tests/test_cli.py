@@ -170,10 +170,23 @@ def test_demo_of_a_failing_pair_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     png = tmp_path / "fail.png"
-    assert main(["demo", "--nat-b", "symmetric", "-o", str(png)]) == 1  # as `netlab punch`
+    argv = ["demo", "--nat-b", "symmetric", "--no-ladder", "-o", str(png)]
+    assert main(argv) == 1  # as `netlab punch`
     out = capsys.readouterr().out
     assert "port-restricted-cone <-> symmetric: no connection" in out
     assert "filtered by NAT" in out and png.exists()
+
+
+@pytest.mark.parametrize(
+    ("nat_b", "route"),
+    [("symmetric", "birthday ("), ("port-restricted-cone", "direct;"), ("none", "direct;")],
+)
+def test_demo_names_the_route_that_won(
+    nat_b: str, route: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--nat-b", nat_b, "-o", str(tmp_path / "d.png")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"<-> {nat_b}: connected in" in first and route in first
 
 
 def test_demo_refuses_a_bad_loss(capsys: pytest.CaptureFixture[str]) -> None:
@@ -451,7 +464,7 @@ async def test_the_cli_the_scripted_peer_and_the_widgets_say_the_same(
     from punchlab.widgets import PeerPanel
 
     event = Connected(("198.51.100.7", 62001), 0.0123)
-    sentence = "Connected to 198.51.100.7:62001 in 12 ms."
+    sentence = "Connected to 198.51.100.7:62001 in 12 ms, route: direct."
     cli._chat_event(event)
     scripted._on_event(event)
     printed, json_line = capsys.readouterr().out.splitlines()

@@ -25,7 +25,8 @@ from punchlab.diagram import (
     state_diagram,
 )
 from punchlab.diagram_arrows import match_deliveries
-from punchlab.peer import PeerState, Trigger
+from punchlab.peer import PeerConfig, PeerState, Trigger
+from punchlab.peer_table import LADDER_NOTE, LADDER_STATES
 from punchlab.sim import Network, punch
 from punchlab.trace import EventKind, Trace, TraceEvent
 
@@ -157,7 +158,8 @@ async def test_a_real_run_and_a_merge_of_separate_traces_draw_the_same() -> None
 
 def test_state_diagram_draws_the_transition_table() -> None:
     ax = state_diagram(highlight=PeerState.CONNECTED)
-    assert sorted(gids(ax, "state:")) == sorted(f"state:{s.value}" for s in PeerState)
+    drawn = sorted(f"state:{s.value}" for s in PeerState if s not in LADDER_STATES)
+    assert sorted(gids(ax, "state:")) == drawn
     # Written out, not read from the table the diagram draws: losing a
     # transition (DISCONNECTED -> punching, say) must show here.
     expected = {
@@ -512,7 +514,7 @@ def test_image_successful_punch_through_two_port_restricted_nats() -> Figure:
 
 @pytest.mark.mpl_image_compare(**IMAGE)
 def test_image_failed_punch_with_a_symmetric_nat() -> Figure:
-    trace = punch("port-restricted-cone", "symmetric").trace
+    trace = punch("port-restricted-cone", "symmetric", config=PeerConfig(ladder=False)).trace
     ax = sequence_diagram(trace, time_range=(0.0, 1.0), collapse=True)
     assert any("filtered by NAT" in text.get_text() for text in ax.texts)  # the drop says why
     figure = ax.get_figure()
@@ -531,10 +533,22 @@ def test_image_lossy_punch() -> Figure:
 @pytest.mark.mpl_image_compare(**IMAGE)
 def test_image_state_machine() -> Figure:
     ax = state_diagram(highlight=PeerState.PUNCHING)
-    assert {text.get_text() for text in ax.texts} >= {state.value for state in PeerState}
+    drawn = {text.get_text() for text in ax.texts}
+    assert drawn >= {state.value for state in PeerState if state not in LADDER_STATES}
+    assert not drawn & {state.value for state in LADDER_STATES}  # the ladder has its own
     figure = ax.get_figure()
     assert isinstance(figure, Figure)
     return figure
+
+
+def test_the_ladder_drawing_shows_the_rungs_and_says_what_it_leaves_out() -> None:
+    ax = state_diagram(ladder=True)
+    drawn = {text.get_text() for text in ax.texts}
+    assert drawn >= {state.value for state in LADDER_STATES} | {PeerState.PUNCHING.value}
+    assert LADDER_NOTE in drawn
+    arrows = {patch.get_gid() for patch in ax.patches}
+    assert "transition:punching->birthday probing" in arrows
+    assert "transition:birthday probing->relaying" in arrows
 
 
 @pytest.mark.mpl_image_compare(**IMAGE)

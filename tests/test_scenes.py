@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from punchlab.scenes import SETTLE, ask_for_bob, campus, introduced, lossy_registration, registered
+from punchlab.traversal import Route
 
 
 def test_registered_peers_have_ids_and_bob_only_when_asked_for() -> None:
@@ -30,9 +31,10 @@ def test_a_lossy_registration_still_registers() -> None:
     assert len(list(sent)) >= 2
 
 
-def test_one_campus_nat_connects_its_students_only_when_it_hairpins() -> None:
+def test_one_campus_nat_punches_its_students_through_only_when_it_hairpins() -> None:
     without = campus("port-restricted-cone", hairpinning=False)
-    assert not without.connected
+    assert without.connected and without.route is Route.RELAYED  # the ladder's last rung
     dropped = without.net.trace.filter(types=["HELLO"], kinds=["dropped"])
     assert {event.reason for event in dropped} == {"no hairpinning"}
-    assert campus("port-restricted-cone", hairpinning=True).connected
+    hairpinned = campus("port-restricted-cone", hairpinning=True)
+    assert hairpinned.connected and hairpinned.route is Route.DIRECT

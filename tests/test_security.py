@@ -584,7 +584,7 @@ def test_a_trace_table_shows_network_text_escaped() -> None:
         {"features": "ack,large,token"},
     ],
 )
-@pytest.mark.parametrize(("rfc5780_port", "bound"), [(None, 2.8), (65535, 3.1)])
+@pytest.mark.parametrize(("rfc5780_port", "bound"), [(None, 2.9), (65535, 3.2)])
 def test_a_registration_answer_is_a_bounded_multiple_of_its_request(
     request_keys: dict[str, str], rfc5780_port: int | None, bound: float
 ) -> None:

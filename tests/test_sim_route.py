@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 
+from punchlab.peer import PeerConfig
 from punchlab.sim import Network
 from punchlab.sim.network import Delay, Drop, Hop, drop_first
 from punchlab.sim.nodes import SimPeer
 from punchlab.trace import EventKind
+from punchlab.traversal import Route
 
 
-def two_peers(seed: int = 0) -> tuple[Network, SimPeer, SimPeer]:
+def two_peers(seed: int = 0, config: PeerConfig | None = None) -> tuple[Network, SimPeer, SimPeer]:
     net = Network(seed=seed)
     net.add_server()
-    a = net.add_peer("A", behind=net.add_nat("NAT A", "port-restricted-cone"))
-    b = net.add_peer("B", behind=net.add_nat("NAT B", "port-restricted-cone"))
+    a = net.add_peer("A", behind=net.add_nat("NAT A", "port-restricted-cone"), config=config)
+    b = net.add_peer("B", behind=net.add_nat("NAT B", "port-restricted-cone"), config=config)
     a.register()
     b.register()
     assert net.run_until(lambda: a.id is not None and b.id is not None, 5)
@@ -44,8 +46,8 @@ def test_without_the_hook_the_same_run_sends_the_introduction_once() -> None:
     assert len(sent) == 1
 
 
-def test_every_hello_lost_on_the_internet_means_no_connection() -> None:
-    net, a, b = two_peers()
+def test_every_hello_lost_on_the_internet_means_no_punch() -> None:
+    net, a, b = two_peers(config=PeerConfig(ladder=False))
     net.route_packet = drop_first("HELLO", count=10_000, link="internet")
     a.connect(b.id or "")
     assert not net.run_until(lambda: a.connected or b.connected, 5)
@@ -84,3 +86,16 @@ def test_a_rewritten_datagram_is_what_arrives() -> None:
     a.send_text("hello")
     assert net.run_until(lambda: bool(b.texts), 5)
     assert b.texts == ["HELLO"]
+
+
+def test_every_hello_lost_on_the_internet_and_the_pair_connects_through_the_relay() -> None:
+    net, a, b = two_peers()
+    net.route_packet = drop_first("HELLO", count=10_000, link="internet")
+    a.connect(b.id or "")
+    assert net.run_until(lambda: a.connected and b.connected, 5)
+    assert a.core.route is Route.RELAYED and b.core.route is Route.RELAYED
+    # The relayed HELLOs travel inside RELAY datagrams, to and from the server.
+    relayed = net.trace.filter(types=["RELAY"], kinds=["delivered"], actors=["server"])
+    assert len(list(relayed)) >= 2
+    a.send_text("through the server")
+    assert net.run_until(lambda: b.texts == ["through the server"], 2)

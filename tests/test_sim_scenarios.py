@@ -11,10 +11,13 @@ import pytest
 
 from punchlab.peer import PeerConfig, PeerState
 from punchlab.sim import PRESET_NAMES, Network, punch, scale, success_matrix
+from punchlab.sim.nat import PortAllocation, nat_config
 from punchlab.trace import EventKind
+from punchlab.traversal import Route
 
 # DESIGN.md section 3, rows = A's NAT, columns = B's NAT, in PRESET_NAMES order:
-# none, full-cone, restricted-cone, port-restricted-cone, symmetric.
+# none, full-cone, restricted-cone, port-restricted-cone, symmetric. What the
+# punch alone connects (the traversal ladder off).
 PUNCHLAB_MATRIX = [
     [True, True, True, True, True],
     [True, True, True, True, True],
@@ -33,10 +36,47 @@ SHOULD_CONNECT = [
 ]
 
 
+DIRECT_ONLY = PeerConfig(ladder=False)
+
+
 def test_punchlab_success_matrix_matches_the_design() -> None:
-    matrix = success_matrix()
+    matrix = success_matrix(config=DIRECT_ONLY)
     assert matrix.kinds == PRESET_NAMES
     assert matrix.as_table() == PUNCHLAB_MATRIX, "\n" + matrix.text()
+
+
+#: The route of each pair the punch alone cannot connect, with the ladder (DESIGN.md 7).
+LADDER_ROUTES = {
+    ("port-restricted-cone", "symmetric"): Route.BIRTHDAY,
+    ("symmetric", "port-restricted-cone"): Route.BIRTHDAY,
+    ("symmetric", "symmetric"): Route.RELAYED,
+}
+
+
+def test_with_the_ladder_every_pair_connects_and_says_how() -> None:
+    matrix = success_matrix(discover=True)
+    assert all(all(row) for row in matrix.as_table()), "\n" + matrix.text()
+    for (a, b), cell in matrix.cells.items():
+        i, j = PRESET_NAMES.index(a), PRESET_NAMES.index(b)
+        if PUNCHLAB_MATRIX[i][j]:
+            assert cell.route in (Route.DIRECT, Route.PEER_REFLEXIVE), (a, b, cell.route)
+        else:
+            assert cell.route is LADDER_ROUTES[(a, b)], (a, b, cell.route)
+    birthday = matrix.cells[("port-restricted-cone", "symmetric")]
+    assert 0 < birthday.probes <= PeerConfig().probe_limit
+
+
+def test_without_discovery_the_ladder_can_only_relay() -> None:
+    result = punch("port-restricted-cone", "symmetric")
+    assert result.connected and result.route is Route.RELAYED
+
+
+def test_a_sequential_nat_is_punched_by_port_prediction() -> None:
+    sequential = nat_config("symmetric", allocation=PortAllocation.SEQUENTIAL)
+    result = punch("port-restricted-cone", sequential, discover=True)
+    assert result.connected and result.route is Route.PREDICTED
+    b = result.network.peers[1]
+    assert b.core.nat is not None and b.core.nat.allocation == "sequential"
 
 
 def test_original_success_matrix_matches_the_design() -> None:
@@ -61,7 +101,7 @@ def test_matrix_reports_progress_for_every_cell() -> None:
 
 
 def test_a_failing_pair_shows_why_in_the_trace() -> None:
-    result = punch("port-restricted-cone", "symmetric")
+    result = punch("port-restricted-cone", "symmetric", config=DIRECT_ONLY)
     assert not result.connected and result.time_to_connect is None
     drops = result.trace.filter(kinds=[EventKind.DROPPED], types=["HELLO"])
     assert len(drops) > 0
@@ -264,8 +304,8 @@ def test_the_nine_by_nine_matrix_agrees_with_the_classic_presets_and_the_rules()
     """Every classic name gives the same cells as its behaviour name; EIM pairs always connect."""
     from punchlab.sim import BEHAVIOURS
 
-    grid = success_matrix(list(BEHAVIOURS.values()))
-    classic = success_matrix(PRESET_NAMES[1:])
+    grid = success_matrix(list(BEHAVIOURS.values()), config=DIRECT_ONLY)
+    classic = success_matrix(PRESET_NAMES[1:], config=DIRECT_ONLY)
     alias = {"full-cone": "EIM/EIF", "restricted-cone": "EIM/ADF"}
     alias |= {"port-restricted-cone": "EIM/APDF", "symmetric": "APDM/APDF"}
     for (a, b), cell in classic.cells.items():
@@ -277,3 +317,31 @@ def test_the_nine_by_nine_matrix_agrees_with_the_classic_presets_and_the_rules()
     assert {cell for cell, r in original.cells.items() if r.connected} == {
         (a, b) for a in eim for b in eim
     }
+
+
+def test_the_nine_by_nine_matrix_connects_every_cell_with_the_ladder() -> None:
+    from punchlab.sim import BEHAVIOURS
+
+    grid = success_matrix(list(BEHAVIOURS.values()), discover=True)
+    assert all(all(row) for row in grid.as_table()), "\n" + grid.text()
+    for (a, b), cell in grid.cells.items():
+        hard_a, hard_b = not a.startswith("EIM"), not b.startswith("EIM")
+        if cell.route in (Route.BIRTHDAY, Route.PREDICTED):
+            assert hard_a != hard_b, (a, b)  # one easy side, one hard side
+        if (
+            hard_a
+            and hard_b
+            and grid.cells[(a, b)].route not in (Route.DIRECT, Route.PEER_REFLEXIVE)
+        ):
+            assert cell.route is Route.RELAYED, (a, b)
+
+
+@pytest.mark.slow
+def test_the_ladder_connects_under_loss() -> None:
+    failures = []
+    for seed in range(10):
+        for a, b in LADDER_ROUTES:
+            result = punch(a, b, seed=seed, loss=0.1, duplicate=0.05, reorder=0.05, discover=True)
+            if not result.connected:
+                failures.append(f"seed {seed}: {result.summary()}")
+    assert failures == []

@@ -23,12 +23,18 @@ from punchlab.sim.session import AsyncSimPeer, SimSession
 from punchlab.widgets import LiveDiagram, PeerPanel, ServerPanel, connect_panels, side_by_side
 
 
-def simulated(seed: int = 0, nat_b: str = "port-restricted-cone") -> tuple[SimSession, Network]:
+def simulated(
+    seed: int = 0, nat_b: str = "port-restricted-cone", config: PeerConfig | None = None
+) -> tuple[SimSession, Network]:
     net = Network(seed)
     net.add_server()
-    net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"))
-    net.add_peer("Bob", behind=net.add_nat("NAT B", nat_b))
+    net.add_peer("Alice", behind=net.add_nat("NAT A", "port-restricted-cone"), config=config)
+    net.add_peer("Bob", behind=net.add_nat("NAT B", nat_b), config=config)
     return SimSession(net), net
+
+
+#: The punch alone, no traversal ladder: a port-restricted cone and a symmetric NAT fail.
+DIRECT_ONLY = PeerConfig(ladder=False)
 
 
 async def text_arrives(peer: Peer | AsyncSimPeer) -> asyncio.Event:
@@ -138,7 +144,7 @@ async def test_an_unreachable_server_is_shown_as_an_error() -> None:
 
 
 async def test_a_failed_punch_is_explained() -> None:
-    session, net = simulated(nat_b="symmetric")
+    session, net = simulated(nat_b="symmetric", config=DIRECT_ONLY)
     alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
     await connect_panels(alice, bob)
     assert alice.status_text.startswith("The punch failed: no SUCCESS")
@@ -148,7 +154,7 @@ async def test_a_failed_punch_is_explained() -> None:
 
 async def test_a_failed_punch_is_explained_on_the_other_side_too() -> None:
     """Bob (symmetric NAT) was introduced, not asked: his panel must not say 'punching…' forever."""
-    session, net = simulated(nat_b="symmetric")
+    session, net = simulated(nat_b="symmetric", config=DIRECT_ONLY)
     alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
     await connect_panels(alice, bob)
     assert bob.peer.state is PeerState.FAILED
@@ -316,7 +322,7 @@ def test_a_step_session_refuses_to_start() -> None:
 async def test_sim_peer_has_the_real_peers_errors() -> None:
     from punchlab.errors import ConnectFailed, UnknownPeer
 
-    session, net = simulated(nat_b="symmetric")
+    session, net = simulated(nat_b="symmetric", config=DIRECT_ONLY)
     alice, bob = (session.peer(p) for p in net.peers)
     await alice.register()
     bob_id = await bob.register()
@@ -566,3 +572,13 @@ async def test_what_the_peer_learns_of_its_nat_goes_in_the_log() -> None:
     )
     panel._on_event(NatDiscovered(found))
     assert "endpoint-independent mapping, address-dependent filtering" in panel.log.value
+
+
+async def test_a_relayed_connection_says_so_in_both_panels() -> None:
+    session, net = simulated(nat_b="symmetric")
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    for panel in (alice, bob):
+        assert panel.peer.state is PeerState.CONNECTED
+        assert "through the server's relay" in panel.status_text
+        assert "route: relayed" in panel.status_text

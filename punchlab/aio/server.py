@@ -19,6 +19,7 @@ from punchlab.server import (
     DatagramIgnored,
     PeerIntroduced,
     PeerRegistered,
+    PeerRelayed,
     RegistrationEvicted,
     RegistrationExpired,
     RendezvousCore,
@@ -254,6 +255,16 @@ class RendezvousServer:
                 format_address(intro.initiator_address),
                 intro.peer_id,
                 format_address(intro.peer_address),
+            )
+        elif isinstance(event, PeerRelayed):
+            # Per pair: a relayed chat says so, without a line per datagram.
+            self._log(
+                logging.INFO,
+                ("relayed", event.from_id, event.to_id),
+                "relayed %d bytes from %s to %s",
+                event.size,
+                event.from_id,
+                event.to_id,
             )
         elif isinstance(event, RegistrationExpired | RegistrationEvicted):
             why = "expired" if isinstance(event, RegistrationExpired) else "evicted to make room"

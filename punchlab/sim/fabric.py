@@ -14,7 +14,13 @@ from punchlab.messages import Address
 from punchlab.sim.engine import Scheduler
 from punchlab.trace import Trace
 
-__all__ = ["Fabric"]
+__all__ = ["Fabric", "Receiver"]
+
+
+class Receiver(Protocol):
+    name: str
+
+    def deliver(self, data: bytes, source: Address) -> None: ...
 
 
 class Fabric(Protocol):
@@ -23,12 +29,19 @@ class Fabric(Protocol):
     scheduler: Scheduler
     trace: Trace
     rng: random.Random
+    seed: int
 
     @property
     def now(self) -> float: ...
 
     def send(self, sender: str, source: Address, destination: Address, data: bytes) -> None:
         """Put a datagram on the wire from ``sender``'s own address."""
+
+    def attach(self, name: str, address: Address, receiver: Receiver) -> None:
+        """Bind one more address of node ``name`` (in that node's network)."""
+
+    def detach(self, name: str, address: Address) -> None:
+        """Unbind an address bound with :meth:`attach`: datagrams to it find nobody."""
 
     def new_packet(self) -> int:
         """A fresh number linking the trace events of one datagram or HTTP message."""

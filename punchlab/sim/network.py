@@ -13,10 +13,11 @@ import ipaddress
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from punchlab.messages import Address, describe
+from punchlab.messages import Address, describe, format_address
 from punchlab.sim.engine import Scheduler
+from punchlab.sim.fabric import Receiver
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import NatBox, NatConfig, nat_config
 from punchlab.sim.nodes import SimPeer, SimServer
@@ -82,12 +83,6 @@ def drop_first(msg_type: str, count: int = 1, *, link: str | None = None) -> Rou
         return None
 
     return hook
-
-
-class Receiver(Protocol):
-    name: str
-
-    def deliver(self, data: bytes, source: Address) -> None: ...
 
 
 @dataclass(eq=False)
@@ -184,13 +179,28 @@ class Network:
         return box
 
     def add_server(
-        self, name: str = "server", *, ip: str | None = None, **server_options: object
+        self,
+        name: str = "server",
+        *,
+        ip: str | None = None,
+        rfc5780: bool = False,
+        **server_options: object,
     ) -> SimServer:
-        """A rendezvous server with a public address (203.0.113.1 for the first)."""
+        """A rendezvous server with a public address (203.0.113.1 for the first).
+
+        With ``rfc5780`` it also runs an RFC 5780 server on its address and a
+        second one, ports 3478 and 3479, and announces it to punchlab peers
+        (``punchlab serve --stun-alternate`` does the same).
+        """
         address = ip or (SERVER_IP if not self.servers else self._next_address(self.internet))
         server = SimServer(self, name, (address, 8089), **server_options)  # type: ignore[arg-type]
         self._attach(self.internet, server.address, server)
         self.servers.append(server)
+        if rfc5780:
+            from punchlab.sim.stun import STUN_PORT, add_stun_server
+
+            add_stun_server(self, name, port=STUN_PORT, primary_ip=address)
+            server.core.announce_rfc5780(STUN_PORT)
         return server
 
     def add_peer(
@@ -201,14 +211,21 @@ class Network:
         port: int = 5000,
         config: PeerConfig | None = None,
         server: SimServer | None = None,
+        discover: bool = False,
     ) -> SimPeer:
-        """A peer behind ``behind`` (or on the internet with a public address)."""
+        """A peer behind ``behind`` (or on the internet with a public address).
+
+        ``discover``: run RFC 5780's mapping tests once registered (the server
+        must have been added with ``rfc5780``), so the traversal ladder can
+        choose port prediction or birthday probing instead of the relay.
+        """
         if server is None:
             if not self.servers:
                 raise ValueError("add a server before adding peers")
             server = self.servers[0]
         realm = self._realm_of(behind)
-        peer = SimPeer(self, name, (self._next_address(realm), port), server, config)
+        address = (self._next_address(realm), port)
+        peer = SimPeer(self, name, address, server, config, discover=discover)
         self._attach(realm, peer.address, peer)
         self.peers.append(peer)
         return peer
@@ -231,6 +248,17 @@ class Network:
     def _attach(self, realm: Realm, address: Address, receiver: Receiver) -> None:
         realm.hosts.setdefault(address[0], {})[address[1]] = receiver
         self._locations[receiver.name] = realm
+
+    def attach(self, name: str, address: Address, receiver: Receiver) -> None:
+        """Bind one more address of node ``name``, in the realm the node lives in."""
+        realm = self._locations[name]
+        if address[1] in realm.hosts.get(address[0], {}):
+            raise ValueError(f"{format_address(address)} is already bound")
+        self._attach(realm, address, receiver)
+
+    def detach(self, name: str, address: Address) -> None:
+        """Unbind an address of node ``name`` bound with :meth:`attach`."""
+        self._locations[name].hosts.get(address[0], {}).pop(address[1], None)
 
     def realm_of_node(self, name: str) -> Realm:
         return self._locations[name]

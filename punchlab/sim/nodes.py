@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from punchlab.driving import CoreTimer, SansIOCore, pump
-from punchlab.messages import Address, format_address
+from punchlab.messages import Address, format_address, rfc5780_port
 from punchlab.peer import (
     Connected,
     Failed,
@@ -29,7 +29,11 @@ from punchlab.peer import (
 )
 from punchlab.server import DEFAULT_REGISTRATION_TTL, RendezvousCore, answer_start_communication
 from punchlab.sim.fabric import Fabric
+from punchlab.stun.discovery import DiscoveryResult
 from punchlab.trace import EventKind
+
+if TYPE_CHECKING:
+    from punchlab.sim.stun import SimNatCheck
 
 __all__ = ["SimNode", "SimPeer", "SimServer"]
 
@@ -97,6 +101,16 @@ class SimNode:
         return f"<{type(self).__name__} {self.name} at {format_address(self.address)}>"
 
 
+class _DiscoverySocket:
+    """A socket of a peer's discovery: what arrives goes to the discovery, not the peer."""
+
+    def __init__(self, check: SimNatCheck, via: int) -> None:
+        self.check, self.via, self.name = check, via, check.name
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        self.check.deliver(self.via, data, source)
+
+
 class SimServer(SimNode):
     """The rendezvous server on the simulated internet."""
 
@@ -122,15 +136,32 @@ class SimServer(SimNode):
         return self.core.registrations
 
 
+class _ExtraSocket:
+    """One more socket of a peer (the hard side of a birthday punch opens many)."""
+
+    def __init__(self, peer: SimPeer, via: int) -> None:
+        self.peer, self.via, self.name = peer, via, peer.name
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        self.peer.deliver_on(self.via, data, source)
+
+
 class SimPeer(SimNode):
     """A peer in the simulation: ``register()``, ``connect(peer_id)``, ``send_text(...)``.
 
     Calls only schedule work; run the network (``net.run_for(...)``) to let
     it happen. What happened is in :attr:`state`, :attr:`texts`,
-    :attr:`events` and the network's trace.
+    :attr:`events` and the network's trace. With ``discover``, the peer runs
+    RFC 5780's mapping tests once registered (when the server announces an
+    RFC 5780 server), as real peers do: the traversal ladder needs the result.
     """
 
     core: PeerCore
+
+    #: The peer's extra sockets are ports from here up, on its own IP.
+    EXTRA_PORT_BASE = 20000
+    #: Where the discovery's sockets are bound.
+    DISCOVERY_PORT = 19000
 
     def __init__(
         self,
@@ -139,9 +170,17 @@ class SimPeer(SimNode):
         address: Address,
         server: SimServer,
         config: PeerConfig | None = None,
+        *,
+        discover: bool = False,
     ) -> None:
-        super().__init__(network, name, address, PeerCore(server.address, config))
+        # Probe ports come from the seed and the name, not the network's generator
+        # (drawing from it would change every other random choice of a replay).
+        rng = random.Random(f"{network.seed}:{name}")
+        super().__init__(network, name, address, PeerCore(server.address, config, rng=rng))
         self.server = server
+        self.discover = discover
+        self.discovery: SimNatCheck | None = None
+        self._extra: dict[int, Address] = {}
         self.texts: list[str] = []
         self.errors: list[str] = []
         self.refusals: list[IntroductionRefused] = []
@@ -206,6 +245,50 @@ class SimPeer(SimNode):
         self.core.send_text(text, self.network.now)
         self.pump()
 
+    def deliver_on(self, via: int, data: bytes, source: Address) -> None:
+        """A datagram for extra socket ``via``."""
+        self.core.receive_datagram(data, source, self.network.now, via)
+        self.pump(data)
+
+    def pump(self, cause: bytes | None = None) -> None:
+        super().pump(cause)
+        wanted = self.core.sockets
+        for via in set(self._extra) - wanted:
+            self.network.detach(self.name, self._extra.pop(via))
+        for via in sorted(wanted - set(self._extra)):
+            address = (self.address[0], self.EXTRA_PORT_BASE + via)
+            self.network.attach(self.name, address, _ExtraSocket(self, via))
+            self._extra[via] = address
+        for data, destination, via in self.core.socket_datagrams_to_send(self.network.now):
+            if via in self._extra:
+                self.network.send(self.name, self._extra[via], destination, data)
+
+    def _start_discovery(self) -> None:
+        """RFC 5780's mapping tests against the server's RFC 5780 server, if it has one."""
+        port = rfc5780_port(self.core.server_features)
+        if not self.discover or port is None or self.discovery is not None:
+            return
+        from punchlab.sim.stun import SimNatCheck  # the STUN side imports the network
+
+        check = SimNatCheck(
+            self.network,  # type: ignore[arg-type]
+            self.name,
+            self.address[0],
+            (self.server.address[0], port),
+            first_port=self.DISCOVERY_PORT,
+            on_done=self._learned,
+            filtering=False,
+            hairpinning=False,
+        )
+        for via, address in enumerate(check.sockets[: check.core.sockets]):
+            self.network.attach(self.name, address, _DiscoverySocket(check, via))
+        self.discovery = check
+        check.start()
+
+    def _learned(self, result: DiscoveryResult) -> None:
+        self.core.learn_nat(result, self.network.now)
+        self.pump()
+
     def close(self) -> None:
         self.core.close()
         self.pump()
@@ -217,6 +300,7 @@ class SimPeer(SimNode):
             self.connected_at = self.network.now
         elif isinstance(event, Registered):
             self.registered_at = self.network.now
+            self._start_discovery()
         elif isinstance(event, IntroductionRefused):
             self.refusals.append(event)
             self.errors.append(f"server refused: {event.status} {event.reason}")

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field, replace
 
 from punchlab.display import text_table
 from punchlab.peer import PeerConfig, PeerState
+from punchlab.peer_table import PUNCHING_STATES
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import PRESET_NAMES, NatBox, NatConfig
 from punchlab.sim.network import Network
 from punchlab.sim.nodes import SimPeer
 from punchlab.trace import Trace
+from punchlab.traversal import Route, pair_route, route_text
 
 __all__ = ["MatrixResult", "PunchResult", "ScaleResult", "punch", "scale", "success_matrix"]
 
@@ -39,17 +41,25 @@ class PunchResult:
     texts_b_to_a: int
     trace: Trace = field(repr=False)
     network: Network = field(repr=False)
+    #: Which way won (punchlab.traversal.Route; None: no connection), and how
+    #: many birthday probes were sent until the first SUCCESS.
+    route: Route | None = None
+    probes: int = 0
 
     def summary(self) -> str:
         if self.connected:
             assert self.time_to_connect is not None
-            outcome = f"connected in {self.time_to_connect * 1000:.0f} ms"
+            outcome = f"connected in {self.time_to_connect * 1000:.0f} ms, {self.route_text()}"
         else:
             outcome = f"no connection (A {self.state_a.value}, B {self.state_b.value})"
         return (
             f"{self.nat_a} <-> {self.nat_b}: {outcome}; "
             f"TEXT A->B {self.texts_a_to_b}, B->A {self.texts_b_to_a}"
         )
+
+    def route_text(self) -> str:
+        """The route as the CLI and the notebooks print it: ``birthday (212 probes)``."""
+        return route_text(self.route, self.probes)
 
 
 def _label(kind: str | NatConfig) -> str:
@@ -81,6 +91,7 @@ def punch(
     timeout: float = 10.0,
     nat_timeout: float | None = None,
     config: PeerConfig | None = None,
+    discover: bool = False,
 ) -> PunchResult:
     """Two peers behind ``nat_a`` and ``nat_b``, a public server; A asks to talk to B.
 
@@ -89,18 +100,22 @@ def punch(
     seconds from A's request to both sides connected; later than ``timeout``
     does not count as connected. Link settings apply to
     the internet; the LANs behind the NATs are clean 1 ms links.
+    With ``discover`` the server is also an RFC 5780 server and both peers
+    learn their NAT's mapping first, so that a failed direct punch can climb
+    to port prediction or birthday probing rather than the relay
+    (``result.route`` says which way won).
     """
     internet = LinkConfig(latency, jitter, loss, duplicate, reorder)
     net = Network(seed, internet=internet)
-    net.add_server()
+    net.add_server(rfc5780=discover)
     box_a = _add_side(net, "A", nat_a, nat_timeout)
     box_b = _add_side(net, "B", nat_b, nat_timeout)
     base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
     peer_config = replace(
         base, registration_attempts=max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
     )
-    a = net.add_peer("A", behind=box_a, config=peer_config)
-    b = net.add_peer("B", behind=box_b, config=peer_config)
+    a = net.add_peer("A", behind=box_a, config=peer_config, discover=discover)
+    b = net.add_peer("B", behind=box_b, config=peer_config, discover=discover)
 
     both, time_to_connect = _register_and_connect(net, a, b, timeout)
     if both:
@@ -116,6 +131,8 @@ def punch(
         texts_b_to_a=len(a.texts),
         trace=net.trace,
         network=net,
+        route=pair_route(a.core.route, b.core.route) if a.connected and b.connected else None,
+        probes=max(a.core.probes, b.core.probes),
     )
 
 
@@ -125,7 +142,7 @@ def _register_and_connect(
     """Both register, A asks for B; whether both connected in time, and how long it took."""
     a.register()
     b.register()
-    if not net.run_until(lambda: a.id is not None and b.id is not None, 60.0):
+    if not net.run_until(lambda: _ready(a) and _ready(b), 60.0):
         return False, None
     assert b.id is not None
     started = net.now
@@ -139,8 +156,14 @@ def _register_and_connect(
     return time_to_connect <= timeout, time_to_connect
 
 
+def _ready(peer: SimPeer) -> bool:
+    """Registered, and done with its NAT discovery if it runs one (as a user would wait)."""
+    discovery = peer.discovery
+    return peer.id is not None and (not peer.discover or (discovery is not None and discovery.done))
+
+
 def _settled(peer: SimPeer) -> bool:
-    return peer.state not in (PeerState.REGISTERED, PeerState.PUNCHING)
+    return peer.state is not PeerState.REGISTERED and peer.state not in PUNCHING_STATES
 
 
 def _chat(net: Network, a: SimPeer, b: SimPeer, lines: int) -> None:
@@ -176,6 +199,19 @@ class MatrixResult:
         rows = [["", *self.kinds]]
         for a in self.kinds:
             rows.append([a, *("yes" if self.connected(a, b) else "no" for b in self.kinds)])
+        return text_table(rows, sep=" | ", center=True)
+
+    def route(self, a: str, b: str) -> Route | None:
+        """How the pair connected (None: it did not)."""
+        cell = self.cells[(a, b)]
+        return cell.route if cell.connected else None
+
+    def routes_text(self) -> str:
+        """The matrix by route (DESIGN.md section 7): which way each pair connected."""
+        rows = [["", *self.kinds]]
+        for a in self.kinds:
+            cells = (self.cells[(a, b)] for b in self.kinds)
+            rows.append([a, *(c.route_text() if c.connected else "no" for c in cells)])
         return text_table(rows, sep=" | ", center=True)
 
 

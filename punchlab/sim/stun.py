@@ -61,9 +61,11 @@ def add_stun_server(
     *,
     port: int = STUN_PORT,
     honours_change_request: bool = True,
+    primary_ip: str | None = None,
 ) -> SimStunServer:
-    """A STUN server on two fresh public addresses, listening on ``port`` and ``port + 1``."""
-    primary_ip = network._next_address(network.internet)
+    """A STUN server on two public addresses (fresh ones, or ``primary_ip`` and a fresh
+    one), listening on ``port`` and ``port + 1``."""
+    primary_ip = primary_ip or network._next_address(network.internet)
     alternate_ip = network._next_address(network.internet)
     endpoints = StunEndpoints((primary_ip, port), (alternate_ip, port + 1))
     responder = StunResponder(endpoints, honours_change_request=honours_change_request)
@@ -77,10 +79,19 @@ class SimNatCheck:
     """A host that runs RFC 5780's tests against ``server`` and keeps the result."""
 
     def __init__(
-        self, network: Network, name: str, ip: str, server: Address, **options: Any
+        self,
+        network: Network,
+        name: str,
+        ip: str,
+        server: Address,
+        *,
+        first_port: int = 6000,
+        on_done: Callable[[DiscoveryResult], None] | None = None,
+        **options: Any,
     ) -> None:
-        self.network, self.name = network, name
-        self.sockets = [(ip, 6000 + index) for index in range(3)]
+        """``on_done(result)`` is called once the tests have finished."""
+        self.network, self.name, self.on_done = network, name, on_done
+        self.sockets = [(ip, first_port + index) for index in range(3)]
         self.core = NatDiscovery(
             server,
             local=lambda via: self.sockets[via],
@@ -112,10 +123,14 @@ class SimNatCheck:
 
     def _on_datagram(self, via: int) -> Callable[[bytes, Address], None]:
         def receive(data: bytes, source: Address) -> None:
-            self.core.receive_datagram(data, source, via, self.network.now)
-            self._flush()
+            self.deliver(via, data, source)
 
         return receive
+
+    def deliver(self, via: int, data: bytes, source: Address) -> None:
+        """A datagram for socket ``via`` of the tests."""
+        self.core.receive_datagram(data, source, via, self.network.now)
+        self._flush()
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
@@ -125,6 +140,9 @@ class SimNatCheck:
         for data, destination, via in self.core.datagrams_to_send(self.network.now):
             self.network.send(self.name, self.sockets[via], destination, data)
         self.timer.arm()
+        if self.core.done and self.on_done is not None:
+            on_done, self.on_done = self.on_done, None
+            on_done(self.core.result)
 
 
 def add_natcheck(

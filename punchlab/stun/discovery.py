@@ -144,12 +144,16 @@ class NatDiscovery:
         rto: float = 0.2,
         attempts: int = 3,
         hairpinning: bool = True,
+        filtering: bool = True,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        """``filtering`` and ``hairpinning`` off: only the mapping tests (a peer choosing a
+        rung of the traversal ladder needs no more, and they take no negative answers)."""
         if rto <= 0 or attempts < 1:
             raise ValueError("rto must be positive and attempts at least 1")
         self.server, self.local = server, local
         self.rto, self.attempts, self.hairpinning = rto, attempts, hairpinning
+        self.filtering = filtering
         self._random_bytes = random_bytes
         self.result = DiscoveryResult()
         self.done = False
@@ -244,7 +248,8 @@ class NatDiscovery:
             self.result.problem = why
             return
         yield from self._mapping(other)
-        yield from self._filtering(other)
+        if self.filtering:
+            yield from self._filtering(other)
         if self.hairpinning:
             yield from self._hairpin()
 
