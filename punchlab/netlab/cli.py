@@ -31,6 +31,7 @@ def add_parser(commands: Any) -> None:
     _add_punch(actions)
     _add_matrix(actions)
     _add_natcheck(actions)
+    _add_birthday(actions)
     _add_cleanup(actions)
 
 
@@ -144,6 +145,56 @@ def _add_natcheck(actions: Any) -> None:
     natcheck.set_defaults(handler=_natcheck)
 
 
+def _add_birthday(actions: Any) -> None:
+    """``netlab birthday``: birthday-paradox punching against the kernel's random ports."""
+    birthday = actions.add_parser(
+        "birthday",
+        help="measure birthday-paradox punching through a real symmetric NAT",
+        description="The hard side, behind a symmetric NAT (nftables masquerade random: Linux "
+        "picks each outside port at random from 1024-65535, N = 64512), opens K sockets and "
+        "sends one datagram from each to the easy side, behind a port-restricted cone; the "
+        "easy side then probes random ports of the hard NAT (uniform over 1024-65535) until "
+        "one reaches a hard-side socket. Prints each run to stderr and, at the end, the share "
+        "of runs that hit within each probe count beside 1 - (1 - K/N)^n. Needs root, "
+        "iproute2, nftables and conntrack. Exit 0 when the runs ran, 2 for a usage or "
+        "environment error.",
+    )
+    birthday.add_argument(
+        "--runs", type=int, default=20, metavar="N", help="runs (default: %(default)s)"
+    )
+    birthday.add_argument(
+        "--open-ports",
+        type=int,
+        default=256,
+        metavar="K",
+        help="sockets the hard side opens per run (default: %(default)s)",
+    )
+    birthday.add_argument(
+        "--probes",
+        type=int,
+        nargs="+",
+        default=[64, 174, 1024],
+        metavar="COUNT",
+        help="probe counts to report success at; the largest is each run's cap "
+        "(default: 64 174 1024)",
+    )
+    birthday.add_argument(
+        "--rate",
+        type=float,
+        default=250.0,
+        metavar="R",
+        help="probes per second, 0 for as fast as possible (default: %(default)s)",
+    )
+    birthday.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the probe ports (the kernel's ports are not seeded) (default: %(default)s)",
+    )
+    birthday.set_defaults(handler=_birthday)
+
+
 def _add_cleanup(actions: Any) -> None:
     """``netlab cleanup``: what a killed run left behind."""
     cleanup = actions.add_parser(
@@ -237,6 +288,23 @@ def _natcheck(args: argparse.Namespace) -> int:
             print(result.output.rstrip())
         print(result.summary())
     return EXIT_OK if all(result.agrees for result in results) else EXIT_FAILED
+
+
+def _birthday(args: argparse.Namespace) -> int:
+    from punchlab.netlab.birthday import BirthdayRun, measure_birthday
+
+    def progress(run: BirthdayRun) -> None:
+        print(f"[{run.number}/{args.runs}] {run.summary()}", file=sys.stderr, flush=True)
+
+    try:
+        result = measure_birthday(
+            args.runs, args.probes, args.open_ports, args.rate, args.seed, progress
+        )
+    except (LabUnavailable, ValueError) as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(result.text())
+    return EXIT_OK
 
 
 def _cleanup(args: argparse.Namespace) -> int:

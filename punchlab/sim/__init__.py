@@ -10,6 +10,7 @@ here works on real sockets, and the other way round. Quick start::
 Build any topology by hand with :class:`Network`.
 """
 
+from punchlab.sim.birthday import BirthdayCurve, birthday_curve, birthday_formula
 from punchlab.sim.engine import Scheduler
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import (
@@ -38,6 +39,7 @@ __all__ = [
     "PRESETS",
     "PRESET_NAMES",
     "Behaviour",
+    "BirthdayCurve",
     "LinkConfig",
     "MatrixResult",
     "NatBox",
@@ -50,6 +52,8 @@ __all__ = [
     "Scheduler",
     "SimPeer",
     "SimServer",
+    "birthday_curve",
+    "birthday_formula",
     "nat_config",
     "punch",
     "scale",
