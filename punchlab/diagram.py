@@ -301,14 +301,31 @@ def _draw_end(
     return [(reason, [(ex + 0.1, ey), (ex - 0.1 - 0.9, ey)])]
 
 
+#: How the ladder's bursts are named in a diagram (punchlab.ladder's payloads).
+BURST_NAMES = {"probe": "birthday probes", "open": "opening ports"}
+
+
 def _arrow_name(arrow: Arrow) -> str:
     """The label: the type, and for STUN what kind of message (a request asking for a change
     of address looks the same as any other otherwise)."""
+    if arrow.msg_type == "HELLO" and arrow.payload in BURST_NAMES:
+        return f"HELLO ({BURST_NAMES[arrow.payload]})"
     if arrow.msg_type != "STUN" or not arrow.payload.startswith("Binding "):
         return arrow.msg_type
     words = arrow.payload.removeprefix("Binding ").split(" ", 1)
     asked = words[1] if len(words) > 1 and words[1].startswith("(change") else ""
     return f"STUN {words[0]} {asked}".rstrip()
+
+
+def _draw_burst(ax: Axes, arrow: Arrow, geometry: ArrowGeometry, until: float) -> None:
+    """A folded burst (birthday probes) is one arrow at its first datagram; a bar on the
+    sender's lifeline shows how long it went on."""
+    x, start = geometry.points[0]
+    if abs(until - start) < 1e-9:
+        return
+    colour = TYPE_COLOURS.get(arrow.msg_type, OTHER_COLOUR)
+    ax.plot([x, x], [start, until], color=colour, lw=6, alpha=0.35, solid_capstyle="butt",
+            zorder=1, gid=f"burst:{arrow.msg_type}")  # fmt: skip
 
 
 def _draw_arrow(
@@ -473,7 +490,9 @@ def sequence_diagram(
     def ms(t: float) -> float:
         return (t - origin) * 1000.0
 
-    axis = TimeAxis.fit(((ms(a.start), ms(a.end)) for a in arrows), compress=compress)
+    axis = TimeAxis.fit(
+        ((ms(a.start), ms(max(a.end, a.busy_until or a.end))) for a in arrows), compress=compress
+    )
     if ax is None:
         ax = _new_axes(len(order), len(arrows), len(axis.breaks))
     lanes = {actor: index for index, actor in enumerate(order)}
@@ -486,6 +505,8 @@ def sequence_diagram(
     for arrow in arrows:
         geometry = arrow_geometry(arrow, lanes, lambda t: axis.to_display(ms(t)))
         texts += _draw_arrow(ax, arrow, geometry, options, notes)
+        if arrow.busy_until is not None:
+            _draw_burst(ax, arrow, geometry, axis.to_display(ms(arrow.busy_until)))
     # Marks first (they belong at one spot), then labels in time order, notes last.
     rank = {"unseen": 0, "reason": 1, "label": 2, "address": 3}
     for text, candidates in sorted(texts, key=lambda tc: rank.get(tc[0].get_gid() or "", 2)):

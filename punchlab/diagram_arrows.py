@@ -58,6 +58,8 @@ class Arrow:
     toward: str | None = None
     repeats: int = 1
     first_event: int = field(default=0, repr=False)
+    #: A folded burst's last send (the time axis must not cut its stretch as idle).
+    busy_until: float | None = None
 
     @property
     def sender(self) -> str:
@@ -74,7 +76,8 @@ class Arrow:
     def signature(self) -> tuple[object, ...]:
         """What makes two datagrams look the same in a diagram (for folding repeats)."""
         path = tuple(p.actor for p in self.points)
-        return (self.msg_type, path, self.outcome, self.reason, self.toward)
+        burst = self.payload if self.busy_until is not None else ""  # probes apart from HELLOs
+        return (self.msg_type, path, self.outcome, self.reason, self.toward, burst)
 
 
 def _ip(address: str) -> str:
@@ -169,6 +172,8 @@ def _arrows_of_packet(group: list[tuple[int, TraceEvent]], owners: dict[str, str
             continue
         outcome, reason, toward = _ended(event, found, owners)
         arrow = Arrow(first.msg_type, first.payload, list(found), outcome, reason, toward)
+        arrow.repeats = first.count  # a burst of probes the trace folded into one entry
+        arrow.busy_until = first.last
         arrow.first_event = first_index
         arrows.append(arrow)
         if found in open_branches:
@@ -324,7 +329,7 @@ def _arrows_by_matching(events: list[tuple[int, TraceEvent]]) -> list[Arrow]:
     for delivered, sent in matches.items():
         send, delivery = plain[sent], plain[delivered]
         points = [Point(send.time, send.actor), Point(delivery.time, delivery.actor)]
-        arrow = Arrow(send.msg_type, send.payload, points, EventKind.DELIVERED)
+        arrow = Arrow(send.msg_type, send.payload, points, EventKind.DELIVERED, repeats=send.count)
         arrow.first_event = events[sent][0]
         arrows.append(arrow)
     arrows += _unseen_sends(events, matches)
@@ -348,7 +353,9 @@ def _unseen_sends(events: list[tuple[int, TraceEvent]], matches: dict[int, int])
         if receiver is None or receiver == send.actor or receiver not in recorders:
             continue
         points = [Point(send.time, send.actor)]
-        arrow = Arrow(send.msg_type, send.payload, points, EventKind.SENT, toward=receiver)
+        arrow = Arrow(
+            send.msg_type, send.payload, points, EventKind.SENT, toward=receiver, repeats=send.count
+        )
         arrow.first_event = index
         arrows.append(arrow)
     return arrows
@@ -385,7 +392,7 @@ def collapse_repeats(arrows: Iterable[Arrow]) -> list[Arrow]:
         key = (arrow.sender, arrow.msg_type, tuple(p.actor for p in arrow.points), arrow.toward)
         previous = last.get(key)
         if previous is not None and previous.signature() == arrow.signature():
-            previous.repeats += 1
+            previous.repeats += arrow.repeats
             continue
         arrow = replace(arrow, points=list(arrow.points))
         kept.append(arrow)

@@ -37,6 +37,11 @@ REPORT_RETRY = 0.15
 
 #: Probes leave in small batches, this often: paced, without a timer per probe.
 PROBE_TICK = 0.02
+#: The HELLOs of a birthday punch say which they are (a receiver reads no HELLO's
+#: payload), so that a trace can fold each burst into one entry (punchlab.trace.FOLDED).
+PROBE_PAYLOAD = "probe"
+OPEN_PAYLOAD = "open"
+
 #: The lowest port a NAT hands out (Linux's masquerade random range starts here).
 FIRST_PROBE_PORT = 1024
 
@@ -94,7 +99,7 @@ def _open_ports(core: PeerCore) -> None:
     assert core.introduced_address is not None
     count = core.config.birthday_sockets
     core.sockets = frozenset(range(1, count + 1))
-    hello = core._to_peer(MessageType.HELLO)
+    hello = core._to_peer(MessageType.HELLO, OPEN_PAYLOAD)
     for via in sorted(core.sockets):
         core._send(hello, core.introduced_address, via)
     core._send_relayed(core._to_peer(MessageType.PORTS_OPEN, str(count)))
@@ -105,7 +110,7 @@ def probe_tick(core: PeerCore, now: float) -> None:
     config = core.config
     assert core.introduced_address is not None
     batch = max(1, round(config.probe_rate * PROBE_TICK))
-    hello = core._to_peer(MessageType.HELLO)
+    hello = core._to_peer(MessageType.HELLO, PROBE_PAYLOAD)
     ip = core.introduced_address[0]
     for _ in range(min(batch, config.probe_limit - core.probes)):
         core._send(hello, (ip, core._rng.randrange(FIRST_PROBE_PORT, 65536)))

@@ -328,6 +328,7 @@ class PeerCore:
         #: from 1; socket 0 is the main one. ``peer_via``: the one the peer uses.
         self.sockets: frozenset[int] = frozenset()
         self.peer_via = 0
+        self._hit_sockets: set[int] = set()
         self._socket_outbox: list[tuple[bytes, Address, int]] = []
         #: The path of the datagram being handled: its socket, and whether it
         #: came through the relay (replies go back the same way).
@@ -589,7 +590,8 @@ class PeerCore:
         self.route = self._route_now()
         if self._via:
             self.peer_via = self._via
-        self.sockets = frozenset({self.peer_via}) if self.peer_via else frozenset()
+        # Keep every socket a probe found (the partner may talk to any of them), close the rest.
+        self.sockets = frozenset(self._hit_sockets)
         self.connected_at = now
         self._transition(Trigger.SUCCESS_RECEIVED, now)
         assert self.peer_address is not None and self._introduced_at is not None
@@ -691,9 +693,11 @@ class PeerCore:
             assert self.peer_address is not None
             self._events.append(PeerAddressChanged(self.peer_address, address))
             self.peer_address = address
-        if adopt and not self._relayed and self._via:
-            # A birthday probe found this socket: its path through both NATs is open.
+        if not self._relayed and self._via:
+            # A birthday probe found this socket: its path through both NATs is open,
+            # and the partner talks to it now (two probes may hit at once: follow it).
             self.peer_via = self._via
+            self._hit_sockets.add(self._via)
 
     @property
     def _climbs_ladder(self) -> bool:
@@ -708,6 +712,7 @@ class PeerCore:
         self.partner_nat, self._partner_has_report = None, False
         self.rung, self.route, self.probes, self._ports_open = None, None, 0, False
         self.sockets, self.peer_via = frozenset(), 0
+        self._hit_sockets = set()
 
     def _to_peer(self, message_type: MessageType, payload: str = "...") -> Message:
         """A datagram for the partner, with the token it knows (the Go side ignores it)."""
@@ -856,7 +861,7 @@ class PeerCore:
         old, self.state = self.state, new
         spec = STATES[new]
         if new not in PUNCHING_STATES and new is not PeerState.CONNECTED:
-            self.sockets, self.peer_via = frozenset(), 0
+            self.sockets, self.peer_via, self._hit_sockets = frozenset(), 0, set()
         for timer in list(self._due):
             if timer not in spec.timers:
                 del self._due[timer]

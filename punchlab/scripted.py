@@ -62,6 +62,11 @@ def add_parser(commands: Any) -> None:
     peer.add_argument("--heartbeat", type=float, default=3.0, help="heart-beat interval, 0 = off")
     peer.add_argument("--original", action="store_true", help="the original Go client's algorithm")
     peer.add_argument(
+        "--no-ladder",
+        action="store_true",
+        help="punch directly and stop there: no port prediction, birthday probing or relay",
+    )
+    peer.add_argument(
         "--trace", metavar="FILE", help="write the trace to FILE (JSON Lines) on exit"
     )
     peer.add_argument(
@@ -108,7 +113,9 @@ def _config(args: argparse.Namespace) -> PeerConfig:
         "heartbeat_interval": heartbeat,
         "peer_timeout": peer_timeout,
     }
-    return PeerConfig.seed_compatible(**fields) if args.original else PeerConfig(**fields)
+    if args.original:
+        return PeerConfig.seed_compatible(**fields)
+    return PeerConfig(ladder=not args.no_ladder, **fields)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -135,6 +142,7 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _script(peer: Peer, args: argparse.Namespace) -> int:
     peer_id = await peer.register(timeout=args.timeout)
+    await peer.wait_for_nat_mapping(timeout=args.timeout)  # the traversal ladder needs it
     _emit("registered", id=peer_id, local=format_address(peer.local_address or ("0.0.0.0", 0)))
     if args.connect:
         _emit("connecting", to=args.connect)

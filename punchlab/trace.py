@@ -53,6 +53,12 @@ class TraceEvent:
     new_src: str = ""
     new_dst: str = ""
     packet: int | None = None
+    #: How many datagrams this entry stands for: birthday probes and the hard
+    #: side's opening HELLOs are folded into one entry each (see :data:`FOLDED`),
+    #: so that a thousand probes do not push everything else out of the trace.
+    count: int = 1
+    #: For a folded entry: when the burst's last datagram was seen.
+    last: float | None = None
     #: The datagram's bytes, kept only by a trace made with ``keep_data`` (for a
     #: pcap file); never written to JSON Lines, which hold the description.
     data: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -65,6 +71,8 @@ class TraceEvent:
                 continue
             value = getattr(self, field.name)
             if value in ("", None) and field.name not in ("src", "dst", "msg_type"):
+                continue
+            if field.name == "count" and value == 1:
                 continue
             out[field.name] = value.value if isinstance(value, enum.Enum) else value
         return out
@@ -94,9 +102,50 @@ class TraceEvent:
                 new_src=str(data.get("new_src", "")),
                 new_dst=str(data.get("new_dst", "")),
                 packet=None if data.get("packet") is None else int(data["packet"]),  # type: ignore[call-overload]
+                count=_count(data.get("count", 1)),
+                last=_time_or_none(data.get("last")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a trace event: {data!r} ({exc})") from None
+
+
+def _time_or_none(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"not a trace event: last {value!r} is not a finite time")
+    return float(value)
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"not a trace event: count {value!r} is not a positive integer")
+    return value
+
+
+#: HELLO payloads of the traversal ladder's many-datagram rungs (punchlab.ladder):
+#: a trace keeps one entry per burst of them, with a count.
+FOLDED = frozenset({"probe", "open"})
+#: How these look in a datagram's bytes (checked before describing a noted one).
+_FOLDED_BYTES = tuple(f'"payload":"{payload}"'.encode() for payload in FOLDED)
+#: A folded entry's port that varies from datagram to datagram.
+ANY_PORT = "*"
+
+
+def _fold_key(event: TraceEvent) -> tuple[object, ...] | None:
+    """Which burst ``event`` belongs to (None: it is not folded). A delivery is never
+    folded: the probe that got through is the one worth seeing."""
+    if event.payload not in FOLDED or event.kind is EventKind.DELIVERED:
+        return None
+    hosts = tuple(address.rpartition(":")[0] for address in (event.src, event.dst))
+    return (event.kind, event.actor, event.msg_type, event.payload, event.reason, hosts)
+
+
+def _widen(old: str, new: str) -> str:
+    """``ip:port`` for the burst, the port a ``*`` once two of them differ."""
+    if old == new or not old:
+        return old
+    return f"{old.rpartition(':')[0]}:{ANY_PORT}"
 
 
 _Noted = tuple[EventKind, float, str, Address, Address, bytes] | TraceEvent
@@ -170,6 +219,8 @@ class Trace:
         #: Keep only the newest events (a server that runs for days must not
         #: grow without end); None keeps everything.
         self.max_events = max_events
+        #: Where each burst of folded datagrams is, by its key (see _fold_key).
+        self._bursts: dict[tuple[object, ...], int] = {}
 
     @property
     def events(self) -> list[TraceEvent]:
@@ -181,8 +232,26 @@ class Trace:
     # -- recording -----------------------------------------------------------------
 
     def record(self, event: TraceEvent) -> None:
-        """Append an event (drivers call this; events arrive in time order)."""
-        self.events.append(event)
+        """Append an event (drivers call this; events arrive in time order), or count it
+        into its burst's entry if it is one of many probes (see :data:`FOLDED`)."""
+        events = self.events
+        key = _fold_key(event)
+        if key is not None:
+            index = self._bursts.get(key)
+            if index is not None and index < len(events) and _fold_key(events[index]) == key:
+                head = events[index]
+                events[index] = dataclasses.replace(
+                    head,
+                    count=head.count + 1,
+                    last=event.time,
+                    src=_widen(head.src, event.src),
+                    dst=_widen(head.dst, event.dst),
+                    new_src=_widen(head.new_src, event.new_src),
+                    new_dst=_widen(head.new_dst, event.new_dst),
+                )
+                return
+            self._bursts[key] = len(events)
+        events.append(event)
         self._trim()
 
     def _trim(self) -> None:
@@ -194,6 +263,7 @@ class Trace:
             dropped = min(excess, len(self._events))
             del self._events[:dropped]
             del self._noted[: excess - dropped]
+            self._bursts.clear()  # the indexes moved; a burst goes on as a new entry
 
     def datagram(
         self,
@@ -225,6 +295,9 @@ class Trace:
         trace, so it keeps the raw bytes (of small datagrams; big ones are
         described at once) and skips the work of describing them.
         """
+        if len(data) <= NOTE_RAW_BYTES and any(mark in data for mark in _FOLDED_BYTES):
+            self.record(_described(kind, time, actor, src, dst, data, keep=self.keep_data))
+            return
         noted = self._noted
         if self.keep_data:
             noted.append(_described(kind, time, actor, src, dst, data, keep=True))

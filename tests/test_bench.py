@@ -59,3 +59,16 @@ def test_sim_scale_connects_every_pair(tmp_path: Path) -> None:
     figures = run("sim_scale", ["--pairs", "20"], tmp_path)
     assert figures["connected_pairs"] == figures["pairs"] == 20
     assert figures["baseline_events_per_second"] > 0
+
+
+def test_routes_measures_every_rung_against_direct(tmp_path: Path) -> None:
+    figures = run("routes", ["--seeds", "2", "--repeats", "2"], tmp_path)
+    routes: dict[str, dict[str, float]] = figures["routes"]  # type: ignore[assignment]
+    assert set(routes) == {"direct", "peer-reflexive", "predicted", "birthday", "relayed"}
+    for name, route in routes.items():
+        assert route["took_expected_route"] == route["connected"] == 2, name
+        assert route["p90_ms"] >= route["median_ms"] > 0
+        assert route["median_datagrams"] > 0
+    assert routes["direct"]["time_vs_direct"] == routes["direct"]["datagrams_vs_direct"] == 1.0
+    speed: dict[str, float] = figures["speed"]  # type: ignore[assignment]
+    assert speed["events_per_punch"] > 0 and speed["bare_events_per_second"] > 0

@@ -22,7 +22,9 @@ from punchlab.netlab import (
     namespaces,
 )
 from punchlab.netlab.system import PREFIX
+from punchlab.peer import PeerConfig
 from punchlab.sim import success_matrix
+from punchlab.traversal import Route
 from tests.labguard import nothing_left_behind, require_lab  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.netlab
@@ -55,22 +57,50 @@ def test_a_public_peer_connects_to_one_behind_a_symmetric_nat() -> None:
     ("nat_a", "nat_b"), [("symmetric", "symmetric"), ("port-restricted-cone", "symmetric")]
 )
 def test_pairs_that_cannot_punch_fail_clearly(nat_a: str, nat_b: str) -> None:
-    connected, result = punch(nat_a, nat_b, punch_timeout=3.0)
+    connected, result = punch(nat_a, nat_b, punch_timeout=3.0, ladder=False)
     assert not connected
     for side in (result.a, result.b):
         assert side.exit_code == 1
         assert side.failure == "no SUCCESS from the peer before the deadline"
 
 
+def test_a_port_restricted_cone_and_a_symmetric_nat_connect_by_birthday_probing() -> None:
+    connected, result = punch("port-restricted-cone", "symmetric")
+    assert connected, result.summary()
+    # About 1 run in 60 needs more than 1,024 probes: then the relay takes over.
+    assert result.route in (Route.BIRTHDAY, Route.RELAYED), result.summary()
+    print(result.summary())
+    if result.route is Route.BIRTHDAY:
+        assert 0 < result.probes <= 1024
+    assert result.a.texts == ["hello from B #1"] and result.b.texts == ["hello from A #1"]
+
+
+def test_two_symmetric_nats_connect_through_the_relay() -> None:
+    connected, result = punch("symmetric", "symmetric")
+    assert connected and result.route is Route.RELAYED, result.summary()
+    relayed = [e for e in result.trace if e.actor == "server" and e.msg_type == "RELAY"]
+    assert relayed  # the server saw (and forwarded) the relayed datagrams
+    assert result.a.texts == ["hello from B #1"] and result.b.texts == ["hello from A #1"]
+
+
 def test_the_real_nats_agree_with_the_simulator_for_every_pair() -> None:
-    predicted = success_matrix(LAB_KINDS)
+    predicted = success_matrix(LAB_KINDS, config=PeerConfig(ladder=False))
     disagreements = []
     for a in LAB_KINDS:
         for b in LAB_KINDS:
-            connected, result = punch(a, b, punch_timeout=3.0)
+            connected, result = punch(a, b, punch_timeout=3.0, ladder=False)
             if connected != predicted.connected(a, b):
                 disagreements.append(result.summary())
     assert disagreements == []
+
+
+def test_the_real_nats_take_the_simulators_route_for_every_pair(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert netlab_cli_main(["matrix"]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "25/25 pairs agree with the simulator" in out
+    assert "symmetric <-> symmetric: connects, relayed; agrees" in out
 
 
 def test_heartbeats_keep_a_chat_alive_past_the_kernels_udp_timeout() -> None:
@@ -161,11 +191,12 @@ def test_cli_punch_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     png = str(tmp_path / "lab.png")
     assert netlab_cli_main(["punch", "-o", png]) == 0
     assert "connected" in capsys.readouterr().out
-    assert (
-        netlab_cli_main(["punch", "--nat-a", "symmetric", "--nat-b", "symmetric", "-o", png]) == 1
-    )
+    argv = ["punch", "--nat-a", "symmetric", "--nat-b", "symmetric", "-o", png]
+    assert netlab_cli_main([*argv, "--no-ladder"]) == 1
     out = capsys.readouterr().out
     assert "no connection" in out and "sequence diagram written" in out
+    assert netlab_cli_main(argv) == 0
+    assert "connected in" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_cli_says_why_the_lab_cannot_run(

@@ -18,6 +18,7 @@ import aiohttp
 
 from punchlab.addresses import route_ip
 from punchlab.aio.runner import CoreRunner
+from punchlab.aio.sockets import ExtraSockets
 from punchlab.aio.stun import discover
 from punchlab.errors import (
     ConnectFailed,
@@ -39,9 +40,10 @@ from punchlab.peer import (
     PeerState,
     TextReceived,
 )
-from punchlab.peer_table import accepts_introduction
+from punchlab.peer_table import PUNCHING_STATES, accepts_introduction
 from punchlab.stun.discovery import DiscoveryResult
 from punchlab.trace import Trace
+from punchlab.traversal import Route
 
 __all__ = ["Peer"]
 
@@ -105,6 +107,9 @@ class Peer:
         #: RFC 5780 server; a Go server announces nothing and nothing runs).
         self.nat: DiscoveryResult | None = None
         self._nat_task: asyncio.Task[None] | None = None
+        self._sockets: ExtraSockets | None = None
+        #: Set once the mapping tests have run (or will not): the ladder needs them.
+        self._mapping_known = asyncio.Event()
 
     # -- what a user reads --------------------------------------------------------------
 
@@ -119,6 +124,11 @@ class Peer:
     @property
     def peer_address(self) -> Address | None:
         return self.core.peer_address if self.core is not None else None
+
+    @property
+    def route(self) -> Route | None:
+        """How the connection was made (punchlab.traversal.Route), once connected."""
+        return self.core.route if self.core is not None else None
 
     @property
     def local_address(self) -> Address | None:
@@ -148,6 +158,11 @@ class Peer:
             trace=self.trace,
             on_event=self._on_event,
         )
+        runner = self._runner
+        self._sockets = ExtraSockets(
+            self.core, self.host, actor=self.name, trace=self.trace, pump=lambda c: runner.pump(c)
+        )
+        runner.after_pump = self._sockets.sync
         if self._runner.local_address[0] in ("0.0.0.0", "::"):
             # A wildcard bind names no address: the trace (and a capture written from
             # it) should show the one the system sends from toward the server.
@@ -168,13 +183,26 @@ class Peer:
         assert self.core is not None
         port = rfc5780_port(self.core.server_features)
         if port is None or self._nat_task is not None:
+            self._mapping_known.set()
             return
         server = (self.core.server_address[0], port)
         self._nat_task = asyncio.get_running_loop().create_task(self._discover_nat(server))
 
     async def _discover_nat(self, server: Address) -> None:
+        """The mapping tests first (quick; the traversal ladder's rung depends on them),
+        then all of RFC 5780's tests, which wait seconds for answers that never come."""
         host = None if self.host in ("0.0.0.0", "::", "") else self.host
         try:
+            try:
+                mapping = await discover(
+                    server, host=host, trace=self.trace, actor=self.name,
+                    filtering=False, hairpinning=False,
+                )  # fmt: skip
+                if self.core is not None and self._runner is not None:
+                    self.core.learn_nat(mapping, asyncio.get_running_loop().time())
+                    self._runner.pump()
+            finally:
+                self._mapping_known.set()
             result = await discover(server, host=host, trace=self.trace, actor=self.name)
         except asyncio.CancelledError:
             raise
@@ -183,6 +211,17 @@ class Peer:
             return
         self.nat = result
         self._on_event(NatDiscovered(result), None)
+
+    async def wait_for_nat_mapping(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for the mapping tests; whether the mapping is known.
+
+        A peer that connects at once climbs the ladder knowing nothing, which
+        means the relay; a script waits here first, as a person reading the
+        panel would."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._mapping_known.wait()
+        return self.core is not None and self.core.nat is not None and self.core.nat.known
 
     async def connect(self, peer_id: str, timeout: float | None = None) -> None:
         """Ask the server to introduce us to ``peer_id`` and punch until connected."""
@@ -244,6 +283,8 @@ class Peer:
             self.core.close()
         if self._runner is not None:
             self._runner.close()
+        if self._sockets is not None:
+            self._sockets.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -268,7 +309,7 @@ class Peer:
     async def _until_connected(
         self, timeout: float | None, waiting_for_introduction: bool = False
     ) -> None:
-        waiting = {PeerState.PUNCHING}
+        waiting = set(PUNCHING_STATES)
         if waiting_for_introduction:
             waiting |= {state for state in PeerState if accepts_introduction(state)}
             if self.state is not PeerState.CONNECTED:

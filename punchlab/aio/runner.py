@@ -67,6 +67,8 @@ class CoreRunner(asyncio.DatagramProtocol):
             fire=self._on_timer,
         )
         self._wall = 0.0  # wall-clock time of the datagrams being sent now
+        #: Called at the end of every pump (the peer's extra sockets sync here).
+        self.after_pump: Callable[[], None] | None = None
 
     @classmethod
     async def open(
@@ -137,6 +139,8 @@ class CoreRunner(asyncio.DatagramProtocol):
             local_address=self._ours,
             cause=cause,
         )
+        if self.after_pump is not None:
+            self.after_pump()
         self._arm_timer()
 
     @property

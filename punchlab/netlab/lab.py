@@ -41,10 +41,15 @@ from punchlab.netlab.system import (
 )
 from punchlab.pcap import Sighting, write_pcapng
 from punchlab.trace import Trace
+from punchlab.traversal import Route, pair_route, route_text
 
 __all__ = ["Lab", "LabResult", "PeerRun", "SideAddresses", "side_addresses"]
 
 SERVER_IP = "203.0.113.1"
+#: The server's second address: with it, it is a full RFC 5780 server, so the
+#: peers learn their NAT's mapping and the traversal ladder can choose a rung.
+ALTERNATE_SERVER_IP = "203.0.113.2"
+STUN_PORT = 3478
 SERVER_URL = f"http://{SERVER_IP}:8088"
 SUBNET = 24
 _counter = itertools.count(1)
@@ -88,9 +93,33 @@ class PeerRun:
         return [e["text"] for e in self.events if e["event"] == "text"]
 
     @property
+    def route(self) -> Route | None:
+        """The route the peer's ``connected`` line named (None: not connected, or unknown)."""
+        connected = self.first("connected")
+        name = None if connected is None else connected.get("route")
+        return Route(name) if name in set(Route) else None
+
+    @property
+    def probes(self) -> int:
+        connected = self.first("connected")
+        probes = None if connected is None else connected.get("probes")
+        return probes if isinstance(probes, int) and not isinstance(probes, bool) else 0
+
+    @property
     def failure(self) -> str | None:
         failed = self.first("failed")
         return None if failed is None else str(failed["reason"])
+
+
+@dataclass(frozen=True)
+class _PairOptions:
+    rounds: int
+    silence: float
+    heartbeat: float
+    punch_timeout: float
+    answer_timeout: float
+    original: bool
+    ladder: bool
 
 
 @dataclass
@@ -116,12 +145,25 @@ class LabResult:
         """Both sides connected and every round of TEXT got through both ways."""
         return self.a.exit_code == 0 and self.b.exit_code == 0
 
+    @property
+    def route(self) -> Route | None:
+        """How the pair connected, as the peers said (the further up the ladder of the two)."""
+        routes = [run.route for run in (self.a, self.b)]
+        return pair_route(*routes) if self.connected else None
+
+    @property
+    def probes(self) -> int:
+        return max(run.probes for run in (self.a, self.b))
+
     def summary(self) -> str:
         if self.connected:
             ttc = (
                 "" if self.time_to_connect is None else f" in {self.time_to_connect * 1000:.0f} ms"
             )
-            return f"{self.nat_a} <-> {self.nat_b}: connected{ttc}, TEXT both ways (real NATs)"
+            how = route_text(self.route, self.probes)
+            return (
+                f"{self.nat_a} <-> {self.nat_b}: connected{ttc}, {how}, TEXT both ways (real NATs)"
+            )
         reasons = "; ".join(
             f"{run.name}: {run.failure or f'exit {run.exit_code}'}" for run in (self.a, self.b)
         )
@@ -164,6 +206,7 @@ class Lab:
         self._wire_pairs: list[str] = []
         self._public: list[tuple[str, str, str]] = []
         self._wire: subprocess.Popen[str] | None = None
+        self._alternate_added = False
 
     # -- building ---------------------------------------------------------------------------
 
@@ -358,15 +401,19 @@ class Lab:
         rounds: int = 1,
         silence: float = 0.0,
         heartbeat: float = 3.0,
-        punch_timeout: float = 6.0,
+        punch_timeout: float = 12.0,
         answer_timeout: float = 5.0,
         original: bool = False,
         capture: str | Path | None = None,
+        ladder: bool = True,
     ) -> LabResult:
         """Server in its namespace, B waits, A connects to B; both chat ``rounds`` times.
 
         ``capture``: a folder where the run's packets, captured on both sides of
         every NAT, are written as one pcapng file (``result.capture``).
+        ``ladder``: the server is a full RFC 5780 server (a second address) and
+        the peers climb the traversal ladder when the punch fails
+        (``result.route`` says how they connected); off, they only punch.
         """
         tag = secrets.token_hex(2)
         traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
@@ -377,9 +424,10 @@ class Lab:
                 (self.workdir / tag).mkdir()
                 captures = Captures(self, self.workdir / tag)
                 await captures.start()
-            a_run, b_run = await self._run_pair(
-                traces, rounds, silence, heartbeat, punch_timeout, answer_timeout, original
+            options = _PairOptions(
+                rounds, silence, heartbeat, punch_timeout, answer_timeout, original, ladder
             )
+            a_run, b_run = await self._run_pair(traces, options)
         finally:
             if captures is not None:
                 await captures.stop()
@@ -401,31 +449,37 @@ class Lab:
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
 
+    def rfc5780_server_arguments(self) -> list[str]:
+        """The server's second address, added once: what ``serve`` needs to be an RFC 5780
+        server."""
+        if not self._alternate_added:
+            self.add_address("srv", "eth0", ALTERNATE_SERVER_IP)
+            self._alternate_added = True
+        return ["--stun-alternate", ALTERNATE_SERVER_IP, "--stun-port", str(STUN_PORT)]
+
     async def _run_pair(
-        self,
-        traces: dict[str, Path],
-        rounds: int,
-        silence: float,
-        heartbeat: float,
-        punch_timeout: float,
-        answer_timeout: float,
-        original: bool,
+        self, traces: dict[str, Path], options: _PairOptions
     ) -> tuple[PeerRun, PeerRun]:
         """The server, B, then A connecting to B: how each peer's run ended."""
+        rfc5780 = self.rfc5780_server_arguments() if options.ladder and not options.original else []
         server = await self._start(
             "srv",
             "serve", "--host", SERVER_IP, "--http-port", "8088", "--udp-port", "8089",
-            "--quiet", "--trace", str(traces["server"]),
+            "--quiet", "--trace", str(traces["server"]), *rfc5780,
         )  # fmt: skip
+        rounds, silence, answer_timeout = options.rounds, options.silence, options.answer_timeout
+        punch_timeout = options.punch_timeout
         try:
             await self._read_until(server, lambda line: "server ready" in line, 20.0)
             common = [
                 "--server", SERVER_URL, "--rounds", str(rounds), "--silence", str(silence),
-                "--heartbeat", str(heartbeat), "--punch-timeout", str(punch_timeout),
+                "--heartbeat", str(options.heartbeat), "--punch-timeout", str(punch_timeout),
                 "--timeout", str(answer_timeout),
             ]  # fmt: skip
-            if original:
+            if options.original:
                 common.append("--original")
+            elif not options.ladder:
+                common.append("--no-ladder")
             b_run, a_run = PeerRun("B"), PeerRun("A")
             b = await self._start(
                 "peer-b", "peer", *common, "--name", "B", "--send", "hello from B",

@@ -16,13 +16,11 @@ import re
 import sys
 from dataclasses import dataclass
 
-from punchlab.netlab.lab import SERVER_IP, Lab
+from punchlab.netlab.lab import ALTERNATE_SERVER_IP, SERVER_IP, STUN_PORT, Lab
 from punchlab.netlab.system import interrupt_all
 
 __all__ = ["ALTERNATE_SERVER_IP", "CHECKERS", "LabNatCheck", "expected_behaviours", "natcheck"]
 
-ALTERNATE_SERVER_IP = "203.0.113.2"
-STUN_PORT = 3478
 CHECKERS = ("punchlab", "coturn")
 
 _COTURN_WORDS = {
@@ -151,7 +149,7 @@ async def natcheck(
     """Every chosen checker against every chosen server, behind one real NAT of ``kind``."""
     results = []
     with Lab(kind, "none") as lab:
-        lab.add_address("srv", "eth0", ALTERNATE_SERVER_IP)
+        lab.rfc5780_server_arguments()  # the server's second address
         for server in servers:
             process = await _start_server(lab, server)
             try:
