@@ -88,16 +88,22 @@ connect_question(
 # asks for Bob, both punch for up to 10 virtual seconds, and then each sends
 # five lines of chat. A cell says `yes` only if both sides connected within
 # 10 s *and* at least one line of chat got through each way. The 162 runs take a second or two.
+#
+# This is the punch alone (`PeerConfig(ladder=False)`). When it fails,
+# punchlab's peers climb further (port prediction, birthday probing, a
+# relay): the end of this notebook shows where that leads, and notebook 10
+# how.
 
 # %%
+from punchlab.peer import PeerConfig
 from punchlab.sim import success_matrix
 
 grid = list(BEHAVIOURS.values())
-ours = success_matrix(grid)
+ours = success_matrix(grid, config=PeerConfig(ladder=False))
 original = success_matrix(grid, seed_compatible=True)
-for name, matrix in (("punchlab", ours), ("original", original)):
+for name, matrix in (("punchlab, punch alone", ours), ("original", original)):
     count = sum(row.count(True) for row in matrix.as_table())
-    print(f"{name:8}: {count} of 81 connect")
+    print(f"{name:21}: {count} of 81 connect")
 
 # %% [markdown]
 # The figure draws both matrices, the original algorithm on the left and
@@ -110,7 +116,8 @@ import matplotlib.pyplot as plt
 from punchlab.diagram import matrix_diagram
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 6.4), layout="constrained")
-for ax, matrix, title in ((axes[0], original, "original algorithm"), (axes[1], ours, "punchlab")):
+panels = ((axes[0], original, "original algorithm"), (axes[1], ours, "punchlab, punch alone"))
+for ax, matrix, title in panels:
     _ = matrix_diagram(matrix, ax, title=title, rows="Alice's NAT", columns="Bob's NAT")
 
 # %% [markdown]
@@ -234,10 +241,10 @@ _ = sequence_diagram(
 )
 
 # %% [markdown]
-# A port-restricted cone (`EIM/APDF`) facing a symmetric NAT still fails in punchlab:
-# the new port is not one the port-restricted side ever sent to, so its
-# filter drops it. punchlab does not (yet) try the next step, but hole
-# punching has one:
+# A port-restricted cone (`EIM/APDF`) facing a symmetric NAT still fails to
+# punch: the new port is not one the port-restricted side ever sent to, so
+# its filter drops it. Hole punching has a next step, and punchlab's peers
+# take it (notebook 10):
 #
 # * **Port prediction** is itself a punching technique (RFC 5128 §3.5): guess
 #   which public port the symmetric NAT will pick and send there. Sequential
@@ -245,12 +252,32 @@ _ = sequence_diagram(
 #   method has the symmetric side open 256 ports at once while the other side
 #   probes random ones: Tailscale's "How NAT traversal works" (2020) computes
 #   about a 50% chance of a hit after 174 probes and 98% after 1,024.
-# * Only when **both** sides are symmetric does the guessing become hopeless,
-#   and the peers need a **relay**: TURN (RFC 8656), a server that forwards
-#   every datagram.
+# * Only when **both** sides map per destination does the guessing become
+#   hopeless, and the peers need a **relay**: TURN (RFC 8656), a server that
+#   forwards every datagram; punchlab's rendezvous server is one.
 # * A host can also ask its own router for a mapping, with the Port Control
 #   Protocol (PCP, RFC 6887) or the older NAT-PMP (RFC 6886), where the
-#   router supports them.
+#   router supports them (punchlab does not).
+#
+# With those rungs every one of the 81 pairs connects. The figure runs the
+# matrix again with the whole ladder (`discover=True`: each peer first learns
+# its own mapping with RFC 5780's tests, notebook 9) and names each cell's
+# route: `direct` to the address the server saw, `peer-reflexive` to the port
+# a HELLO really came from, `birthday` probing, or `relayed`. The counts
+# printed first are read from the same runs.
+
+# %%
+from collections import Counter
+
+from punchlab.diagram import route_matrix_diagram
+
+ladder = success_matrix(grid, discover=True)
+routes = Counter(cell.route.value for cell in ladder.cells.values() if cell.connected)
+print(f"{sum(routes.values())} of 81 connect:", dict(sorted(routes.items())))
+fig, ax = plt.subplots(figsize=(7.5, 6.6), layout="constrained")
+_ = route_matrix_diagram(
+    ladder, ax, title="punchlab with its traversal ladder", rows="Alice's NAT", columns="Bob's NAT"
+)
 #
 # ## Exercise: the odds of port prediction
 #
@@ -332,9 +359,10 @@ exercise.check()
 # * punchlab's rescue is to answer the port a valid `HELLO` came from (a
 #   peer-reflexive address); it needs a filter that lets that new port in,
 #   and the same public IP for every mapping (REQ-2's paired pooling).
-# * Where both sides are hard, port prediction (RFC 5128 §3.5) or a relay
-#   (TURN, RFC 8656) remain; the birthday odds you computed say how many
-#   probes prediction costs.
+# * Where the punch fails, port prediction (RFC 5128 §3.5), birthday probing
+#   and a relay (TURN, RFC 8656) remain, and with them every pair connects;
+#   the birthday odds you computed say how many probes it costs (notebook 10
+#   climbs the whole ladder).
 # * RFC 5780's tests tell the mapping and the filtering apart from outside,
 #   which is how a program finds out which row of the matrix it is in.
 #

@@ -72,9 +72,11 @@ connect_question(
 )
 
 # %%
+from punchlab.peer import PeerConfig
 from punchlab.sim import punch
 
-print(punch(WHAT_IF_A, WHAT_IF_B, seed=0).summary())
+PUNCH_ALONE = PeerConfig(ladder=False)  # as in notebook 5; notebook 10 climbs further
+print(punch(WHAT_IF_A, WHAT_IF_B, seed=0, config=PUNCH_ALONE).summary())
 
 # %% [markdown]
 # ## Without clicking
@@ -93,7 +95,7 @@ NAT_C_KIND, NAT_D_KIND, LINES = "full-cone", "restricted-cone", 5
 chat_lines_question(lambda: NAT_C_KIND, lambda: NAT_D_KIND, lambda: LINES, lambda: 1)
 
 # %%
-print(punch(NAT_C_KIND, NAT_D_KIND, seed=1, texts=LINES).summary())
+print(punch(NAT_C_KIND, NAT_D_KIND, seed=1, texts=LINES, config=PUNCH_ALONE).summary())
 
 # %% [markdown]
 # The same from the panels, line by line:

@@ -143,13 +143,17 @@ campus_connect_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
 # and the NAT, which does not hairpin, drops it. The diagram draws the same
 # two `HELLO`s meeting their end at the NAT (the crosses, with the reason).
 # Set `HAIRPINNING = True` above and run these cells again: the same NAT
-# turns the `HELLO`s round, and the students connect.
+# turns the `HELLO`s round, and the students connect directly.
 #
-# In the output, `connected: False` means neither student got a `SUCCESS`.
+# In the output, the route says how they ended up talking: `relayed` means
+# the punch failed (neither student got a `SUCCESS` from the other) and the
+# peers fell back to the last rung of punchlab's traversal ladder, the
+# server's relay ([chapter 10](10-when-punching-gets-hard.ipynb)): they chat,
+# but every line goes through the server.
 # In the first table, `detail` (Alice, `198.51.100.1:5000`) and `to` (Bob,
 # `198.51.100.1:49152`) are two ports on the NAT's one public address. The
 # private `10.0.1.x` addresses appear only as the `from` of the `HELLO`s,
-# though a datagram sent straight to one would arrive. `... 52 more events`
+# though a datagram sent straight to one would arrive. The `... more events`
 # are the retries, each sent and dropped the same way. In the diagram, both
 # lines end in one cross on the NAT.
 #
@@ -158,16 +162,16 @@ campus_connect_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
 # endpoint (RFC 4787 §6, REQ-9), so Bob's filter lets Alice in only once Bob
 # has sent to her public endpoint: the punch of
 # [chapter 4](04-hole-punching.ipynb), inside one box.
-# With `CAMPUS_NAT = "symmetric"` they do not connect even with hairpinning
+# With `CAMPUS_NAT = "symmetric"` their punch fails even with hairpinning
 # on, for the reason [chapter 5](05-nat-types.ipynb) gives for
-# address-and-port-dependent mapping.
+# address-and-port-dependent mapping, and they relay.
 
 # %%
 from punchlab.diagram import sequence_diagram
 from punchlab.scenes import campus
 
 room = campus(CAMPUS_NAT, hairpinning=HAIRPINNING)
-print("connected:", room.connected)
+print("connected:", room.connected, "- route:", room.route.value if room.route else None)
 print(room.net.trace.filter(types=["INITIATE_CHAT"], kinds=["sent"]).table())
 print(room.net.trace.filter(types=["HELLO"]).table(limit=4))
 _ = sequence_diagram(
@@ -227,7 +231,8 @@ else:
 #   two home routers, or hairpinning behind one campus NAT.
 # * On the simulator, two students behind one port-restricted cone NAT
 #   without hairpinning got its public address; every `HELLO` was dropped
-#   ("no hairpinning") and they did not connect.
+#   ("no hairpinning"), the punch failed, and they chatted only through the
+#   server's relay.
 # * A real peer panel and a trace-merging cell ended the notebook.
 #
 # ## What comes next

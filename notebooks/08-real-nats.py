@@ -101,7 +101,9 @@ connect_question(
 
 # %% [markdown]
 # The next cell builds a fresh lab for each pair: both register, A asks for
-# an introduction, both punch.
+# an introduction, both punch. Only punch: `ladder=False` keeps the peers
+# from climbing the traversal ladder (port prediction, birthday probing, the
+# relay) that notebook 10 adds when the punch fails.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -110,7 +112,9 @@ results = {}
 if netlab.available():
     for pair in pairs:
         with netlab.Lab(*pair) as lab:
-            results[pair] = await lab.apunch(punch_timeout=3.0, capture="lab-captures")
+            results[pair] = await lab.apunch(
+                punch_timeout=3.0, capture="lab-captures", ladder=False
+            )
         print(results[pair].summary())
 
 # %% [markdown]
@@ -176,6 +180,7 @@ for result in results.values():
 # %%
 # NBVAL_IGNORE_OUTPUT
 from punchlab.pcap import capture_table
+from punchlab.peer import PeerConfig
 from punchlab.sim import punch
 
 if results:
@@ -187,7 +192,7 @@ if results:
     print("conntrack -L in NAT B:")
     print(failed.conntrack.get("b", ""))
     print()
-    simulated = punch(*pairs[1], seed=0, timeout=3.0)
+    simulated = punch(*pairs[1], seed=0, timeout=3.0, config=PeerConfig(ladder=False))
     print("the simulator's NAT B for the same pair:")
     print(simulated.network.nat("NAT B").show(simulated.network.now))
 

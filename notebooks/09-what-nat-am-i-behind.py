@@ -230,4 +230,6 @@ else:
 #
 # Knowing both sides' behaviours, a peer can choose how to connect: the
 # direct punch of notebook 4 where the matrix of [notebook 5](05-nat-types.ipynb)
-# says yes, and port prediction or a relay where it says no.
+# says yes, and port prediction, birthday probing or a relay where it says
+# no. [10. When punching gets hard](10-when-punching-gets-hard.ipynb) climbs
+# that ladder.

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,6 +57,7 @@ __all__ = [
     "datagram_arrows",
     "lifeline_order",
     "matrix_diagram",
+    "route_matrix_diagram",
     "save_sequence_diagram",
     "sequence_diagram",
     "state_diagram",
@@ -310,6 +312,9 @@ def _arrow_name(arrow: Arrow) -> str:
     of address looks the same as any other otherwise)."""
     if arrow.msg_type == "HELLO" and arrow.payload in BURST_NAMES:
         return f"HELLO ({BURST_NAMES[arrow.payload]})"
+    if arrow.msg_type == "RELAY":
+        inner = re.match(r'\{"type":"([A-Z_-]{1,20})"', arrow.payload)
+        return f"RELAY ({inner[1] if inner else 'credit'})"
     if arrow.msg_type != "STUN" or not arrow.payload.startswith("Binding "):
         return arrow.msg_type
     words = arrow.payload.removeprefix("Binding ").split(" ", 1)
@@ -606,6 +611,14 @@ class Matrix(Protocol):
     def connected(self, a: str, b: str) -> bool: ...
 
 
+class RouteMatrix(Protocol):
+    """What :func:`route_matrix_diagram` needs (``punchlab.sim.MatrixResult`` fits)."""
+
+    @property
+    def kinds(self) -> tuple[str, ...]: ...
+    def route(self, a: str, b: str) -> Any: ...
+
+
 def matrix_diagram(
     matrix: Matrix,
     ax: Axes | None = None,
@@ -619,38 +632,73 @@ def matrix_diagram(
     Blue for yes and hatched orange for no, a pair that colour-blind readers
     tell apart; the words carry the meaning on their own.
     """
+
+    def cell(a: str, b: str) -> _Cell:
+        ok = matrix.connected(a, b)
+        return ("yes", "#A6D2F0", None, True) if ok else ("no", "#F3C26B", "///", False)
+
+    return _grid(matrix.kinds, cell, ax, title=title, rows=rows, columns=columns)
+
+
+#: A route's cell in :func:`route_matrix_diagram`: its words, fill and hatch, lightest
+#: for the cheapest route (Okabe-Ito colours, told apart by the words and hatches too).
+ROUTE_CELLS: dict[str | None, tuple[str, str, str | None]] = {
+    "direct": ("direct", "#D6EAF8", None),
+    "peer-reflexive": ("peer-\nreflexive", "#A6D2F0", None),
+    "predicted": ("predicted", "#B8E0D2", ".."),
+    "birthday": ("birthday", "#F7DC9B", ".."),
+    "relayed": ("relayed", "#E8B4CF", "xx"),
+    None: ("no", "#F3C26B", "///"),
+}
+
+
+def route_matrix_diagram(
+    matrix: RouteMatrix,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    rows: str = "A's NAT",
+    columns: str = "B's NAT",
+) -> Axes:
+    """How each pair connects (DESIGN.md section 7's routes): each cell names its route."""
+
+    def cell(a: str, b: str) -> _Cell:
+        route = matrix.route(a, b)
+        text, colour, hatch = ROUTE_CELLS[None if route is None else str(route)]
+        return text, colour, hatch, route is not None
+
+    return _grid(matrix.kinds, cell, ax, title=title, rows=rows, columns=columns)
+
+
+#: A grid cell: its words, fill colour, hatch, and whether the words are bold.
+_Cell = tuple[str, str, str | None, bool]
+
+
+def _grid(
+    kinds: Sequence[str],
+    cell: Callable[[str, str], _Cell],
+    ax: Axes | None,
+    *,
+    title: str | None,
+    rows: str,
+    columns: str,
+) -> Axes:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    kinds = matrix.kinds
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
+    box = {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}
     for i, a in enumerate(kinds):
         for j, b in enumerate(kinds):
-            ok = matrix.connected(a, b)
-            ax.add_patch(
-                Rectangle(
-                    (j - 0.5, i - 0.5),
-                    1,
-                    1,
-                    facecolor="#A6D2F0" if ok else "#F3C26B",
-                    edgecolor="white",
-                    lw=2,
-                    hatch=None if ok else "///",
-                    gid=f"cell:{a}:{b}",
-                )
-            )
-            ax.text(
-                j,
-                i,
-                "yes" if ok else "no",
-                ha="center",
-                va="center",
-                fontsize=FONT + 2,
-                fontweight="bold" if ok else "normal",
-                color=INK,
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
-            )
+            text, colour, hatch, bold = cell(a, b)
+            patch = Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colour, edgecolor="white")
+            patch.set(lw=2, hatch=hatch, gid=f"cell:{a}:{b}")
+            ax.add_patch(patch)
+            size = FONT + 2 if len(text) < 5 else FONT
+            weight = "bold" if bold else "normal"
+            label = ax.text(j, i, text, ha="center", va="center", fontsize=size, bbox=box)
+            label.set(color=INK, fontweight=weight, gid=f"cell-text:{a}:{b}")
     ax.set_xlim(-0.5, len(kinds) - 0.5)
     ax.set_ylim(len(kinds) - 0.5, -0.5)
     ax.set_aspect("equal")

@@ -29,6 +29,7 @@ from punchlab.course import (
     filtering_exercise,
     mallory_question,
 )
+from punchlab.exercises_ladder import choose_rung, choose_rung_exercise, choose_rung_hidden_cases
 from punchlab.messages import Address, Message, MessageType, encode, format_address
 from punchlab.netlab.lab import side_addresses
 from punchlab.peer import PeerConfig
@@ -835,6 +836,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "05-port-prediction": birthday_exercise,
     "06-find-the-bug": mystery_exercise,
     "09-read-the-tests": read_the_tests_exercise,
+    "10-choose-the-rung": choose_rung_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
@@ -844,6 +846,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "05-port-prediction": birthday_hidden_cases,
     "06-find-the-bug": mystery_hidden_cases,
     "09-read-the-tests": read_the_tests_hidden_cases,
+    "10-choose-the-rung": choose_rung_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -856,4 +859,5 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "05-port-prediction": probes_needed,
     "06-find-the-bug": diagnose,
     "09-read-the-tests": read_the_tests,
+    "10-choose-the-rung": choose_rung,
 }

@@ -220,3 +220,28 @@ def test_many_birthday_punches_all_connect_even_when_two_probes_hit_at_once() ->
         if not punch("port-restricted-cone", "symmetric", seed=seed, discover=True).connected
     ]
     assert failures == []
+
+
+# -- chapter 10's widgets and questions -------------------------------------------------------
+
+
+def test_the_birthday_explorer_measures_again_when_a_slider_moves() -> None:
+    from punchlab.exercises_ladder import birthday_explorer
+
+    panel = birthday_explorer()
+    ports, probes, answer = panel.children  # type: ignore[attr-defined]
+    assert "256 ports open, 174 probes" in answer.value and "formula 50%" in answer.value
+    probes.value = 1024
+    assert "1024 probes" in answer.value and "formula 98%" in answer.value
+    ports.value = 4096
+    probes.value = 2048
+    assert "formula 100%" in answer.value
+
+
+def test_the_chapter_questions_are_answered_by_the_simulator() -> None:
+    from punchlab.exercises_ladder import birthday_question, route_question
+
+    route = route_question(lambda: "symmetric", lambda: "symmetric")
+    assert route.check("relayed").right and not route.check("birthday").right
+    odds = birthday_question(lambda: 256, lambda: 1024)
+    assert odds.check(98).right and not odds.check(50).right

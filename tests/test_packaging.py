@@ -104,7 +104,12 @@ def test_every_package_ships_and_the_notebooks_are_mapped_into_one() -> None:
     }
     assert set(setuptools["packages"]) == found | {"punchlab.notebooks"}
     assert setuptools["package-dir"] == {"punchlab.notebooks": "notebooks"}
-    assert setuptools["package-data"] == {"punchlab.notebooks": ["*.ipynb"]}
+    # The lab's recorded birthday runs, which notebook 10 draws (punchlab/data/).
+    assert setuptools["package-data"] == {
+        "punchlab.notebooks": ["*.ipynb"],
+        "punchlab": ["data/*.json"],
+    }
+    assert list((ROOT / "punchlab" / "data").glob("*.json"))
 
 
 def test_the_license_is_an_spdx_expression_setuptools_reads_without_warning() -> None:
@@ -217,6 +222,7 @@ def test_a_student_with_only_pip_gets_the_course(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(n for n in names if n.startswith("punchlab/notebooks/"))
     assert shipped == [f"punchlab/notebooks/{path.name}" for path in NOTEBOOKS]
+    assert "punchlab/data/netlab_birthday.json" in names  # notebook 10 reads it
 
     bin_dir = install(wheel, tmp_path / "venv")
     work, home = tmp_path / "work", tmp_path / "home"

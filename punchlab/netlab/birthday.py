@@ -614,3 +614,35 @@ def _agent_main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(_agent_main())
+
+
+@dataclass(frozen=True)
+class RecordedBirthday:
+    """A measurement on real kernel NATs kept with the package (a notebook cannot run the lab
+    in its time budget): the first hits of every run, and the command that measured them."""
+
+    command: str
+    open_ports: int
+    first_hits: tuple[int | None, ...]
+    probes: tuple[int, ...] = (16, 32, 64, 128, 174, 256, 512, 1024)
+
+    @property
+    def runs(self) -> int:
+        return len(self.first_hits)
+
+    @property
+    def success(self) -> tuple[float, ...]:
+        """The share of runs with a hit by each probe count, read from the same runs."""
+        return tuple(
+            sum(1 for hit in self.first_hits if hit is not None and hit <= n) / self.runs
+            for n in self.probes
+        )
+
+
+def recorded_measurement() -> RecordedBirthday:
+    """The lab measurement shipped in ``punchlab/data/netlab_birthday.json``."""
+    from importlib.resources import files
+
+    data = json.loads(files("punchlab").joinpath("data/netlab_birthday.json").read_text())
+    hits = tuple(None if hit is None else int(hit) for hit in data["first_hits"])
+    return RecordedBirthday(str(data["command"]), int(data["open_ports"]), hits)
