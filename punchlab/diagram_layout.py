@@ -254,7 +254,15 @@ class TimeAxis:
         return time - segment.offset
 
     def to_time(self, shown: float) -> float:
-        """Inverse of :meth:`to_display`."""
+        """Inverse of :meth:`to_display`.
+
+        A segment's own range is read first: at a break's edge a rounding error
+        would otherwise land inside the break, where display units are worth
+        many milliseconds.
+        """
+        for segment in self.segments:
+            if segment.start - segment.offset <= shown <= segment.end - segment.offset:
+                return shown + segment.offset
         for cut in self.breaks:
             if cut.shown_start < shown < cut.shown_end:
                 share = (shown - cut.shown_start) / (cut.shown_end - cut.shown_start)

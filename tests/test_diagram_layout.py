@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from punchlab.diagram_arrows import Arrow, Point
@@ -143,6 +143,8 @@ def test_instantaneous_events_are_spaced_evenly() -> None:
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
+@example(flights=[(0.0, 0.0), (3666.0, 0.01)])  # a break's edge, once read as inside it
+@example(flights=[(0.0, 0.0), (3666.0, 0.01)])  # a break's edge, once read as inside it
 @given(
     st.lists(
         st.tuples(
