@@ -508,7 +508,8 @@ class ServerPanel(_Displayed):
             )
         elif isinstance(event, PeerRelayed):
             pair = (event.from_id, event.to_id)
-            if pair not in self.relayed_pairs:  # once per direction; the count says the rest
+            known = pair in self.relayed_pairs or len(self.relayed_pairs) >= SERVER_LOG_LINES
+            if not known:  # once per direction (and a bounded set); the count says the rest
                 self.relayed_pairs.add(pair)
                 self._append(f"relaying from {event.from_id[:8]}… to {event.to_id[:8]}…")
         elif isinstance(event, RegistrationExpired):

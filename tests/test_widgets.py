@@ -582,3 +582,14 @@ async def test_a_relayed_connection_says_so_in_both_panels() -> None:
         assert panel.peer.state is PeerState.CONNECTED
         assert "through the server's relay" in panel.status_text
         assert "route: relayed" in panel.status_text
+
+
+async def test_the_server_panel_shows_the_relay_at_work() -> None:
+    session, net = simulated(nat_b="symmetric")
+    server = ServerPanel(net.servers[0])
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    server.flush()
+    relayed = net.servers[0].core.relay.relayed
+    assert relayed > 0 and f"{relayed} relayed datagrams" in server.counts.value
+    assert "relaying from" in server.log.value
