@@ -497,7 +497,7 @@ def real_udp_chat(page: Page, kernel: KernelSockets, lab: Lab) -> None:
 
     fill_and_sync(alice.get_by_placeholder("paste the other peer's ID"), bob_id, kernel)
     button(alice, "Connect").click()
-    connected = re.compile(r"^Connected to 127\.0\.0\.1:\d+ in [\d.]+ ms\.$")
+    connected = re.compile(r"^Connected to 127\.0\.0\.1:\d+ in [\d.]+ ms, route: direct\.$")
     expect(alice.get_by_text(connected)).to_be_visible(timeout=ACTION_MS)
     expect(bob.get_by_text(connected)).to_be_visible(timeout=ACTION_MS)
 
