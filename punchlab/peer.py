@@ -50,6 +50,7 @@ from punchlab.peer_table import (
     accepts_introduction,
 )
 from punchlab.policy import Policy, policy_for
+from punchlab.relay import RELAY_PAYLOAD_BYTES
 from punchlab.stun.discovery import DiscoveryResult
 from punchlab.traversal import NatReport, Route, Rung
 
@@ -414,6 +415,8 @@ class PeerCore:
         if self.state is not PeerState.CONNECTED or self.peer_address is None:
             raise LocalProtocolError(f"cannot send text while {self.state.value}")
         limit = MAX_DATAGRAM_BYTES if FEATURE_LARGE in self.partner_features else GO_DATAGRAM_BYTES
+        if self.route is Route.RELAYED:  # the server relays at most this much in one piece
+            limit = min(limit, RELAY_PAYLOAD_BYTES)
         # Go clients end every line with a newline; so do we, for them to print.
         body = text[:-1] if text.endswith("\n") else text
         pieces = list(self._text_pieces(body, limit))

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 
 from punchlab.ratelimit import RateTable
 
-__all__ = ["RelayLimits", "RelayPair", "RelayTable"]
+__all__ = ["RELAY_PAYLOAD_BYTES", "RelayLimits", "RelayPair", "RelayTable"]
+
+
+#: The largest message relayed by default (a punchlab peer cuts relayed chat lines to fit).
+RELAY_PAYLOAD_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,7 @@ class RelayLimits:
     """What one peer may send through the relay."""
 
     #: The largest message a peer may have relayed (a chat line fits).
-    payload_bytes: int = 1024
+    payload_bytes: int = RELAY_PAYLOAD_BYTES
     datagrams_per_second: float = 50.0
     datagram_burst: int = 100
     bytes_per_second: float = 16_384.0

@@ -245,3 +245,13 @@ def test_the_chapter_questions_are_answered_by_the_simulator() -> None:
     assert route.check("relayed").right and not route.check("birthday").right
     odds = birthday_question(lambda: 256, lambda: 1024)
     assert odds.check(98).right and not odds.check(50).right
+
+
+def test_a_long_line_crosses_the_relay_in_pieces_the_server_accepts() -> None:
+    net, a, b = ladder_pair("symmetric", "symmetric")
+    assert both_connected(net, a, b) and a.core.route is Route.RELAYED
+    line = "é" * 3000  # 6,000 bytes: more than one relayed datagram may carry
+    a.send_text(line)
+    assert net.run_until(lambda: "".join(b.texts) == line, 5)
+    assert len(b.texts) > 1
+    assert net.servers[0].core.rejected["relay limited"] == 0
