@@ -326,20 +326,7 @@ class BirthdayLab:
             first = asyncio.Event()
             reader = asyncio.create_task(_receive(hard, token, received, first))
             _send(easy_control, {"ports": ports, "rate": rate})
-            done = asyncio.create_task(_event(easy, "done", timeout=None))
-            hit = asyncio.create_task(first.wait())
-            try:
-                finished, _ = await asyncio.wait(
-                    {done, hit, reader}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if reader in finished and not first.is_set():
-                    reader.result()  # the hard agent died: say how
-                    raise RuntimeError("the hard side's agent stopped before the run ended")
-                await asyncio.sleep(_DRAIN)  # a lower index may still be on the wire
-                ended = done.result() if done in finished else None
-            finally:
-                done.cancel()
-                hit.cancel()
+            ended = await _until_hit_or_done(easy, reader, first)
         finally:
             if reader is not None:
                 reader.cancel()
@@ -415,6 +402,24 @@ def _entries(table: str) -> list[tuple[dict[str, str], dict[str, str]]]:
         if len(orig) == 4 and len(reply) == 4:
             entries.append((orig, reply))
     return entries
+
+
+async def _until_hit_or_done(
+    easy: asyncio.subprocess.Process, reader: asyncio.Task[None], first: asyncio.Event
+) -> dict[str, Any] | None:
+    """Wait for the first hit or the easy agent's last probe; its "done" line, if it came."""
+    done = asyncio.create_task(_event(easy, "done", timeout=None))
+    hit = asyncio.create_task(first.wait())
+    try:
+        finished, _ = await asyncio.wait({done, hit, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if reader in finished and not first.is_set():
+            reader.result()  # the hard agent died: say how
+            raise RuntimeError("the hard side's agent stopped before the run ended")
+        await asyncio.sleep(_DRAIN)  # a lower index may still be on the wire
+        return done.result() if done in finished else None
+    finally:
+        done.cancel()
+        hit.cancel()
 
 
 def _plan(rng: random.Random, cap: int, avoid: set[int]) -> list[int]:

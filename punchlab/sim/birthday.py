@@ -123,22 +123,7 @@ def birthday_curve(
     so any run is reproducible.
     """
     config = nat_config(nat)
-    if isinstance(open_ports, bool) or not isinstance(open_ports, int):
-        raise ValueError(f"open_ports must be an integer, not {open_ports!r}")
-    if not 1 <= open_ports < PORT_RANGE:
-        raise ValueError(
-            f"open_ports must be at least 1 and below the NAT's {PORT_RANGE} outside ports,"
-            f" not {open_ports}"
-        )
-    counts = tuple(probes)
-    if not counts:
-        raise ValueError("probes must name at least one probe count")
-    for count in counts:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"each probe count must be a positive integer, not {count!r}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive integer, not {trials!r}")
-
+    counts = _checked(open_ports, probes, trials)
     max_probes = max(counts)
     insides = [
         (
@@ -167,6 +152,26 @@ def birthday_curve(
         success=tuple(hits_by[n] / trials for n in counts),
         first_hits=first_hits,
     )
+
+
+def _checked(open_ports: int, probes: Sequence[int], trials: int) -> tuple[int, ...]:
+    """The probe counts, once every argument has been found sound (else a clear ValueError)."""
+    if isinstance(open_ports, bool) or not isinstance(open_ports, int):
+        raise ValueError(f"open_ports must be an integer, not {open_ports!r}")
+    if not 1 <= open_ports < PORT_RANGE:
+        raise ValueError(
+            f"open_ports must be at least 1 and below the NAT's {PORT_RANGE} outside ports,"
+            f" not {open_ports}"
+        )
+    counts = tuple(probes)
+    if not counts:
+        raise ValueError("probes must name at least one probe count")
+    for count in counts:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"each probe count must be a positive integer, not {count!r}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, not {trials!r}")
+    return counts
 
 
 def _first_hit(
