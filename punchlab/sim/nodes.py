@@ -101,16 +101,6 @@ class SimNode:
         return f"<{type(self).__name__} {self.name} at {format_address(self.address)}>"
 
 
-class _DiscoverySocket:
-    """A socket of a peer's discovery: what arrives goes to the discovery, not the peer."""
-
-    def __init__(self, check: SimNatCheck, via: int) -> None:
-        self.check, self.via, self.name = check, via, check.name
-
-    def deliver(self, data: bytes, source: Address) -> None:
-        self.check.deliver(self.via, data, source)
-
-
 class SimServer(SimNode):
     """The rendezvous server on the simulated internet."""
 
@@ -280,8 +270,7 @@ class SimPeer(SimNode):
             filtering=False,
             hairpinning=False,
         )
-        for via, address in enumerate(check.sockets[: check.core.sockets]):
-            self.network.attach(self.name, address, _DiscoverySocket(check, via))
+        check.bind(lambda address, receiver: self.network.attach(self.name, address, receiver))
         self.discovery = check
         check.start()
 

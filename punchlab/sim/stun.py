@@ -121,16 +121,17 @@ class SimNatCheck:
         self.core.start(self.network.now)
         self._flush()
 
+    def bind(self, attach: Callable[[Address, _Socket], None]) -> None:
+        """Bind the tests' sockets, each with ``attach(address, receiver)``."""
+        for via, address in enumerate(self.sockets):
+            attach(address, _Socket(self.name, self._on_datagram(via)))
+
     def _on_datagram(self, via: int) -> Callable[[bytes, Address], None]:
         def receive(data: bytes, source: Address) -> None:
-            self.deliver(via, data, source)
+            self.core.receive_datagram(data, source, via, self.network.now)
+            self._flush()
 
         return receive
-
-    def deliver(self, via: int, data: bytes, source: Address) -> None:
-        """A datagram for socket ``via`` of the tests."""
-        self.core.receive_datagram(data, source, via, self.network.now)
-        self._flush()
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
@@ -157,6 +158,5 @@ def add_natcheck(
     realm = network._realm_of(behind)
     ip = network._next_address(realm)
     check = SimNatCheck(network, name, ip, server.responder.endpoints.primary, **options)
-    for via, address in enumerate(check.sockets):
-        network._attach(realm, address, _Socket(name, check._on_datagram(via)))
+    check.bind(lambda address, receiver: network._attach(realm, address, receiver))
     return check
