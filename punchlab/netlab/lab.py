@@ -449,12 +449,15 @@ class Lab:
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
 
-    def rfc5780_server_arguments(self) -> list[str]:
-        """The server's second address, added once: what ``serve`` needs to be an RFC 5780
-        server."""
+    def add_alternate_address(self) -> None:
+        """The server's second address (an RFC 5780 server needs two), added once."""
         if not self._alternate_added:
             self.add_address("srv", "eth0", ALTERNATE_SERVER_IP)
             self._alternate_added = True
+
+    def rfc5780_server_arguments(self) -> list[str]:
+        """What ``punchlab serve`` needs to be an RFC 5780 server here (adds the address)."""
+        self.add_alternate_address()
         return ["--stun-alternate", ALTERNATE_SERVER_IP, "--stun-port", str(STUN_PORT)]
 
     async def _run_pair(

@@ -108,7 +108,7 @@ async def _start_server(lab: Lab, server: str) -> asyncio.subprocess.Process:
     if server == "punchlab":
         arguments = [
             sys.executable, "-m", "punchlab", "serve", "--host", SERVER_IP, "--quiet",
-            "--stun-alternate", ALTERNATE_SERVER_IP, "--stun-port", str(STUN_PORT),
+            *lab.rfc5780_server_arguments(),
         ]  # fmt: skip
     else:
         arguments = [
@@ -149,7 +149,7 @@ async def natcheck(
     """Every chosen checker against every chosen server, behind one real NAT of ``kind``."""
     results = []
     with Lab(kind, "none") as lab:
-        lab.rfc5780_server_arguments()  # the server's second address
+        lab.add_alternate_address()  # coturn listens on it too
         for server in servers:
             process = await _start_server(lab, server)
             try:
