@@ -57,6 +57,7 @@ from typing import Any
 
 from punchlab.netlab.lab import Lab, side_addresses
 from punchlab.netlab.system import LabUnavailable, interrupt_all, run
+from punchlab.sim.birthday import birthday_formula, hit_share
 
 __all__ = [
     "DEFAULT_RATE",
@@ -94,7 +95,7 @@ _DRAIN = 0.2
 
 def formula(n: int, k: int, ports: int = PORTS) -> float:
     """Chance that one of n uniform probes hits one of k open ports out of ``ports``."""
-    return 1.0 - (1.0 - min(k, ports) / ports) ** n
+    return birthday_formula(min(k, ports), n, ports)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class NetlabBirthday:
         """The share of runs whose first hit came by probe n (the same runs for every n)."""
         if not self.runs:
             return math.nan
-        return sum(1 for h in self.first_hits if h is not None and h <= n) / len(self.runs)
+        return hit_share(self.first_hits, n)
 
     def formula(self, n: int) -> float:
         return formula(n, self.open_ports)
@@ -617,10 +618,6 @@ def _agent_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(_agent_main())
-
-
 @dataclass(frozen=True)
 class RecordedBirthday:
     """A measurement on real kernel NATs kept with the package (a notebook cannot run the lab
@@ -638,10 +635,7 @@ class RecordedBirthday:
     @property
     def success(self) -> tuple[float, ...]:
         """The share of runs with a hit by each probe count, read from the same runs."""
-        return tuple(
-            sum(1 for hit in self.first_hits if hit is not None and hit <= n) / self.runs
-            for n in self.probes
-        )
+        return tuple(hit_share(self.first_hits, n) for n in self.probes)
 
 
 def recorded_measurement() -> RecordedBirthday:
@@ -651,3 +645,7 @@ def recorded_measurement() -> RecordedBirthday:
     data = json.loads(files("punchlab").joinpath("data/netlab_birthday.json").read_text())
     hits = tuple(None if hit is None else int(hit) for hit in data["first_hits"])
     return RecordedBirthday(str(data["command"]), int(data["open_ports"]), hits)
+
+
+if __name__ == "__main__":
+    sys.exit(_agent_main())

@@ -61,6 +61,13 @@ def birthday_formula(open_ports: int, probes: int, port_range: int) -> float:
     return 1.0 - (1.0 - open_ports / port_range) ** probes
 
 
+def hit_share(first_hits: Sequence[int | None], probes: int) -> float:
+    """The share of runs whose first hit came by probe ``probes`` (0 when there are none)."""
+    if not first_hits:
+        return 0.0
+    return sum(1 for hit in first_hits if hit is not None and hit <= probes) / len(first_hits)
+
+
 @dataclass(frozen=True)
 class BirthdayCurve:
     """Measured chances of a hit after each number of probes, from the same trials."""
