@@ -650,12 +650,18 @@ class RendezvousCore:
         if not own_quiet:
             del self._quiet_by_ip[share]
 
-    def _acknowledge(self, address: Address, message: Message, now: float) -> None:
+    def _settle_notice(self, address: Address, token: str | None) -> bool:
+        """Stop resending the INITIATE_CHAT of ``token`` to ``address``; whether one was due."""
         notice = self._pending.get(address)
-        if notice is None or notice.token != message.token:
+        if notice is None or notice.token != token:
+            return False
+        del self._pending[address]
+        return True
+
+    def _acknowledge(self, address: Address, message: Message, now: float) -> None:
+        if not self._settle_notice(address, message.token):
             self._reject(address, "unexpected ack", "INITIATE_CHAT_ACK for no pending introduction")
             return
-        del self._pending[address]
         registration = self._by_address.get(address)
         if registration is not None:
             self._refresh(registration, now)
@@ -676,9 +682,7 @@ class RendezvousCore:
             self._reject(address, "relay refused", "RELAY without a token of its introductions")
             return
         self._refresh(sender, now)
-        own_notice = self._pending.get(address)
-        if own_notice is not None and own_notice.token == message.token:
-            del self._pending[address]  # it uses the token: its introduction arrived
+        self._settle_notice(address, message.token)  # it uses the token: it was introduced
         if not message.payload:
             return
         partner = self._by_id.get(partner_id)
