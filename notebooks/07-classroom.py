@@ -109,9 +109,11 @@ teacher
 #   it must leave and come back in through the same NAT, which only works if
 #   the NAT supports *hairpinning* (RFC 4787 REQ-9); Ford, Srisuresh and Kegel
 #   (2005, §6) found UDP hairpinning in only 24% of the NATs they tested. The
-#   other way is for peers to exchange and try their *private* endpoints too,
-#   which punchlab does not do yet (Ford, Srisuresh and Kegel 2005, §3
-#   describe it).
+#   other way is for peers to exchange and try their *private* endpoints too
+#   (Ford, Srisuresh and Kegel 2005, §3; ICE's host candidates, RFC 8445
+#   §5.1.1). punchlab's peers do: each tells the server its local address,
+#   and the server passes it on to a partner behind the same public IP
+#   ([chapter 12](12-one-nat-for-the-class.ipynb)).
 
 # %% [markdown]
 # ## A class behind one NAT, on the simulator
@@ -122,49 +124,41 @@ teacher
 # server is outside.
 #
 # **Predict first**: which address will the server give Bob for Alice? And
-# will their punch connect, with hairpinning off (`HAIRPINNING = False`)?
+# with hairpinning off (`HAIRPINNING = False`), which way will they connect:
+# `private` (each other's local address), `direct` or `peer-reflexive` (the
+# public address), `relayed`, or not at all (`none`)?
 
 # %%
-from punchlab.exercises import campus_address_question, campus_connect_question
+from punchlab.exercises import campus_address_question, campus_route_question
 
 CAMPUS_NAT = "port-restricted-cone"
 HAIRPINNING = False
 campus_address_question(lambda: CAMPUS_NAT)
 
 # %%
-campus_connect_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
+campus_route_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
 
 # %% [markdown]
 # Run it: both students register, Alice asks for Bob, and the simulator runs
 # the punch for five virtual seconds. The first table is the introduction:
 # the server tells Bob that Alice is at the campus NAT's public address,
-# because that is where her REGISTRATION came from. The second table lists
-# the first `HELLO`s: each is sent to that public address (the `to` column),
-# and the NAT, which does not hairpin, drops it. The diagram draws the same
-# two `HELLO`s meeting their end at the NAT (the crosses, with the reason).
-# Set `HAIRPINNING = True` above and run these cells again: the same NAT
-# turns the `HELLO`s round, and the students connect directly.
+# because that is where her REGISTRATION came from (and, in a `local` key the
+# Go programs ignore, her private address, since both came from one public
+# IP). The second table lists the first `HELLO`s. Each peer sends one to the
+# public address (the `to` column), which the NAT, not hairpinning, drops,
+# and one to the partner's private `10.0.1.x` address, which crosses the
+# campus LAN and arrives: the route is `private`. The diagram draws both: the
+# `HELLO`s to the public address end in a cross at the NAT (with the reason),
+# the others go straight from student to student.
 #
-# In the output, the route says how they ended up talking: `relayed` means
-# the punch failed (neither student got a `SUCCESS` from the other) and the
-# peers fell back to the last rung of punchlab's traversal ladder, the
-# server's relay ([chapter 10](10-when-punching-gets-hard.ipynb)): they chat,
-# but every line goes through the server.
-# In the first table, `detail` (Alice, `198.51.100.1:5000`) and `to` (Bob,
-# `198.51.100.1:49152`) are two ports on the NAT's one public address. The
-# private `10.0.1.x` addresses appear only as the `from` of the `HELLO`s,
-# though a datagram sent straight to one would arrive. The `... more events`
-# are the retries, each sent and dropped the same way. In the diagram, both
-# lines end in one cross on the NAT.
-#
-# With hairpinning on, the first `HELLO` may still be dropped, now "filtered
-# by NAT". A hairpinning NAT rewrites the source to the sender's public
-# endpoint (RFC 4787 §6, REQ-9), so Bob's filter lets Alice in only once Bob
-# has sent to her public endpoint: the punch of
-# [chapter 4](04-hole-punching.ipynb), inside one box.
-# With `CAMPUS_NAT = "symmetric"` their punch fails even with hairpinning
-# on, for the reason [chapter 5](05-nat-types.ipynb) gives for
-# address-and-port-dependent mapping, and they relay.
+# Set `HAIRPINNING = True` above and run these cells again: the NAT now turns
+# the public `HELLO`s round too, but the private ones are quicker (one LAN
+# hop, not two) and the peers keep the private path, as ICE prefers host
+# candidates (RFC 8445 §5.1.2.1). A hairpinning NAT rewrites the source to the
+# sender's public endpoint (RFC 4787 §6, REQ-9), so Bob's filter lets a
+# hairpinned `HELLO` in only once Bob has sent to Alice's public endpoint: the
+# punch of [chapter 4](04-hole-punching.ipynb), inside one box. Chapter 12
+# turns the private endpoints off to show what a class meets without them.
 
 # %%
 from punchlab.diagram import sequence_diagram
@@ -230,9 +224,9 @@ else:
 # * Seating decides what fails: a firewall or Wi-Fi isolation on one LAN,
 #   two home routers, or hairpinning behind one campus NAT.
 # * On the simulator, two students behind one port-restricted cone NAT
-#   without hairpinning got its public address; every `HELLO` was dropped
-#   ("no hairpinning"), the punch failed, and they chatted only through the
-#   server's relay.
+#   without hairpinning got its public address; every `HELLO` sent there was
+#   dropped ("no hairpinning"), but the `HELLO`s to each other's private
+#   address arrived, and they connected by the `private` route.
 # * A real peer panel and a trace-merging cell ended the notebook.
 #
 # ## What comes next

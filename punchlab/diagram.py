@@ -643,6 +643,7 @@ def matrix_diagram(
 #: A route's cell in :func:`route_matrix_diagram`: its words, fill and hatch, lightest
 #: for the cheapest route (Okabe-Ito colours, told apart by the words and hatches too).
 ROUTE_CELLS: dict[str | None, tuple[str, str, str | None]] = {
+    "private": ("private", "#EEF6FC", None),
     "direct": ("direct", "#D6EAF8", None),
     "peer-reflexive": ("peer-\nreflexive", "#A6D2F0", None),
     "predicted": ("predicted", "#B8E0D2", ".."),

@@ -63,7 +63,7 @@ __all__ = [
     "REFERENCES",
     "allows",
     "campus_address_question",
-    "campus_connect_question",
+    "campus_route_question",
     "chat_lines_question",
     "classify",
     "classify_exercise",
@@ -687,24 +687,33 @@ def campus_address_question(kind: Kind) -> Question:
     )
 
 
-def campus_connect_solution(kind: str, hairpinning: bool) -> Solution:
-    room = campus(kind, hairpinning=hairpinning)
+#: The routes a student may answer for a campus pair, and "none" (no connection).
+CAMPUS_ROUTES = (*(route.value for route in Route), "none")
+
+
+def campus_route_solution(kind: str, hairpinning: bool, private: bool = True) -> Solution:
+    room = campus(kind, hairpinning=hairpinning, private=private)
     drops = room.net.trace.filter(types=["HELLO"], kinds=["dropped"])
     reasons = sorted({event.reason for event in drops if event.reason})
     why = f"HELLOs dropped: {', '.join(reasons)}." if reasons else "No HELLO was dropped."
-    punched = room.connected and room.route in (Route.DIRECT, Route.PEER_REFLEXIVE)
-    if room.route is Route.RELAYED:
+    if room.route is Route.PRIVATE:
+        why += " The HELLOs to each other's private address needed no NAT at all."
+    elif room.route is Route.RELAYED:
         why += " They still talk, through the server's relay (chapter 10)."
-    answer = "yes" if punched else "no"
-    return Solution(answer, f"{kind}, hairpinning {'on' if hairpinning else 'off'}: {why}")
+    answer = room.route.value if room.route is not None else "none"
+    settings = f"hairpinning {'on' if hairpinning else 'off'}, private endpoints "
+    settings += "on" if private else "off"
+    return Solution(answer, f"{kind}, {settings}: {why}")
 
 
-def campus_connect_question(kind: Kind, hairpinning: Callable[[], bool]) -> Question:
-    """Chapter 7: 'Will two students behind one campus NAT connect?'."""
+def campus_route_question(
+    kind: Kind, hairpinning: Callable[[], bool], private: Callable[[], bool] = lambda: True
+) -> Question:
+    """Chapters 7 and 12: 'Which way will two students behind one campus NAT connect?'."""
     return Question(
-        "Alice and Bob sit behind the same campus NAT. Will their punch connect?",
-        Choice("yes", "no"),
-        lambda: campus_connect_solution(kind(), hairpinning()),
+        "Alice and Bob sit behind the same campus NAT. Which route will they connect by?",
+        Choice(*CAMPUS_ROUTES),
+        lambda: campus_route_solution(kind(), hairpinning(), private()),
     )
 
 

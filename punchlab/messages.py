@@ -177,6 +177,9 @@ class Message:
     token: str | None = None
     features: str | None = None
     secret: str | None = None
+    #: The sender's local addresses (punchlab.candidates), in REGISTRATION; in an
+    #: introduction, the partner's.
+    local: str | None = None
 
     def __post_init__(self) -> None:
         """A message is built from checked fields only: a wrong type is our own bug."""
@@ -184,7 +187,7 @@ class Message:
             raise LocalProtocolError(f"message type must be a MessageType, not {self.type!r}")
         if not isinstance(self.payload, str):
             raise LocalProtocolError(f"payload must be a string, not {self.payload!r}")
-        for name in ("token", "features", "secret"):
+        for name in ("token", "features", "secret", "local"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise LocalProtocolError(f"{name} must be a string or None, not {value!r}")
@@ -226,6 +229,8 @@ def encode(message: Message) -> bytes:
         text += ',"features":' + _quote(message.features)
     if message.secret is not None:
         text += ',"secret":' + _quote(message.secret)
+    if message.local is not None:
+        text += ',"local":' + _quote(message.local)
     data = (text + "}").encode("utf-8")
     if len(data) > MAX_DATAGRAM_BYTES:
         raise LocalProtocolError(
@@ -299,6 +304,7 @@ def _decode(data: bytes) -> Message:
     token = json_field(obj, "token")
     features = json_field(obj, "features")
     secret = json_field(obj, "secret")
+    local = json_field(obj, "local")
     if not isinstance(type_name, str):
         raise MalformedMessage("field 'type' is missing or not a string")
     if not isinstance(payload, str):
@@ -309,6 +315,8 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage("field 'features' is not a string")
     if secret is not None and not isinstance(secret, str):
         raise MalformedMessage("field 'secret' is not a string")
+    if local is not None and not isinstance(local, str):
+        raise MalformedMessage("field 'local' is not a string")
     try:
         message_type = MessageType(type_name)
     except ValueError:
@@ -319,6 +327,7 @@ def _decode(data: bytes) -> Message:
         None if token is None else _replace_lone_surrogates(token),
         None if features is None else _replace_lone_surrogates(features),
         None if secret is None else _replace_lone_surrogates(secret),
+        None if local is None else _replace_lone_surrogates(local),
     )
 
 

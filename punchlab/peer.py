@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from punchlab import ladder as _ladder
 from punchlab.addresses import same_host
+from punchlab.candidates import format_local, parse_local
 from punchlab.messages import (
     FEATURE_LARGE,
     FEATURE_RELAY,
@@ -30,6 +31,7 @@ from punchlab.messages import (
     Address,
     DatagramIgnored,
     LocalProtocolError,
+    MalformedMessage,
     Message,
     MessageType,
     RemoteProtocolError,
@@ -134,6 +136,9 @@ class PeerConfig:
     probe_limit: int = 1024
     #: A relayed connection tries the direct path again this often.
     direct_retry_interval: float = 5.0
+    #: Offer our local address to a partner behind the same NAT and try its
+    #: (punchlab.candidates): the ``private`` route. Off: the public address only.
+    private: bool = True
 
     def __post_init__(self) -> None:
         if self.registration_attempts < 1:
@@ -280,8 +285,10 @@ class PeerCore:
         config: PeerConfig | None = None,
         *,
         rng: random.Random | None = None,
+        local_addresses: tuple[Address, ...] = (),
     ) -> None:
-        """``rng`` draws birthday probe ports (the simulator passes a seeded one)."""
+        """``rng`` draws birthday probe ports (the simulator passes a seeded one);
+        ``local_addresses`` are our own, offered to a partner behind the same NAT."""
         self.server_address = server_address
         self.config = config or PeerConfig()
         self.state = PeerState.IDLE
@@ -299,6 +306,9 @@ class PeerCore:
         self.partner_features: frozenset[str] = frozenset()
         self.initiator = False
         self.connected_at: float | None = None
+        #: Private endpoints (punchlab.candidates): ours, and the partner's from the server.
+        self.local_addresses = local_addresses
+        self.partner_local: tuple[Address, ...] = ()
         #: Tokens of the introductions to the current peer (both sides may ask).
         self._tokens: set[str] = set()
         #: The token we put on datagrams: the last one the partner proved it holds.
@@ -349,18 +359,22 @@ class PeerCore:
         now: float,
         token: str | None = None,
         partner_features: str | None = None,
+        partner_local: str | None = None,
     ) -> None:
         """The initiator's side: the server's HTTP answer named the peer's address.
 
         ``partner_features`` is the ``features`` value of that answer (what
         the peer announced); ``None`` means a Go server or a Go peer.
+        ``partner_local``: its ``local`` value (the peer's private endpoints).
         When the peer asked for us at the same moment, we are already punching
         toward it: the answer only adds its token.
         """
         if self.state in PUNCHING_STATES and peer_address == self.introduced_address:
             self._add_partner_token(token if self.policy.extensions else None, peer_address)
             return
-        self._introduce(peer_address, now, token, partner_features, initiator=True)
+        self._introduce(
+            peer_address, now, token, partner_features, initiator=True, partner_local=partner_local
+        )
 
     def ask_introduction(self, peer_id: str) -> HttpRequest:
         """The request that asks the server to introduce us to ``peer_id`` (the client flow).
@@ -393,11 +407,13 @@ class PeerCore:
             self._events.append(IntroductionRefused(status, f"no usable address: {exc}"))
             return
         token, features = answer.get("token"), answer.get("features")
+        local = answer.get("local")
         self.start_punching(
             peer_address,
             now,
             token if isinstance(token, str) else None,
             features if isinstance(features, str) else None,
+            local if isinstance(local, str) else None,
         )
 
     @property
@@ -558,7 +574,9 @@ class PeerCore:
             self._ignore(address, "unexpected", f"INITIATE_CHAT while {self.state.value}")
             return
         features = message.features if self.policy.extensions else None
-        self._introduce(peer_address, now, token, features, initiator=False)
+        self._introduce(
+            peer_address, now, token, features, initiator=False, partner_local=message.local
+        )
 
     def _add_partner_token(self, token: str | None, address: Address) -> None:
         """Both sides asked at once: the partner's HELLOs carry its introduction's token."""
@@ -604,6 +622,8 @@ class PeerCore:
     def _route_now(self) -> Route:
         if self._relayed:
             return Route.RELAYED
+        if self.peer_address in self.partner_local:
+            return Route.PRIVATE
         if self.state is PeerState.PROBING:
             return Route.BIRTHDAY
         if self.state is PeerState.PREDICTING:
@@ -692,6 +712,9 @@ class PeerCore:
             and not self._relayed
             and self.policy.adopts_peer_reflexive
             and address != self.peer_address
+            # A private endpoint that answered is the best path there is (ICE ranks
+            # host candidates first): a copy through the NAT's hairpin does not move us.
+            and not (self.peer_address in self.partner_local and address not in self.partner_local)
         ):
             assert self.peer_address is not None
             self._events.append(PeerAddressChanged(self.peer_address, address))
@@ -701,6 +724,24 @@ class PeerCore:
             # and the partner talks to it now (two probes may hit at once: follow it).
             self.peer_via = self._via
             self._hit_sockets.add(self._via)
+
+    def _private_candidates(self, text: str | None, public: Address) -> tuple[Address, ...]:
+        """The partner's private endpoints worth a HELLO: only with tokens on both sides
+        (an answer is adopted on the token alone), checked again here (a claim)."""
+        if not text or not self.config.private or not self.policy.extensions:
+            return ()
+        if self.token is None:
+            return ()
+        if FEATURE_TOKEN not in self.partner_features:
+            return ()
+        try:
+            claims = parse_local(text)
+        except MalformedMessage as exc:
+            self._ignore(self.server_address, "bad local address", str(exc))
+            return ()
+        return tuple(
+            claim for claim in claims if claim != public and claim not in self.local_addresses
+        )
 
     @property
     def _climbs_ladder(self) -> bool:
@@ -729,6 +770,7 @@ class PeerCore:
         partner_features: str | None,
         *,
         initiator: bool,
+        partner_local: str | None = None,
     ) -> None:
         if self.peer_id is None:
             raise LocalProtocolError("cannot punch before registering")
@@ -739,6 +781,7 @@ class PeerCore:
         self._send_token = self.token
         self._tokens = set() if self.token is None else {self.token}
         self.partner_features = parse_features(partner_features) & PEER_FEATURES
+        self.partner_local = self._private_candidates(partner_local, peer_address)
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
@@ -759,10 +802,12 @@ class PeerCore:
             )
             return
         self._registration_attempts += 1
-        features = None
+        features = local = None
         if self.policy.extensions:
             features = PEER_FEATURE_LIST if self.config.ladder else PEER_FEATURE_LIST_NO_LADDER
-        self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
+            local = format_local(self.local_addresses) if self.config.private else None
+        registration = Message(MessageType.REGISTRATION, "", features=features, local=local)
+        self._send(registration, self.server_address)
         self._due[Timer.REGISTRATION_RETRY] = now + self._registration_interval
         self._registration_interval = min(self._registration_interval * 2, 2.0)
 
@@ -772,6 +817,12 @@ class PeerCore:
     def _hello_tick(self, now: float) -> None:
         hello = self._to_peer(MessageType.HELLO)
         self._send_peer(hello)
+        if self.state is PeerState.PUNCHING:
+            # The partner's private endpoints, beside its public address (never the
+            # one we already send to).
+            for candidate in self.partner_local:
+                if candidate != self.peer_address:
+                    self._send(hello, candidate)
         if STATES[self.state].relays:
             # Through the relay, and straight on too: the partner may have
             # punched through already, or its side may open yet.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from punchlab.peer import PeerConfig
 from punchlab.policy import PUNCHLAB
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import NatBox, PortAllocation, nat_config
@@ -120,23 +121,35 @@ class Campus:
 
     @property
     def route(self) -> Route | None:
-        """How they connected: ``relayed`` when the NAT would not turn the HELLOs round."""
+        """How they connected: ``private``, or ``relayed`` when the NAT would not turn
+        the HELLOs round and private endpoints were off."""
         return self.alice.core.route if self.connected else None
 
 
-def campus(kind: str, *, hairpinning: bool, seed: int = 0, punch_for: float = 5.0) -> Campus:
+def campus(
+    kind: str,
+    *,
+    hairpinning: bool,
+    seed: int = 0,
+    punch_for: float = 5.0,
+    private: bool = True,
+) -> Campus:
     """Both students register through the same NAT, then Alice asks for Bob.
 
-    The server sees both at the NAT's public address, so each HELLO must go out
-    to that address and come back in: only a NAT that hairpins (RFC 4787
-    REQ-9) turns it round. Without it the punch fails and the pair climbs
-    the traversal ladder to the server's relay.
+    The server sees both at the NAT's public address, so a HELLO sent there
+    must go out and come back in: only a NAT that hairpins (RFC 4787 REQ-9)
+    turns it round. Their private endpoints (punchlab.candidates) need no NAT:
+    the server passes them on because both came from one public IP. With
+    ``private=False`` the peers use only the public address, and without
+    hairpinning the punch fails and the pair climbs the traversal ladder to
+    the server's relay.
     """
     net = Network(seed=seed)
     net.add_server()
     nat = net.add_nat("campus NAT", kind, hairpinning=hairpinning)
-    alice = net.add_peer("Alice", behind=nat)
-    bob = net.add_peer("Bob", behind=nat)
+    config = PeerConfig(private=private)
+    alice = net.add_peer("Alice", behind=nat, config=config)
+    bob = net.add_peer("Bob", behind=nat, config=config)
     alice.register()
     bob.register()
     net.run_for(SETTLE)

@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from punchlab.addresses import same_host, share_key
+from punchlab.candidates import format_local, parse_local
 from punchlab.messages import (
     FEATURE_ACK,
     FEATURE_RELAY,
@@ -29,6 +30,7 @@ from punchlab.messages import (
     PEER_FEATURES,
     Address,
     DatagramIgnored,
+    MalformedMessage,
     Message,
     MessageType,
     PunchlabError,
@@ -158,6 +160,8 @@ class Registration:
     introduced: int = 0
     #: Token bucket of introductions *to* this peer (see ServerLimits).
     introductions: _Bucket | None = None
+    #: The local addresses it claimed (punchlab.candidates), checked and bounded.
+    local: tuple[Address, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,8 @@ class Introduction:
     token: str
     #: What the peer announced (the initiator learns it with the address).
     peer_features: frozenset[str] = frozenset()
+    #: The peer's local addresses, for an initiator behind the same public IP.
+    peer_local: tuple[Address, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +453,7 @@ class RendezvousCore:
             peer_address=peer.address,
             token=self._new_token(),
             peer_features=peer.features,
+            peer_local=_local_for(peer, initiator),
         )
         self._notify(initiator, peer, introduction.token, now)
         self.relay.remember(introduction.token, initiator_id, peer_id)
@@ -465,6 +472,7 @@ class RendezvousCore:
             # stranger who can forge the server's source address.
             features=",".join(sorted(initiator.features)) if peer.secret is not None else None,
             secret=peer.secret,
+            local=format_local(_local_for(initiator, peer)),
         )
         data = encode(notice)
         peer.introduced += 1  # each introduction may send one datagram unprompted
@@ -601,6 +609,7 @@ class RendezvousCore:
             answer,
             secret,
             received=1,
+            local=self._local_claims(address, message) if features else (),
         )
         self._by_id[peer_id] = registration
         self._by_address[address] = registration
@@ -608,6 +617,16 @@ class RendezvousCore:
         self._quiet[peer_id] = registration
         self._quiet_by_ip.setdefault(share, OrderedDict())[peer_id] = registration
         return registration
+
+    def _local_claims(self, address: Address, message: Message) -> tuple[Address, ...]:
+        """The local addresses a REGISTRATION claims; a bad claim is recorded and dropped
+        (the peer still registers: it only loses the private route)."""
+        try:
+            claims = parse_local(message.local)
+        except MalformedMessage as exc:
+            self._reject(address, "bad local address", str(exc))
+            return ()
+        return tuple(claim for claim in claims if claim != address)
 
     def _make_room(self, address: Address, share: str) -> bool:
         """Room for one more registration from ``address`` (counted under ``share``)."""
@@ -769,6 +788,14 @@ class RendezvousCore:
         self._events.append(DatagramIgnored(address, reason, detail))
 
 
+def _local_for(owner: Registration, partner: Registration) -> tuple[Address, ...]:
+    """``owner``'s local addresses, if ``partner`` may use them: a punchlab peer that
+    came from the same public IP (behind the same NAT, the one case they can help)."""
+    if partner.secret is None or not same_host(owner.address[0], partner.address[0]):
+        return ()
+    return owner.local
+
+
 def answer_start_communication(
     core: RendezvousCore, raw: bytes, source_ip: str | None, now: float
 ) -> tuple[int, dict[str, str]]:
@@ -795,8 +822,12 @@ def answer_start_communication(
         )
     except RequestError as exc:
         return exc.status, {"error": str(exc)}
-    return 200, {
+    answer = {
         "public": format_address(introduction.peer_address),
         "token": introduction.token,
         "features": ",".join(sorted(introduction.peer_features)),
     }
+    local = format_local(introduction.peer_local)
+    if local is not None:
+        answer["local"] = local
+    return 200, answer

@@ -1,7 +1,8 @@
 """The traversal ladder (DESIGN.md section 7): which way to try once the direct punch failed.
 
 A peer punches directly first (its partner's server-reflexive address, and
-the peer-reflexive rescue). When that has not worked after
+the peer-reflexive rescue; behind the same public IP, its private endpoints
+too, see punchlab.candidates). When that has not worked after
 ``PeerConfig.direct_timeout``, both sides choose the next rung from the same
 facts, so they choose the same one without another round trip: what each
 side's RFC 5780 discovery found about its own NAT, sent to the partner
@@ -39,8 +40,10 @@ __all__ = ["Allocation", "NatReport", "Route", "Rung", "next_rung", "pair_route"
 
 
 class Route(enum.StrEnum):
-    """How a connection was made, as every result reports it."""
+    """How a connection was made, as every result reports it (cheapest first)."""
 
+    #: Both behind one NAT: the partner's local address (punchlab.candidates).
+    PRIVATE = "private"
     DIRECT = "direct"
     PEER_REFLEXIVE = "peer-reflexive"
     PREDICTED = "predicted"

@@ -13,7 +13,7 @@ from punchlab.exercises import (
     HIDDEN_CASES,
     REFERENCES,
     campus_address_question,
-    campus_connect_question,
+    campus_route_question,
     chat_lines_question,
     classify,
     connect_question,
@@ -162,13 +162,15 @@ def test_chapters_5_and_6_connections_and_the_matrix() -> None:
     assert original.check(9).right
 
 
-def test_chapter_7_one_campus_nat_needs_hairpinning() -> None:
-    hairpinning = [False]
-    question = campus_connect_question(lambda: PRC, lambda: hairpinning[0])
-    assert question.check("no").right
+def test_chapter_7_one_campus_nat_connects_privately_or_needs_hairpinning() -> None:
+    hairpinning, private = [False], [True]
+    question = campus_route_question(lambda: PRC, lambda: hairpinning[0], lambda: private[0])
+    assert question.check("private").right
     assert "no hairpinning" in question.solve().explanation
+    private[0] = False
+    assert question.check("relayed").right
     hairpinning[0] = True
-    assert question.check("yes").right
+    assert question.solve().answer in ("direct", "peer-reflexive")
     handed = campus_address_question(lambda: PRC)
     assert handed.check("the campus NAT's public address").right
     assert not handed.check("Alice's private address").right

@@ -20,6 +20,7 @@ from punchlab.addresses import route_ip
 from punchlab.aio.runner import CoreRunner
 from punchlab.aio.sockets import ExtraSockets
 from punchlab.aio.stun import discover
+from punchlab.candidates import private_endpoints
 from punchlab.errors import (
     ConnectFailed,
     LocalProtocolError,
@@ -169,6 +170,9 @@ class Peer:
             ip = route_ip(server_address)
             if ip is not None:
                 self._runner.traced_address = (ip, self._runner.local_address[1])
+        self.core.local_addresses = private_endpoints(
+            self._runner.traced_address or self._runner.local_address
+        )
         self.core.register(asyncio.get_running_loop().time())
         self._runner.pump()
         await self._wait_for(lambda: self.state is not PeerState.REGISTERING, timeout)

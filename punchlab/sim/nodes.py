@@ -166,7 +166,10 @@ class SimPeer(SimNode):
         # Probe ports come from the seed and the name, not the network's generator
         # (drawing from it would change every other random choice of a replay).
         rng = random.Random(f"{network.seed}:{name}")
-        super().__init__(network, name, address, PeerCore(server.address, config, rng=rng))
+        # Its own address is its private endpoint (punchlab.candidates), offered to a
+        # partner behind the same NAT.
+        core = PeerCore(server.address, config, rng=rng, local_addresses=(address,))
+        super().__init__(network, name, address, core)
         self.server = server
         self.discover = discover
         self.discovery: SimNatCheck | None = None
