@@ -180,6 +180,9 @@ class Message:
     #: The sender's local addresses (punchlab.candidates), in REGISTRATION; in an
     #: introduction, the partner's.
     local: str | None = None
+    #: On HELLO and SUCCESS between punchlab peers: a tag of the sender, so that a
+    #: peer knows its own datagram when a hairpinning NAT turns it back to it.
+    sender: str | None = None
 
     def __post_init__(self) -> None:
         """A message is built from checked fields only: a wrong type is our own bug."""
@@ -187,7 +190,7 @@ class Message:
             raise LocalProtocolError(f"message type must be a MessageType, not {self.type!r}")
         if not isinstance(self.payload, str):
             raise LocalProtocolError(f"payload must be a string, not {self.payload!r}")
-        for name in ("token", "features", "secret", "local"):
+        for name in ("token", "features", "secret", "local", "sender"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise LocalProtocolError(f"{name} must be a string or None, not {value!r}")
@@ -231,6 +234,8 @@ def encode(message: Message) -> bytes:
         text += ',"secret":' + _quote(message.secret)
     if message.local is not None:
         text += ',"local":' + _quote(message.local)
+    if message.sender is not None:
+        text += ',"sender":' + _quote(message.sender)
     data = (text + "}").encode("utf-8")
     if len(data) > MAX_DATAGRAM_BYTES:
         raise LocalProtocolError(
@@ -305,6 +310,7 @@ def _decode(data: bytes) -> Message:
     features = json_field(obj, "features")
     secret = json_field(obj, "secret")
     local = json_field(obj, "local")
+    sender = json_field(obj, "sender")
     if not isinstance(type_name, str):
         raise MalformedMessage("field 'type' is missing or not a string")
     if not isinstance(payload, str):
@@ -317,6 +323,8 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage("field 'secret' is not a string")
     if local is not None and not isinstance(local, str):
         raise MalformedMessage("field 'local' is not a string")
+    if sender is not None and not isinstance(sender, str):
+        raise MalformedMessage("field 'sender' is not a string")
     try:
         message_type = MessageType(type_name)
     except ValueError:
@@ -328,6 +336,7 @@ def _decode(data: bytes) -> Message:
         None if features is None else _replace_lone_surrogates(features),
         None if secret is None else _replace_lone_surrogates(secret),
         None if local is None else _replace_lone_surrogates(local),
+        None if sender is None else _replace_lone_surrogates(sender),
     )
 
 

@@ -10,6 +10,7 @@ how the peer punches is its :class:`punchlab.policy.Policy`.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 from collections import deque
@@ -77,6 +78,12 @@ __all__ = [
     "Trigger",
     "accepts_introduction",
 ]
+
+
+def sender_tag(peer_id: str, secret: str | None) -> str:
+    """Our ``sender`` tag: stable for a registration, and telling the partner nothing
+    (a hash; the secret itself never leaves for the partner)."""
+    return hashlib.sha256(f"{peer_id}\n{secret or ''}".encode()).hexdigest()[:12]
 
 
 def _quoted_size(text: str) -> int:
@@ -309,6 +316,7 @@ class PeerCore:
         #: Private endpoints (punchlab.candidates): ours, and the partner's from the server.
         self.local_addresses = local_addresses
         self.partner_local: tuple[Address, ...] = ()
+        self._sender_tag: str | None = None
         #: Tokens of the introductions to the current peer (both sides may ask).
         self._tokens: set[str] = set()
         #: The token we put on datagrams: the last one the partner proved it holds.
@@ -534,6 +542,7 @@ class PeerCore:
             if self.policy.extensions:
                 self.secret = message.secret
                 self.server_features = parse_features(message.features)
+                self._sender_tag = sender_tag(message.payload, message.secret)
             self._transition(Trigger.REGISTRATION_ANSWERED, now)
             self._events.append(Registered(message.payload))
 
@@ -678,6 +687,11 @@ class PeerCore:
         if not STATES[self.state].talks_to_peer:
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
+        if message.sender is not None and message.sender == self._sender_tag:
+            # A hairpinning NAT turned our own HELLO or SUCCESS back to us (both
+            # sides hold the token, so only this tells it from the partner's).
+            self._ignore(address, "own datagram", f"our own {message.type} came back")
+            return False
         assert self.introduced_address is not None
         if self._relayed:  # the server forwarded it: only the token can say who sent it
             valid = message.token is not None and message.token in self._tokens
@@ -759,8 +773,11 @@ class PeerCore:
         self._hit_sockets = set()
 
     def _to_peer(self, message_type: MessageType, payload: str = "...") -> Message:
-        """A datagram for the partner, with the token it knows (the Go side ignores it)."""
-        return Message(message_type, payload, token=self._send_token)
+        """A datagram for the partner, with the token it knows (the Go side ignores it)
+        and, on HELLO and SUCCESS to a punchlab partner, our sender tag."""
+        tagged = message_type in (MessageType.HELLO, MessageType.SUCCESS) and self.checks_tokens
+        sender = self._sender_tag if tagged else None
+        return Message(message_type, payload, token=self._send_token, sender=sender)
 
     def _introduce(
         self,

@@ -241,3 +241,50 @@ def test_without_private_endpoints_a_nat_without_hairpinning_drops_every_hello()
 def test_with_hairpinning_and_no_private_endpoints_the_public_address_works() -> None:
     room = campus("port-restricted-cone", hairpinning=True, private=False)
     assert room.route in (Route.DIRECT, Route.PEER_REFLEXIVE)
+
+
+def test_a_peer_ignores_its_own_hello_turned_back_by_a_hairpinning_nat() -> None:
+    core = introduced_peer()
+    own = [decode(data) for data, _ in core.datagrams_to_send(1.0)]
+    hello = next(message for message in own if message.type is MessageType.HELLO)
+    assert hello.sender is not None
+    core.receive_datagram(encode(hello), PARTNER_PUBLIC, 1.01)
+    assert core.peer_address == PARTNER_PUBLIC and not core.datagrams_to_send(1.01)
+    partner = Message(MessageType.HELLO, token=TOKEN, sender="partner-tag")
+    core.receive_datagram(encode(partner), PARTNER_PUBLIC, 1.02)
+    assert any(decode(data).type is MessageType.SUCCESS for data, _ in core.datagrams_to_send(1.02))
+
+
+# -- carrier-grade NAT ----------------------------------------------------------------------
+
+
+def test_a_carrier_grade_nat_hands_out_shared_addresses_and_hairpins() -> None:
+    from punchlab.sim import Network
+
+    net = Network(seed=0)
+    net.add_server()
+    cgn = net.add_cgn()
+    home = net.add_nat("home", "port-restricted-cone", behind=cgn)
+    assert cgn.config.hairpinning and home.outside_ip == "100.64.0.1"
+
+
+@pytest.mark.parametrize(
+    ("place", "kind_a", "kind_b", "route"),
+    [
+        ("same", "port-restricted-cone", "port-restricted-cone", Route.DIRECT),
+        ("different", "port-restricted-cone", "port-restricted-cone", Route.DIRECT),
+        ("same", "none", "none", Route.PRIVATE),
+        ("same", "port-restricted-cone", "symmetric", Route.RELAYED),
+        ("different", "symmetric", "symmetric", Route.RELAYED),
+    ],
+)
+def test_homes_behind_carrier_grade_nats_connect_by_the_expected_route(
+    place: str, kind_a: str, kind_b: str, route: Route
+) -> None:
+    from punchlab.sim import punch
+
+    result = punch(kind_a, kind_b, cgn=place, discover=True)
+    assert result.connected, result.summary()
+    assert result.route is route, result.summary()
+    # Lines crossed both ways: neither peer adopted its own HELLO turned back by the CGN.
+    assert result.texts_a_to_b == result.texts_b_to_a == 5

@@ -32,9 +32,16 @@ def test_a_lossy_registration_still_registers() -> None:
 
 
 def test_one_campus_nat_punches_its_students_through_only_when_it_hairpins() -> None:
-    without = campus("port-restricted-cone", hairpinning=False)
+    """Without private endpoints, only hairpinning turns the public HELLOs round."""
+    without = campus("port-restricted-cone", hairpinning=False, private=False)
     assert without.connected and without.route is Route.RELAYED  # the ladder's last rung
     dropped = without.net.trace.filter(types=["HELLO"], kinds=["dropped"])
     assert {event.reason for event in dropped} == {"no hairpinning"}
-    hairpinned = campus("port-restricted-cone", hairpinning=True)
+    hairpinned = campus("port-restricted-cone", hairpinning=True, private=False)
     assert hairpinned.connected and hairpinned.route is Route.DIRECT
+
+
+def test_one_campus_nat_connects_its_students_privately_with_or_without_hairpinning() -> None:
+    for hairpinning in (False, True):
+        room = campus("port-restricted-cone", hairpinning=hairpinning)
+        assert room.connected and room.route is Route.PRIVATE

@@ -25,6 +25,7 @@ from punchlab.messages import Address, format_address
 
 __all__ = [
     "BEHAVIOURS",
+    "CARRIER_GRADE",
     "PRESETS",
     "Behaviour",
     "Mapping",
@@ -86,6 +87,16 @@ PRESETS: dict[str, NatConfig] = {
 #: Every preset name, ``none`` first, in order of increasing strictness.
 PRESET_NAMES = ("none", *PRESETS)
 
+#: A carrier-grade NAT (RFC 6888): the provider's NAT in front of many homes.
+#: RFC 6888 REQ-1 makes RFC 4787's requirements apply, so it maps
+#: endpoint-independently (RFC 4787 REQ-1) and hairpins (REQ-9); it filters by
+#: address, the stricter of RFC 4787 REQ-8's two recommendations, and takes its
+#: ports from a pool at random rather than keeping the home's.
+CARRIER_GRADE = NatConfig(_EIM, _ADM, PortAllocation.RANDOM, hairpinning=True, name="carrier-grade")
+
+#: Kinds that are not among the classic presets, by name (see :func:`nat_config`).
+OTHER_KINDS: dict[str, NatConfig] = {CARRIER_GRADE.name: CARRIER_GRADE}
+
 #: The short forms of the behaviours in the names of :data:`BEHAVIOURS`.
 SHORT_NAMES = {_EIM: "EI", _ADM: "AD", _APDM: "APD"}
 
@@ -114,9 +125,9 @@ def nat_config(kind: str | NatConfig, **overrides: object) -> NatConfig:
     if isinstance(kind, NatConfig):
         config = kind
     else:
-        config_or_none = PRESETS.get(kind) or BEHAVIOURS.get(kind)
+        config_or_none = PRESETS.get(kind) or BEHAVIOURS.get(kind) or OTHER_KINDS.get(kind)
         if config_or_none is None:
-            choices = ", ".join((*PRESET_NAMES, *BEHAVIOURS))
+            choices = ", ".join((*PRESET_NAMES, *BEHAVIOURS, *OTHER_KINDS))
             raise ValueError(f"unknown NAT kind {kind!r}; choose one of {choices}")
         config = config_or_none
     return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["Delay", "Drop", "Hop", "Network", "Realm", "RoutePacket", "drop_first"]
 
 SERVER_IP = "203.0.113.1"
+#: RFC 6598's shared address space, between a carrier-grade NAT and its customers.
+SHARED_ADDRESS_SPACE = "100.64.0.0/10"
 
 
 @dataclass(frozen=True)
@@ -164,19 +166,32 @@ class Network:
         *,
         behind: NatBox | None = None,
         lan: LinkConfig | None = None,
+        inside: str | None = None,
         **overrides: object,
     ) -> NatBox:
-        """A NAT box on the internet (or inside another NAT's network), with a fresh LAN."""
+        """A NAT box on the internet (or inside another NAT's network), with a fresh LAN.
+
+        ``inside``: the network its LAN's addresses come from (default: a fresh
+        10.0.N.0/24); a carrier-grade NAT's is RFC 6598's shared 100.64.0.0/10.
+        """
         outside = self._realm_of(behind)
         config = nat_config(kind, **overrides)
         box = NatBox(name, self._next_address(outside), config, self.rng)
         self._realm_count += 1
-        inside = Realm(f"{name} LAN", lan or self.lan, gateway=box, parent=outside)
-        inside._addresses = _private_addresses(self._realm_count)
-        outside.nats[box.outside_ip] = (box, inside)
-        self._locations[box.name] = inside
+        realm = Realm(f"{name} LAN", lan or self.lan, gateway=box, parent=outside)
+        if inside is None:
+            realm._addresses = _private_addresses(self._realm_count)
+        else:
+            realm._addresses = (str(host) for host in ipaddress.ip_network(inside).hosts())
+        outside.nats[box.outside_ip] = (box, realm)
+        self._locations[box.name] = realm
         self.nat_boxes.append(box)
         return box
+
+    def add_cgn(self, name: str = "CGN", kind: str | NatConfig = "carrier-grade") -> NatBox:
+        """A carrier-grade NAT on the internet, its inside the shared address space
+        100.64.0.0/10 of RFC 6598; put home NATs behind it with ``add_nat(behind=...)``."""
+        return self.add_nat(name, kind, inside=SHARED_ADDRESS_SPACE)
 
     def add_server(
         self,

@@ -67,13 +67,34 @@ def _label(kind: str | NatConfig) -> str:
 
 
 def _add_side(
-    net: Network, name: str, kind: str | NatConfig, nat_timeout: float | None
+    net: Network,
+    name: str,
+    kind: str | NatConfig,
+    nat_timeout: float | None,
+    behind: NatBox | None = None,
 ) -> NatBox | None:
     if _label(kind) == "none":
-        return None
+        return behind
     if nat_timeout is None:
-        return net.add_nat(f"NAT {name}", kind)
-    return net.add_nat(f"NAT {name}", kind, timeout=nat_timeout)
+        return net.add_nat(f"NAT {name}", kind, behind=behind)
+    return net.add_nat(f"NAT {name}", kind, behind=behind, timeout=nat_timeout)
+
+
+#: Where the two homes sit with ``punch(cgn=...)``: no carrier-grade NAT, both behind
+#: one, or each behind its own.
+CGN_PLACES = (None, "same", "different")
+
+
+def _carriers(
+    net: Network, cgn: str | None, kind: str | NatConfig
+) -> tuple[NatBox | None, NatBox | None]:
+    """The carrier-grade NATs in front of side A's and side B's home (None: the internet)."""
+    if cgn not in CGN_PLACES:
+        raise ValueError(f"cgn must be one of {CGN_PLACES}, not {cgn!r}")
+    if cgn is None:
+        return None, None
+    first = net.add_cgn("CGN A" if cgn == "different" else "CGN", kind)
+    return first, first if cgn == "same" else net.add_cgn("CGN B", kind)
 
 
 def punch(
@@ -92,6 +113,8 @@ def punch(
     nat_timeout: float | None = None,
     config: PeerConfig | None = None,
     discover: bool = False,
+    cgn: str | None = None,
+    cgn_kind: str | NatConfig = "carrier-grade",
 ) -> PunchResult:
     """Two peers behind ``nat_a`` and ``nat_b``, a public server; A asks to talk to B.
 
@@ -104,12 +127,16 @@ def punch(
     learn their NAT's mapping first, so that a failed direct punch can climb
     to port prediction or birthday probing rather than the relay
     (``result.route`` says which way won).
+    With ``cgn="same"`` both homes sit behind one carrier-grade NAT of
+    ``cgn_kind`` (RFC 6888, see :meth:`Network.add_cgn`), with ``"different"``
+    each behind its own.
     """
     internet = LinkConfig(latency, jitter, loss, duplicate, reorder)
     net = Network(seed, internet=internet)
     net.add_server(rfc5780=discover)
-    box_a = _add_side(net, "A", nat_a, nat_timeout)
-    box_b = _add_side(net, "B", nat_b, nat_timeout)
+    carrier_a, carrier_b = _carriers(net, cgn, cgn_kind)
+    box_a = _add_side(net, "A", nat_a, nat_timeout, carrier_a)
+    box_b = _add_side(net, "B", nat_b, nat_timeout, carrier_b)
     base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
     peer_config = replace(
         base, registration_attempts=max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
