@@ -22,7 +22,7 @@ import math
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -237,6 +237,9 @@ def _draw_breaks(ax: Axes, axis: TimeAxis, placer: _LabelPlacer) -> None:
 class _Options:
     addresses: bool
     reasons: bool
+    #: Drops already labelled, by place and reason: two datagrams dropped at one
+    #: spot for one reason (both sides' HELLOs at one NAT) get one label.
+    labelled: set[tuple[float, float, str]] = field(default_factory=set)
 
 
 def _draw_segments(ax: Axes, arrow: Arrow, geometry: ArrowGeometry, colour: str) -> None:
@@ -288,6 +291,10 @@ def _draw_end(
     ax.plot([ex], [ey], marker="x", color=DROP_COLOUR, ms=9, mew=2.4, zorder=5, gid="drop")
     if not (options.reasons and arrow.reason):
         return []
+    spot = (round(ex, 6), round(ey, 9), arrow.reason)
+    if spot in options.labelled:
+        return []
+    options.labelled.add(spot)
     reason = ax.text(
         ex + 0.1,
         ey,

@@ -586,3 +586,19 @@ def test_image_success_matrix() -> Figure:
     figure = matrix_diagram(DesignTable(), title="original algorithm").get_figure()
     assert isinstance(figure, Figure)
     return figure
+
+
+def test_two_drops_at_one_spot_for_one_reason_get_one_label() -> None:
+    from punchlab.scenes import campus
+
+    room = campus("port-restricted-cone", hairpinning=False, private=False)
+    first = next(iter(room.net.trace.filter(types=["HELLO"], kinds=["sent"]))).time
+    ax = sequence_diagram(
+        room.net.trace,
+        actors=["Alice", "campus NAT", "Bob"],
+        types=["HELLO"],
+        time_range=(first, first + 0.0021),
+    )
+    crosses = [a for a in ax.get_children() if a.get_gid() == "drop"]
+    reasons = [t.get_text() for t in ax.texts if t.get_gid() == "reason"]
+    assert len(crosses) == 2 and reasons == ["no hairpinning"]
