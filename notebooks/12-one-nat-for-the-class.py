@@ -200,9 +200,9 @@ for ax, matrix, title in (
 #   symmetric homes relay.
 # * Behind one CGN, the partner's public IP is the peer's own public IP too,
 #   so a hairpinning CGN can turn one of a peer's own birthday probes back to
-#   it. Each `HELLO` and `SUCCESS` between punchlab peers carries a sender
-#   tag (a hash, in a key the Go programs ignore), so a peer never takes its
-#   own for the partner's.
+#   it. Each `HELLO` a punchlab peer starts carries a sender tag (a hash, in
+#   a key the Go programs ignore), so a peer never takes its own for the
+#   partner's.
 #
 # ## In the real lab
 #

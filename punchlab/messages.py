@@ -180,8 +180,8 @@ class Message:
     #: The sender's local addresses (punchlab.candidates), in REGISTRATION; in an
     #: introduction, the partner's.
     local: str | None = None
-    #: On HELLO and SUCCESS between punchlab peers: a tag of the sender, so that a
-    #: peer knows its own datagram when a hairpinning NAT turns it back to it.
+    #: On a HELLO between punchlab peers: a tag of the sender, so that a peer
+    #: knows its own HELLO when a hairpinning NAT turns it back to it.
     sender: str | None = None
 
     def __post_init__(self) -> None:

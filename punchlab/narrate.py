@@ -34,6 +34,11 @@ def tell(event: PeerEvent) -> str | None:
             return None  # the person asked for it and was told so already
         return f"A peer at {format_address(event.peer_address)} wants to talk: punching…"
     if isinstance(event, PeerAddressChanged):
+        if event.private:
+            return (
+                f"The peer answers from its own address {format_address(event.new)}: "
+                "you are behind the same NAT, so no NAT stands between you."
+            )
         return (
             f"The peer answers from {format_address(event.new)}, not "
             f"{format_address(event.old)}: its NAT picked a new port."

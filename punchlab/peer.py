@@ -201,10 +201,12 @@ class Introduced:
 
 @dataclass(frozen=True, slots=True)
 class PeerAddressChanged:
-    """The peer answered from another address than the server gave (peer-reflexive)."""
+    """The peer answered from another address than the server gave: peer-reflexive,
+    or (``private``) its own address behind the same NAT (punchlab.candidates)."""
 
     old: Address
     new: Address
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,7 +606,9 @@ class PeerCore:
         if self.state in PUNCHING_STATES and self.policy.answers_hello_with_hello:
             # Answer with our own HELLO at once: the other side needs a
             # SUCCESS too, and this path through both NATs is now known open.
-            self._reply(self._to_peer(MessageType.HELLO), address)
+            # Untagged: it goes where a valid HELLO came from, never to ourselves, and
+            # the answer stays within twice the HELLO's bytes (no amplification).
+            self._reply(self._to_peer(MessageType.HELLO, tagged=False), address)
 
     def _on_success(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address):
@@ -688,8 +692,8 @@ class PeerCore:
             self._ignore(address, "not introduced", f"{message.type} while {self.state.value}")
             return False
         if message.sender is not None and message.sender == self._sender_tag:
-            # A hairpinning NAT turned our own HELLO or SUCCESS back to us (both
-            # sides hold the token, so only this tells it from the partner's).
+            # A hairpinning NAT turned our own HELLO back to us (both sides hold
+            # the token, so only this tells it from the partner's).
             self._ignore(address, "own datagram", f"our own {message.type} came back")
             return False
         assert self.introduced_address is not None
@@ -731,7 +735,8 @@ class PeerCore:
             and not (self.peer_address in self.partner_local and address not in self.partner_local)
         ):
             assert self.peer_address is not None
-            self._events.append(PeerAddressChanged(self.peer_address, address))
+            private = address in self.partner_local
+            self._events.append(PeerAddressChanged(self.peer_address, address, private))
             self.peer_address = address
         if not self._relayed and self._via:
             # A birthday probe found this socket: its path through both NATs is open,
@@ -772,10 +777,12 @@ class PeerCore:
         self.sockets, self.peer_via = frozenset(), 0
         self._hit_sockets = set()
 
-    def _to_peer(self, message_type: MessageType, payload: str = "...") -> Message:
+    def _to_peer(
+        self, message_type: MessageType, payload: str = "...", *, tagged: bool = True
+    ) -> Message:
         """A datagram for the partner, with the token it knows (the Go side ignores it)
-        and, on HELLO and SUCCESS to a punchlab partner, our sender tag."""
-        tagged = message_type in (MessageType.HELLO, MessageType.SUCCESS) and self.checks_tokens
+        and, on a HELLO we start to a punchlab partner, our sender tag (``tagged``)."""
+        tagged = tagged and message_type is MessageType.HELLO and self.checks_tokens
         sender = self._sender_tag if tagged else None
         return Message(message_type, payload, token=self._send_token, sender=sender)
 

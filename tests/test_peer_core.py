@@ -26,6 +26,7 @@ from punchlab.peer import (
     Registered,
     TextReceived,
     Trigger,
+    sender_tag,
 )
 from punchlab.peer_table import STATES, Timer
 from punchlab.policy import ORIGINAL, PUNCHLAB
@@ -156,7 +157,9 @@ def test_duplicated_registration_answer_changes_nothing() -> None:
 def test_initiate_chat_sends_first_hello_at_once_and_acknowledges() -> None:
     core = punching()
     out = sent(core, 1.0)
-    assert (Message(MessageType.HELLO, token=TOKEN), PEER) in out
+    # A HELLO to a punchlab partner carries our sender tag (a hairpinned copy is ours).
+    own = Message(MessageType.HELLO, token=TOKEN, sender=sender_tag("my-id", None))
+    assert (own, PEER) in out
     ack = [m for m, a in out if m.type is MessageType.INITIATE_CHAT_ACK and a == SERVER]
     assert len(ack) == 1 and ack[0].token == TOKEN
     assert core.state is PeerState.PUNCHING

@@ -290,3 +290,19 @@ def test_homes_behind_carrier_grade_nats_connect_by_the_expected_route(
     assert result.route is route, result.summary()
     # Lines crossed both ways: neither peer adopted its own HELLO turned back by the CGN.
     assert result.texts_a_to_b == result.texts_b_to_a == 5
+
+
+def test_the_sentence_for_a_private_endpoint_says_the_peers_share_a_nat() -> None:
+    from punchlab.narrate import tell
+    from punchlab.peer import PeerAddressChanged
+
+    core = introduced_peer()
+    core.receive_datagram(encode(Message(MessageType.SUCCESS, token=TOKEN)), PARTNER_PRIVATE, 1.02)
+    changes = []
+    while (event := core.next_event()) is not None:
+        if isinstance(event, PeerAddressChanged):
+            changes.append(event)
+    (change,) = changes
+    assert change.private
+    sentence = tell(change)
+    assert sentence is not None and "same NAT" in sentence and "new port" not in sentence
