@@ -667,6 +667,12 @@ def _add_demo(commands: Commands) -> None:
         action="store_true",
         help="use the original algorithm: a 3 s HELLO ticker (default: punchlab's schedule)",
     )
+    demo.add_argument(
+        "--cgn",
+        choices=("same", "different"),
+        help="put both homes behind one carrier-grade NAT (same) or each behind its own "
+        "(different), on RFC 6598's 100.64.0.0/10 (default: no carrier-grade NAT)",
+    )
     _add_drawing_options(demo)
     demo.add_argument(
         "--loopback",
@@ -737,6 +743,7 @@ def _simulated_demo(args: argparse.Namespace) -> int:
         texts=2,
         discover=not args.no_ladder,
         config=PeerConfig(ladder=False) if args.no_ladder and not args.original else None,
+        cgn=args.cgn,
     )
     algorithm = "original algorithm" if args.original else "punchlab"
     _say(f"{result.summary()} ({algorithm}, seed {args.seed})")

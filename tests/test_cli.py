@@ -189,6 +189,16 @@ def test_demo_names_the_route_that_won(
     assert f"<-> {nat_b}: connected in" in first and route in first
 
 
+def test_demo_puts_both_homes_behind_one_carrier_grade_nat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--cgn", "same", "-o", str(tmp_path / "d.png")]) == 0
+    out = capsys.readouterr().out
+    assert "connected in" in out.splitlines()[0]
+    # The homes' NATs sit on the shared address space, and the CGN turns the HELLOs round.
+    assert "CGN (carrier-grade, public address" in out and "100.64.0." in out
+
+
 def test_demo_refuses_a_bad_loss(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--loss", "1.5"]) == 2
     assert "--loss is a probability" in capsys.readouterr().err
