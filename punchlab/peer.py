@@ -288,6 +288,24 @@ PeerEvent = (
 class PeerCore:
     """One peer's protocol state; the driver owns the socket and the clock."""
 
+    #: What RFC 5780 discovery found about our NAT (the driver tells us,
+    #: :meth:`learn_nat`), and what the partner says about its own.
+    nat: NatReport | None
+    partner_nat: NatReport | None
+    _partner_has_report: bool
+    #: The traversal ladder: the rung we are on, how the connection was
+    #: made, birthday probes sent, whether the partner's ports are open
+    #: (all set by :meth:`_reset_ladder`).
+    rung: Rung | None
+    route: Route | None
+    probes: int
+    _ports_open: bool
+    #: Extra local sockets the driver must keep open (birthday), numbered
+    #: from 1; socket 0 is the main one. ``peer_via``: the one the peer uses.
+    sockets: frozenset[int]
+    peer_via: int
+    _hit_sockets: set[int]
+
     def __init__(
         self,
         server_address: Address,
@@ -334,22 +352,8 @@ class PeerCore:
         self._hello_interval = self.config.hello_first_retry
         self._introduced_at: float | None = None
         self._rng = rng or random.Random()
-        #: What RFC 5780 discovery found about our NAT (the driver tells us,
-        #: :meth:`learn_nat`), and what the partner says about its own.
-        self.nat: NatReport | None = None
-        self.partner_nat: NatReport | None = None
-        self._partner_has_report = False
-        #: The traversal ladder: the rung we are on, how the connection was
-        #: made, birthday probes sent, whether the partner's ports are open.
-        self.rung: Rung | None = None
-        self.route: Route | None = None
-        self.probes = 0
-        self._ports_open = False
-        #: Extra local sockets the driver must keep open (birthday), numbered
-        #: from 1; socket 0 is the main one. ``peer_via``: the one the peer uses.
-        self.sockets: frozenset[int] = frozenset()
-        self.peer_via = 0
-        self._hit_sockets: set[int] = set()
+        self.nat = None
+        self._reset_ladder()
         self._socket_outbox: list[tuple[bytes, Address, int]] = []
         #: The path of the datagram being handled: its socket, and whether it
         #: came through the relay (replies go back the same way).

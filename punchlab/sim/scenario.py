@@ -137,10 +137,7 @@ def punch(
     carrier_a, carrier_b = _carriers(net, cgn, cgn_kind)
     box_a = _add_side(net, "A", nat_a, nat_timeout, carrier_a)
     box_b = _add_side(net, "B", nat_b, nat_timeout, carrier_b)
-    base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
-    peer_config = replace(
-        base, registration_attempts=max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
-    )
+    peer_config = _peer_config(config, seed_compatible)
     a = net.add_peer("A", behind=box_a, config=peer_config, discover=discover)
     b = net.add_peer("B", behind=box_b, config=peer_config, discover=discover)
 
@@ -161,6 +158,13 @@ def punch(
         route=pair_route(a.core.route, b.core.route) if a.connected and b.connected else None,
         probes=max(a.core.probes, b.core.probes),
     )
+
+
+def _peer_config(config: PeerConfig | None, seed_compatible: bool) -> PeerConfig:
+    """The peers' config, with the generous registration budget of a scenario."""
+    base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
+    attempts = max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
+    return replace(base, registration_attempts=attempts)
 
 
 def _register_and_connect(
