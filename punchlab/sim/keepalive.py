@@ -58,6 +58,8 @@ class ChatTimeline:
     open_spans: dict[str, tuple[tuple[float, float], ...]]
     #: When a side declared its partner gone (its liveness timeout), if it did.
     gone_at: dict[str, float | None]
+    #: Datagrams a NAT refused after connecting: (time, NAT, message type, reason).
+    nat_drops: tuple[tuple[float, str, str, str], ...]
     nat_timeout: float
     duration: float
     trace: Trace = field(repr=False)
@@ -112,6 +114,11 @@ def timed_chat(
         server_beats={s: _beats(net.trace, s, peers, start, to_peer=False) for s in SIDES},
         open_spans={s: _open_spans(net.trace, s, peers, start, nat_timeout) for s in SIDES},
         gone_at=gone,
+        nat_drops=tuple(
+            (e.time - start, e.actor, e.msg_type, e.reason)
+            for e in net.trace
+            if e.kind is EventKind.DROPPED and e.actor.startswith("NAT") and e.time >= start
+        ),
         nat_timeout=nat_timeout,
         duration=duration,
         trace=net.trace,
