@@ -63,18 +63,22 @@ class ChatTimeline:
     nat_timeout: float
     duration: float
     trace: Trace = field(repr=False)
+    #: The network at the end of the run (its NAT tables, its clock).
+    network: Network = field(repr=False)
 
     def beats_sent(self) -> int:
         """HEART-BEATs both peers sent, to each other and to the server."""
         return sum(len(t) for t in (*self.peer_beats.values(), *self.server_beats.values()))
 
     def text(self) -> str:
-        """One line per chat line: when, who, what became of it."""
-        rows = [f"{ln.at:5.1f} s  {ln.sender}: {ln.text!r}  {ln.outcome()}" for ln in self.lines]
-        for side, when in self.gone_at.items():
-            if when is not None:
-                rows.append(f"{when:5.1f} s  {side} declared its partner gone")
-        return "\n".join(rows)
+        """One row per chat line and per partner declared gone, in time order."""
+        rows = [(ln.at, f"{ln.sender}: {ln.text!r}  {ln.outcome()}") for ln in self.lines]
+        rows += [
+            (when, f"{side} declared its partner gone")
+            for side, when in self.gone_at.items()
+            if when is not None
+        ]
+        return "\n".join(f"{when:6.3f} s  {row}" for when, row in sorted(rows))
 
 
 def timed_chat(
@@ -122,6 +126,7 @@ def timed_chat(
         nat_timeout=nat_timeout,
         duration=duration,
         trace=net.trace,
+        network=net,
     )
 
 
