@@ -84,3 +84,18 @@ def test_the_same_seed_gives_the_same_timeline_under_loss() -> None:
         return timed_chat(SILENCE, duration=60.0, loss=0.3, seed=4).text()
 
     assert run() == run()
+
+
+def test_the_drop_is_named_in_the_trace_table_and_on_the_sequence_diagram() -> None:
+    import matplotlib.pyplot as plt
+
+    from punchlab.diagram import sequence_diagram
+
+    timeline = timed_chat(SILENCE, duration=60.0, config=SERVER_BEATS_ONLY)
+    texts = timeline.trace.filter(types=["TEXT"])
+    assert "permission expired" in texts.table()
+    ax = sequence_diagram(texts)
+    try:
+        assert any("permission expired" in text.get_text() for text in ax.texts)
+    finally:
+        plt.close(ax.figure)
