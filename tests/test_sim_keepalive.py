@@ -23,6 +23,9 @@ def test_server_beats_keep_the_mapping_but_not_a_silent_partners_permission() ->
     assert timeline.peer_beats == {"A": (), "B": ()}
     assert len(timeline.server_beats["B"]) >= 15  # every 3 s: B's mapping never expired
     assert "mapping expired" not in {e.reason for e in timeline.trace}
+    net = timeline.network
+    (mapping,) = net.nat("NAT B").mappings(net.now)  # alive, refreshed by the server beats
+    assert mapping.expires - net.now > 25.0
     # NAT B's permission for A was last refreshed by B's last datagram to A
     # (while punching, just before both were connected) and closed a timeout later.
     ((_, closed),) = timeline.open_spans["B"]
