@@ -97,7 +97,10 @@ _ = sequence_diagram(net.trace, types=kinds, time_range=window)
 # After, each NAT also lists the other side's public address among the
 # remotes its inside host has sent to, so each lets the other in. The
 # `outside` column has not changed: endpoint-independent mapping reused the
-# mapping made for the server, so the address the server handed out was right:
+# mapping made for the server, so the address the server handed out was right.
+# Each remote also has its own timer, as each flow has in Linux conntrack: a
+# remote sent to less recently than the last one shows when its own
+# permission closes (notebook 11 is about those timers):
 
 # %%
 print(nat_a.show(net.now))

@@ -29,6 +29,11 @@ from punchlab.course import (
     filtering_exercise,
     mallory_question,
 )
+from punchlab.exercises_keepalive import (
+    heartbeat_interval,
+    keepalive_exercise,
+    keepalive_hidden_cases,
+)
 from punchlab.exercises_ladder import choose_rung, choose_rung_exercise, choose_rung_hidden_cases
 from punchlab.exercises_one_nat import (
     campus_route,
@@ -851,6 +856,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "06-find-the-bug": mystery_exercise,
     "09-read-the-tests": read_the_tests_exercise,
     "10-choose-the-rung": choose_rung_exercise,
+    "11-heartbeat-interval": keepalive_exercise,
     "12-campus-route": campus_route_exercise,
 }
 
@@ -862,6 +868,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "06-find-the-bug": mystery_hidden_cases,
     "09-read-the-tests": read_the_tests_hidden_cases,
     "10-choose-the-rung": choose_rung_hidden_cases,
+    "11-heartbeat-interval": keepalive_hidden_cases,
     "12-campus-route": campus_route_hidden_cases,
 }
 
@@ -876,5 +883,6 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "06-find-the-bug": diagnose,
     "09-read-the-tests": read_the_tests,
     "10-choose-the-rung": choose_rung,
+    "11-heartbeat-interval": heartbeat_interval,
     "12-campus-route": campus_route,
 }

@@ -121,6 +121,10 @@ class PeerConfig:
     #: While registered and not yet introduced, beat this often instead: the
     #: server retransmits a lost INITIATE_CHAT only to a peer it hears from.
     waiting_heartbeat_interval: float | None = 1.0
+    #: Whether a connected peer beats its partner too (off: only the server
+    #: hears from it, and a NAT that times out each flow forgets the partner's
+    #: permission after its timeout of silence; chapter 11 shows it).
+    peer_heartbeat: bool = True
     peer_timeout: float = 30.0
     #: The original algorithm: HELLO after ``original_interval`` and on a fixed
     #: ticker, no HELLO in answer to a HELLO, no peer-reflexive address.
@@ -916,6 +920,8 @@ class PeerCore:
             return None  # both heart-beats are off
         if timer is Timer.SERVER_BEAT:
             return None if self.peer_id is None else now + self._server_beat_interval()
+        if not config.peer_heartbeat:
+            return None
         return now + config.heartbeat_interval  # Timer.PEER_BEAT
 
     def _server_beat_interval(self) -> float:

@@ -31,6 +31,7 @@ from punchlab.exercises import (
     stun_port_question,
     unknown_peer_question,
 )
+from punchlab.exercises_keepalive import late_line_question, liveness_question
 
 PRC = "port-restricted-cone"
 
@@ -202,3 +203,31 @@ def test_chapter_9_the_stun_tests_follow_the_mystery_nat() -> None:
     kind[0] = "EIM/EIF"
     assert port.check("the same").right and answer_in.check("yes").right
     assert "no answer" not in answer_in.solve().explanation
+
+
+def test_chapter_11_a_silent_partner_is_forgotten_unless_it_beats() -> None:
+    assert late_line_question(lambda: "port-restricted-cone", lambda: False).check("no").right
+    assert late_line_question(lambda: "port-restricted-cone", lambda: True).check("yes").right
+    # A full cone kept open by the server's heart-beats lets anyone in.
+    assert late_line_question(lambda: "full-cone", lambda: False).check("yes").right
+    first = liveness_question(lambda: 30.0)
+    assert first.check("the NAT closes the hole first").right
+    assert "Alice declared Bob gone at 40.0" in first.solve().explanation
+    assert liveness_question(lambda: 600.0).check("the NAT closes the hole first").right
+
+
+def test_chapter_11_a_wrong_interval_is_told_what_the_simulator_saw() -> None:
+    exercise = EXERCISES["11-heartbeat-interval"]()
+    patience = str(exercise.check(lambda nat, peer, loss: 40.0))
+    assert "liveness timeout fired" in patience and "heard no beat for 30 s" in patience
+    flood = str(exercise.check(lambda nat, peer, loss: 0.5))
+    assert "too many datagrams" in flood
+    # Beats slower than the NAT timeout: the mapping itself expires, the line is dropped.
+    right = REFERENCES["11-heartbeat-interval"]
+    nat_blind = str(exercise.check(lambda n, p, loss: 35.0 if p > 100 else right(n, p, loss)))
+    assert "600 s" in nat_blind.splitlines()[1]
+    assert "dropped a HEART-BEAT at 35.0 s: mapping expired" in nat_blind
+    # Ignoring loss: the partner's liveness timeout hears none of a few lost beats.
+    lossy = exercise.check(lambda nat, peer, loss: min(nat, peer) / 2)
+    assert not lossy.passed and all(r.case.args[2] > 0 for r in lossy.failures)
+    assert "positive number of seconds" in str(exercise.check(lambda *_: "soon"))

@@ -179,6 +179,83 @@ def test_inbound_traffic_does_not_refresh_the_mapping() -> None:
     assert box.inbound(SERVER, port, now=31.0) == "mapping expired"
 
 
+# -- per-permission timeouts (a conntrack flow each) ------------------------------------
+
+
+def test_each_permission_expires_on_its_own_timer_while_the_mapping_lives() -> None:
+    box = make_box(filtering=APDM, timeout=30.0)
+    port = box.outbound(INSIDE, REMOTE, now=0.0)[1]
+    for now in (10.0, 20.0, 30.0, 40.0):  # heart-beats to the server only
+        box.outbound(INSIDE, SERVER, now=now)
+    assert box.inbound(REMOTE, port, now=29.9) == INSIDE
+    assert box.inbound(REMOTE, port, now=30.1) == "permission expired"
+    assert box.inbound(SERVER, port, now=50.0) == INSIDE  # the mapping and its beat live on
+    assert box.inbound(STRANGER, port, now=50.0) == "filtered by NAT"
+    (mapping,) = box.mappings(now=50.0)
+    assert not mapping.open_to(REMOTE, 50.0) and mapping.open_to(SERVER, 50.0)
+
+
+def test_outbound_to_a_remote_refreshes_its_own_permission_only() -> None:
+    box = make_box(filtering=APDM, timeout=30.0)
+    port = box.outbound(INSIDE, REMOTE, now=0.0)[1]
+    box.outbound(INSIDE, SERVER, now=0.0)
+    box.outbound(INSIDE, REMOTE, now=25.0)
+    assert box.inbound(REMOTE, port, now=54.0) == INSIDE  # 29 s after its refresh
+    assert box.inbound(SERVER, port, now=31.0) == "permission expired"
+    # Inbound traffic refreshes nothing (RFC 4787 REQ-6 makes inbound refresh optional).
+    assert box.inbound(REMOTE, port, now=50.0) == INSIDE
+    assert box.inbound(REMOTE, port, now=55.1) == "mapping expired"
+
+
+def test_address_dependent_filtering_admits_on_any_live_permission_to_the_ip() -> None:
+    box = make_box(filtering=ADM, timeout=30.0)
+    port = box.outbound(INSIDE, REMOTE, now=0.0)[1]
+    box.outbound(INSIDE, REMOTE_OTHER_PORT, now=20.0)
+    box.outbound(INSIDE, SERVER, now=45.0)
+    # REMOTE's own permission closed at 30, REMOTE_OTHER_PORT's (same IP) lives to 50.
+    assert box.inbound(REMOTE, port, now=45.0) == INSIDE
+    assert box.inbound(REMOTE, port, now=50.1) == "permission expired"
+    assert box.inbound(STRANGER, port, now=45.0) == "filtered by NAT"
+
+
+def test_endpoint_independent_filtering_has_no_permissions_to_expire() -> None:
+    box = make_box(filtering=EIM, timeout=30.0)
+    port = box.outbound(INSIDE, REMOTE, now=0.0)[1]
+    for now in (20.0, 40.0):
+        box.outbound(INSIDE, SERVER, now=now)
+    # A full cone kept alive by server beats stays open to everyone.
+    assert box.inbound(REMOTE, port, now=60.0) == INSIDE
+    assert box.inbound(STRANGER, port, now=60.0) == INSIDE
+
+
+def test_expired_permissions_are_pruned_so_contacted_stays_bounded() -> None:
+    box = make_box(filtering=APDM, timeout=30.0)
+    port = 0
+    for second in range(600):  # a new remote every second, for ten minutes
+        port = box.outbound(INSIDE, ("192.0.2.1", 10000 + second), now=float(second))[1]
+    (mapping,) = box.mappings(now=600.0)
+    # Only remotes from the last five and a half timeouts remain, not 600: the
+    # live ones (30 s) and those expired less than four timeouts (120 s) ago.
+    assert 150 <= len(mapping.contacted) <= 166
+    assert box.inbound(("192.0.2.1", 10599), port, now=600.0) == INSIDE
+    assert box.inbound(("192.0.2.1", 10460), port, now=600.0) == "permission expired"
+    assert box.inbound(("192.0.2.1", 10000), port, now=600.0) == "filtered by NAT"  # forgotten
+
+
+def test_permissions_list_each_open_remote_with_its_own_expiry() -> None:
+    box = make_box(filtering=APDM, timeout=30.0)
+    box.outbound(INSIDE, REMOTE, now=0.0)
+    box.outbound(INSIDE, SERVER, now=20.0)
+    rows = box.permissions(now=25.0)
+    assert [(row["remote"], row["closes in s"]) for row in rows] == [
+        (format_address(REMOTE), pytest.approx(5.0)),
+        (format_address(SERVER), pytest.approx(25.0)),
+    ]
+    assert [row["remote"] for row in box.permissions(now=31.0)] == [format_address(SERVER)]
+    assert "(closes in 5.0 s)" in box.show(now=25.0)
+    assert "(closed)" in box.show(now=31.0)
+
+
 def test_outbound_after_expiry_starts_a_fresh_mapping_with_a_fresh_filter() -> None:
     box = make_box(filtering=APDM, timeout=30.0)
     port = box.outbound(INSIDE, SERVER, now=0.0)[1]
@@ -342,13 +419,17 @@ def test_table_lists_inside_outside_remotes_and_expiry() -> None:
     first, second = rows
     assert first["inside"] == format_address(INSIDE)
     assert first["outside"] == f"{PUBLIC_IP}:5000"
-    assert first["remotes"] == f"{format_address(SERVER)}, {format_address(REMOTE)}"
+    # SERVER's own permission closes 5 s before the mapping (REMOTE was last).
+    assert first["remotes"] == (
+        f"{format_address(SERVER)} (closes in 110.0 s), {format_address(REMOTE)}"
+    )
     assert first["expires in s"] == pytest.approx(115.0)
     assert second["inside"] == format_address(OTHER_INSIDE)
     assert second["remotes"] == format_address(SERVER)
     assert second["expires in s"] == pytest.approx(112.0)
-    # Expired rows leave the table.
+    # Expired rows leave the table; a closed permission says so while its mapping lives.
     assert [row["inside"] for row in box.table(now=123.0)] == [format_address(INSIDE)]
+    assert str(box.table(now=123.0)[0]["remotes"]).startswith(f"{format_address(SERVER)} (closed)")
     assert box.table(now=126.0) == []
 
 

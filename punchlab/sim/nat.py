@@ -11,7 +11,12 @@ whether hole punching can work:
   addresses the inside host has sent to, or only exact address:port pairs?
 - **port allocation**: keep the inside port when free, count up, or pick at random.
 
-Mappings expire after ``timeout`` seconds without *outbound* traffic.
+Mappings expire after ``timeout`` seconds without *outbound* traffic. So does
+each filter *permission* (each remote the mapping sent to), on its own timer,
+as Linux conntrack times out each flow: a heart-beat to the server keeps the
+mapping and the server's permission, not a silent partner's. Only outbound
+traffic refreshes either (RFC 4787 REQ-6: outbound refresh is required,
+inbound refresh optional).
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ class PortAllocation(enum.StrEnum):
 
 #: RFC 4787 REQ-5 asks for at least two minutes.
 DEFAULT_NAT_TIMEOUT = 120.0
+
+#: How many timeouts an expired permission is remembered, to name the drop.
+PERMISSION_MEMORY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +150,26 @@ class Mapping:
     key: tuple[object, ...]
     created: float
     expires: float
-    #: Remote endpoints the inside host sent to through this mapping (the filter).
+    #: Remote endpoints the inside host sent to through this mapping (the
+    #: filter), each with when its own permission expires. Expired ones stay a
+    #: while (to tell "permission expired" from "filtered"), then are pruned.
     contacted: dict[Address, float] = field(default_factory=dict)
+    #: When :meth:`NatBox.outbound` next prunes long-expired permissions.
+    prune_at: float = 0.0
+
+    def open_to(self, remote: Address, now: float) -> bool:
+        """Whether this exact remote's permission is still open at ``now``."""
+        return self.contacted.get(remote, now) > now
+
+
+def _remote_cell(mapping: Mapping, remote: Address, now: float) -> str:
+    """A remote as the table shows it: its own expiry when it closes before the mapping."""
+    expires = mapping.contacted[remote]
+    if expires >= mapping.expires:
+        return format_address(remote)
+    if expires <= now:
+        return f"{format_address(remote)} (closed)"
+    return f"{format_address(remote)} (closes in {expires - now:.1f} s)"
 
 
 def _key(behaviour: Behaviour, inside: Address, remote: Address) -> tuple[object, ...]:
@@ -189,8 +215,26 @@ class NatBox:
             self._by_key[key] = mapping
             self._by_port[port] = mapping
         mapping.expires = now + self.config.timeout
-        mapping.contacted[remote] = now
+        mapping.contacted[remote] = mapping.expires
+        if now >= mapping.prune_at:
+            self._prune(mapping, now)
         return (self.outside_ip, mapping.outside_port)
+
+    def _prune(self, mapping: Mapping, now: float) -> None:
+        """Forget permissions expired :data:`PERMISSION_MEMORY` timeouts ago (bounds ``contacted``).
+
+        Until then a datagram from such a remote is dropped as "permission
+        expired", which a trace can explain; after, as "filtered by NAT", as a
+        NAT that forgot the flow entirely would. Runs at most once per half
+        timeout per mapping, so a mapping holds only the remotes it sent to in
+        the last ``PERMISSION_MEMORY + 1.5`` timeouts, at linear cost.
+        """
+        timeout = self.config.timeout
+        horizon = now - PERMISSION_MEMORY * timeout
+        stale = [remote for remote, expires in mapping.contacted.items() if expires <= horizon]
+        for remote in stale:
+            del mapping.contacted[remote]
+        mapping.prune_at = now + timeout / 2
 
     def inbound(self, remote: Address, outside_port: int, now: float) -> Address | str:
         """The inside address for a datagram from ``remote``, or why it is dropped."""
@@ -199,17 +243,26 @@ class NatBox:
             return "filtered by NAT"
         if mapping.expires <= now:
             return "mapping expired"
-        if not self._allowed(mapping, remote):
-            return "filtered by NAT"
-        return mapping.inside
+        permits = self._permissions(mapping, remote)
+        if permits is None:
+            return mapping.inside
+        if any(expires > now for expires in permits):
+            return mapping.inside
+        return "permission expired" if permits else "filtered by NAT"
 
-    def _allowed(self, mapping: Mapping, remote: Address) -> bool:
+    def _permissions(self, mapping: Mapping, remote: Address) -> list[float] | None:
+        """The expiry times of the permissions that could admit ``remote`` (None: no filter).
+
+        Address-dependent filtering admits on any permission to the remote's
+        IP; address-and-port-dependent only on the exact endpoint's.
+        """
         filtering = self.config.filtering
         if filtering is _EIM:
-            return True
+            return None
         if filtering is _ADM:
-            return any(address[0] == remote[0] for address in mapping.contacted)
-        return remote in mapping.contacted
+            return [e for address, e in mapping.contacted.items() if address[0] == remote[0]]
+        expires = mapping.contacted.get(remote)
+        return [] if expires is None else [expires]
 
     def _allocate(self, wanted: int, now: float) -> int:
         allocation = self.config.allocation
@@ -252,10 +305,24 @@ class NatBox:
             {
                 "inside": format_address(m.inside),
                 "outside": format_address((self.outside_ip, m.outside_port)),
-                "remotes": ", ".join(format_address(r) for r in m.contacted),
+                "remotes": ", ".join(_remote_cell(m, r, now) for r in m.contacted),
                 "expires in s": round(m.expires - now, 3),
             }
             for m in self.mappings(now)
+        ]
+
+    def permissions(self, now: float) -> list[dict[str, object]]:
+        """One row per filter permission still open: which mapping, which remote, when it closes."""
+        return [
+            {
+                "inside": format_address(m.inside),
+                "outside": format_address((self.outside_ip, m.outside_port)),
+                "remote": format_address(remote),
+                "closes in s": round(expires - now, 3),
+            }
+            for m in self.mappings(now)
+            for remote, expires in m.contacted.items()
+            if expires > now
         ]
 
     def show(self, now: float) -> str:
