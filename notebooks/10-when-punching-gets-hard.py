@@ -369,3 +369,7 @@ exercise.check()
 # --nat-a port-restricted-cone --nat-b symmetric` names the route it took,
 # and `sudo punchlab netlab birthday --runs 50` measures the odds yourself.
 # Notebook 8 shows how to read such a run's packet capture.
+#
+# Once connected, a chat must stay connected: [chapter
+# 11](11-timeouts-and-keepalives.ipynb) is about the NAT forgetting a silent
+# flow, and the heart-beats that stop it.

@@ -234,3 +234,6 @@ exercise.check()
 # longer and longer silences to find when your NAT forgets. On the kernel's
 # NAT (notebook 8), `sysctl net.netfilter.nf_conntrack_udp_timeout` is the
 # number to beat.
+#
+# [Chapter 12](12-one-nat-for-the-class.ipynb) puts a whole class behind one
+# NAT, and homes behind their provider's NAT.
