@@ -59,6 +59,13 @@ def test_the_readme_links_every_notebook_and_nothing_else() -> None:
     assert len(NOTEBOOKS) >= 7
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapters_links_to_other_chapters_lead_somewhere(path: Path) -> None:
+    text = path.with_suffix(".py").read_text()
+    for target in re.findall(r"\]\(([0-9]{2}-[^)#]+\.ipynb)", text):
+        assert (ROOT / "notebooks" / target).exists(), f"{path.name} links to {target}"
+
+
 def test_make_lab_opens_an_existing_notebook() -> None:
     makefile = (ROOT / "Makefile").read_text()
     target = re.search(r"jupyter lab .*?(\S+\.ipynb)", makefile)
