@@ -202,7 +202,6 @@ def test_demo_refuses_a_bad_loss(capsys: pytest.CaptureFixture[str]) -> None:
         (["--same-nat", "--nat-a", "symmetric", "--hairpin"], "symmetric NAT cannot hairpin"),
         (["--same-nat", "--cgn", "same"], "not both"),
         (["--cgn", "different", "--nat-b", "none"], "not 'none'"),
-        (["--cgn", "same", "--pcap", "x"], "--pcap does not know"),
     ],
 )
 def test_netlab_punch_refuses_shared_nat_options_that_do_not_go_together(

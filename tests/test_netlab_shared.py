@@ -1,7 +1,7 @@
 """Shared NATs on real NATs: two peers behind one NAT (hairpinning on and off, private
 endpoints on and off) and home NATs behind a carrier-grade NAT, against the simulator.
 
-Needs root, iproute2 and nftables, like tests/test_netlab.py.
+Needs root, iproute2, nftables, tcpdump and conntrack, like tests/test_netlab_capture.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.labguard import nothing_left_behind, require_lab  # noqa: F401 (autou
 
 pytestmark = [pytest.mark.netlab, pytest.mark.timeout(180)]
 
-require_lab("the shared-NAT lab")
+require_lab("the shared-NAT lab", ("tcpdump", "conntrack"))
 
 PRC = "port-restricted-cone"
 A_PUBLIC, B_PUBLIC = f"{SAME_NAT_PUBLIC}:5000", f"{SAME_NAT_PUBLIC}:5001"
@@ -55,9 +55,9 @@ def test_two_peers_behind_one_nat_without_hairpinning_connect_by_their_private_e
     assert result.a.texts == ["hello from B #1"] and result.b.texts == ["hello from A #1"]
 
 
-def test_without_hairpinning_hellos_to_the_public_address_never_arrive() -> None:
+def test_without_hairpinning_hellos_to_the_public_address_never_arrive(tmp_path: Path) -> None:
     with SameNatLab(PRC) as lab:
-        result = lab.punch(ladder=False, private=False, punch_timeout=3.0)
+        result = lab.punch(ladder=False, private=False, punch_timeout=3.0, capture=tmp_path)
     assert not result.connected, result.summary()
     assert result.a.failure == "no SUCCESS from the peer before the deadline"
     assert server_saw(result) == {A_PUBLIC, B_PUBLIC}
@@ -65,16 +65,36 @@ def test_without_hairpinning_hellos_to_the_public_address_never_arrive() -> None
     assert {dst for _, dst in hellos(result, "A", kind="sent")} == {B_PUBLIC}
     assert {dst for _, dst in hellos(result, "B", kind="sent")} == {A_PUBLIC}
     assert hellos(result, "A") == [] and hellos(result, "B") == []
+    # The capture on the NAT's LAN: every one of them dropped by the NAT itself.
+    assert result.capture_trace is not None
+    drops = {e.reason for e in result.capture_trace if e.actor == "NAT" and e.msg_type == "HELLO"}
+    assert drops == {"sent to the NAT's own address from inside: no hairpinning"}
 
 
-def test_a_hairpinning_nat_turns_hellos_round_with_the_senders_public_endpoint() -> None:
+def test_a_hairpinning_nat_turns_hellos_round_with_the_senders_public_endpoint(
+    tmp_path: Path,
+) -> None:
     with SameNatLab(PRC, hairpin=True) as lab:
-        result = lab.punch(ladder=False, private=False)
+        result = lab.punch(ladder=False, private=False, capture=tmp_path)
     assert result.connected, result.summary()
     assert result.route in (Route.DIRECT, Route.PEER_REFLEXIVE), result.summary()
     # RFC 4787 section 6: the hairpinned datagram comes from the sender's public endpoint.
     assert hellos(result, "B") and {src for src, _ in hellos(result, "B")} == {A_PUBLIC}
     assert hellos(result, "A") and {src for src, _ in hellos(result, "A")} == {B_PUBLIC}
+    # The capture: the NAT rewrote source and destination at once, and conntrack has it.
+    assert result.capture_trace is not None
+    turned = {
+        (e.src, e.dst, e.new_src, e.new_dst)
+        for e in result.capture_trace
+        if e.actor == "NAT" and e.kind == "translated" and e.msg_type == "HELLO"
+    }
+    assert ("10.0.1.2:5000", B_PUBLIC, A_PUBLIC, "10.0.1.3:5001") in turned
+    # One entry for the pair, in the direction of whichever HELLO came first.
+    table = result.conntrack["nat"]
+    assert (
+        f"src=10.0.1.2 dst={SAME_NAT_PUBLIC} sport=5000 dport=5001 src=10.0.1.3" in table
+        or f"src=10.0.1.3 dst={SAME_NAT_PUBLIC} sport=5001 dport=5000 src=10.0.1.2" in table
+    ), table
 
 
 def simulated_cgn_route(cell: str, home_a: str, home_b: str, seed: int = 0) -> Route | None:
@@ -134,6 +154,13 @@ def test_cli_punch_same_nat_and_cgn(tmp_path: Path, capsys: pytest.CaptureFixtur
     argv = ["netlab", "punch", "--same-nat", "--no-private", "--no-ladder", "-o", png]
     assert main(argv) == 1
     assert "no connection" in capsys.readouterr().out
-    assert main(["netlab", "punch", "--cgn", "same", "-o", png]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
+    assert main(["netlab", "punch", "--cgn", "same", "--pcap", str(tmp_path), "-o", png]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
     assert "behind one CGN: connected in" in first and "direct" in first
+    # The CGN's own table holds the hairpin: B's home DNATed to A's, SNATed to the CGN.
+    cgn = out.split("conntrack -L in CGN:")[1]
+    assert (
+        "src=100.64.0.11 dst=203.0.113.11 sport=5000 dport=5001 src=100.64.0.12" in cgn
+        or "src=100.64.0.12 dst=203.0.113.11 sport=5001 dport=5000 src=100.64.0.11" in cgn
+    ), cgn

@@ -140,8 +140,6 @@ def _lab(args: argparse.Namespace) -> Lab:
         raise ValueError("--hairpin goes with --same-nat (a CGN always hairpins)")
     if args.same_nat and args.cgn:
         raise ValueError("choose --same-nat or --cgn, not both")
-    if (args.same_nat or args.cgn) and args.pcap:
-        raise ValueError("--pcap does not know the links of --same-nat or --cgn yet")
     if args.same_nat:
         return SameNatLab(args.nat_a, hairpin=args.hairpin, **link)
     if args.cgn:
@@ -290,8 +288,10 @@ def _punch(args: argparse.Namespace) -> int:
         print(f"capture written to {result.capture} (an interface per link)")
         rules = " ".join(f"-d {rule}" for rule in decode_rules(result.packets))
         print(f"  read it with: tshark -r {result.capture} {rules}")
-        for side, table in result.conntrack.items():
-            print(f"conntrack -L in NAT {side.upper()}:\n{table or '(empty)'}")
+        for box, table in result.conntrack.items():
+            # The usual lab's keys are its sides; a shared NAT's are its boxes (nat, cgn-a).
+            name = f"NAT {box.upper()}" if box in ("a", "b") else box.upper().replace("-", " ")
+            print(f"conntrack -L in {name}:\n{table or '(empty)'}")
     _draw(result, args.output)
     if args.trace:
         print(f"trace written to {result.trace.save(args.trace)}")

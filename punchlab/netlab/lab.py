@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from punchlab.netlab.capture import Captures, capture_trace, conntrack_table
+from punchlab.netlab.capture import (
+    CapturePlan,
+    Captures,
+    capture_trace,
+    conntrack_table,
+    two_nat_plan,
+)
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import (
     PREFIX,
@@ -177,9 +183,6 @@ class Lab:
     Leaving the block always removes every namespace (and with them their
     veth ends and nftables tables), also when something failed.
     """
-
-    #: Whether ``apunch(capture=...)`` knows this topology's links (a subclass may not).
-    captures_supported = True
 
     def __init__(
         self,
@@ -425,8 +428,6 @@ class Lab:
         (``result.route`` says how they connected); off, they only punch.
         ``private``: the peers offer and try their local addresses (off: ``--no-private``).
         """
-        if capture is not None and not self.captures_supported:
-            raise ValueError(f"{type(self).__name__} cannot capture its links (no capture points)")
         tag = secrets.token_hex(2)
         traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
         captures = None
@@ -449,17 +450,20 @@ class Lab:
         )
         if captures is not None:
             assert capture is not None
+            plan = self.capture_plan()
             result.conntrack = {
-                side: conntrack_table(self, side)
-                for side, kind in self.kinds.items()
-                if kind != "none"
+                key: conntrack_table(self, key, role) for key, role in plan.conntrack.items()
             }
             name = f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
             result.packets = captures.sightings()
             delay = self.delay_ms / 1000
-            result.capture_trace = capture_trace(result.packets, self.kinds, delay)
+            result.capture_trace = capture_trace(result.packets, plan, delay)
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
+
+    def capture_plan(self) -> CapturePlan:
+        """Where ``apunch(capture=...)`` listens, and who is who (other topologies override)."""
+        return two_nat_plan(self.kinds)
 
     def add_alternate_address(self) -> None:
         """The server's second address (an RFC 5780 server needs two), added once."""

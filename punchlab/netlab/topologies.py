@@ -25,17 +25,18 @@ again, as two ISPs would). A CGN must map endpoint-independently (RFC 6888
 REQ-1, applying RFC 4787 REQ-1) and hairpin (RFC 4787 REQ-9): masquerade with
 the hairpin rules, its "inside hosts" being the home NATs.
 
-Neither topology has capture points for :mod:`punchlab.netlab.capture` (its
-links and actors follow the two-NAT plan), so ``apunch(capture=...)`` refuses
-with a ValueError rather than drawing a wrong picture.
+Each says where ``apunch(capture=...)`` listens (:meth:`capture_plan`): both
+sides of every NAT, so a capture shows each rewrite, the hairpin's too (the
+datagram crosses the NAT's LAN twice, its source and destination rewritten).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from punchlab.netlab.capture import CapturePlan, CapturePoint
 from punchlab.netlab.hairpin import LAN_KINDS, lan_ruleset
-from punchlab.netlab.lab import Lab
+from punchlab.netlab.lab import SERVER_IP, Lab
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import run
 
@@ -84,9 +85,7 @@ def _lan_bridge(ns: str, name: str, address: str) -> None:
 
 
 class _SharedLab(Lab):
-    """A lab whose peers use :data:`PEER_PORTS` and whose links have no capture points."""
-
-    captures_supported = False
+    """A lab whose peers use :data:`PEER_PORTS`, its NATs built with LAN bridges."""
 
     def __init__(self, nat_a: str, nat_b: str, **options: Any) -> None:
         super().__init__(nat_a, nat_b, **options)
@@ -130,6 +129,17 @@ class SameNatLab(_SharedLab):
         turns = "hairpinning" if hairpin else "no hairpinning"
         self.labels = {"a": "A", "b": f"B behind the same {kind} NAT ({turns})"}
 
+    def capture_plan(self) -> CapturePlan:
+        """The NAT's LAN (both peers, and the hairpin) and its outside."""
+        points = (
+            CapturePoint("srv", "eth0", "server link"),
+            CapturePoint("nat", "lan0", "NAT LAN"),
+            CapturePoint("nat", "out0", "NAT outside"),
+        )
+        hosts = {SERVER_IP: "server", "10.0.1.2": "A", "10.0.1.3": "B"}
+        own_links = {"server": "server link", "A": "NAT LAN", "B": "NAT LAN"}
+        return CapturePlan(points, hosts, {SAME_NAT_PUBLIC: "NAT"}, own_links, {"nat": "nat"})
+
     def _build_sides(self) -> None:
         nat = self._lan_nat("nat", SAME_NAT_PUBLIC, "10.0.1.1/24", self.kinds["a"], self.hairpin)
         for side, host in (("a", "10.0.1.2"), ("b", "10.0.1.3")):
@@ -163,6 +173,24 @@ class CgnLab(_SharedLab):
         self.cell = cell
         where = "behind one CGN" if cell == "same" else "each behind its own CGN"
         self.labels = {"a": f"{home_a} home", "b": f"{home_b} home, {where}"}
+
+    def capture_plan(self) -> CapturePlan:
+        """Both sides of each home NAT (``NAT A``, ``NAT B``) and of each CGN."""
+        points = [CapturePoint("srv", "eth0", "server link")]
+        hosts, own_links = {SERVER_IP: "server"}, {"server": "server link"}
+        nats, conntrack = {}, {}
+        for index, side in enumerate(("a", "b"), start=1):
+            name = side.upper()
+            points.append(CapturePoint(f"nat-{side}", "in0", f"NAT {name} LAN"))
+            points.append(CapturePoint(f"nat-{side}", "out0", f"NAT {name} outside"))
+            hosts[f"10.0.{index}.2"], own_links[name] = name, f"NAT {name} LAN"
+            nats[f"100.64.0.{10 + index}"], conntrack[side] = f"NAT {name}", f"nat-{side}"
+        for role, public in cgn_publics(self.cell).items():
+            name = role.upper().replace("-", " ")  # CGN, CGN A, CGN B
+            points.append(CapturePoint(role, "lan0", f"{name} LAN"))
+            points.append(CapturePoint(role, "out0", f"{name} outside"))
+            nats[public], conntrack[role] = name, role
+        return CapturePlan(tuple(points), hosts, nats, own_links, conntrack)
 
     def _build_sides(self) -> None:
         cgns = {
