@@ -300,8 +300,9 @@ def _ending(trace: Trace, last: Sighting, number: int, plan: CapturePlan) -> Non
 
     Delivered if it was last seen on its receiver's own link; dropped by a NAT if it
     was last seen outside the NAT it was addressed to, or on the NAT's LAN addressed
-    to the NAT (it did not hairpin); otherwise lost on the link it was last seen on (a
-    NAT drops silently, and so does a lossy link).
+    to the NAT (it did not hairpin), or on a LAN that is not its receiver's (that NAT
+    has no route to another network's private address); otherwise lost on the link it
+    was last seen on (a NAT drops silently, and so does a lossy link).
     """
     receiver, nats = plan.hosts.get(last.dst[0]), plan.nats
     nat = nats.get(last.dst[0])
