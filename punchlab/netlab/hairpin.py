@@ -30,10 +30,25 @@ which is why a symmetric NAT here cannot hairpin.
 
 from __future__ import annotations
 
-__all__ = ["LAN_KINDS", "lan_ruleset"]
+__all__ = ["LAN_KINDS", "lan_nat_problem", "lan_ruleset"]
 
 #: The NAT kinds a LAN NAT can be: the masquerade ones (the others name one inside host).
 LAN_KINDS = ("port-restricted-cone", "symmetric")
+
+
+def lan_nat_problem(kind: str, *, hairpin: bool) -> str | None:
+    """Why the lab cannot build a NAT of ``kind`` with a LAN behind it, or None."""
+    if kind not in LAN_KINDS:
+        return (
+            f"a NAT with a LAN behind it is one of {', '.join(LAN_KINDS)}, not {kind!r} "
+            "(the lab's other kinds forward to one named inside host)"
+        )
+    if hairpin and kind == "symmetric":
+        return (
+            "a symmetric NAT cannot hairpin in the lab: its random ports break the "
+            "port -> inside host map the hairpin rules use"
+        )
+    return None
 
 
 def lan_ruleset(
@@ -41,16 +56,9 @@ def lan_ruleset(
 ) -> str:
     """The ``nft -f`` script for a NAT namespace with interface ``outside`` and LAN bridge
     ``lan``, whose public address is ``public``."""
-    if kind not in LAN_KINDS:
-        raise ValueError(
-            f"a NAT with a LAN behind it is one of {', '.join(LAN_KINDS)}, not {kind!r} "
-            "(the lab's other kinds forward to one named inside host)"
-        )
-    if hairpin and kind == "symmetric":
-        raise ValueError(
-            "a symmetric NAT cannot hairpin in the lab: its random ports break the "
-            "port -> inside host map the hairpin rules use"
-        )
+    problem = lan_nat_problem(kind, hairpin=hairpin)
+    if problem is not None:
+        raise ValueError(problem)
     masquerade = "masquerade random" if kind == "symmetric" else "masquerade"
     lines = ["table ip punchlab {"]
     if hairpin:

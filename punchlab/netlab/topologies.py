@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from punchlab.netlab.capture import CapturePlan, CapturePoint
-from punchlab.netlab.hairpin import LAN_KINDS, lan_ruleset
+from punchlab.netlab.hairpin import LAN_KINDS, lan_nat_problem, lan_ruleset
 from punchlab.netlab.lab import SERVER_IP, Lab
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import run
@@ -123,7 +123,9 @@ class SameNatLab(_SharedLab):
     """
 
     def __init__(self, kind: str, *, hairpin: bool = False, **options: Any) -> None:
-        lan_ruleset(kind, outside="-", lan="-", public="-", hairpin=hairpin, timeout=1)  # checks
+        problem = lan_nat_problem(kind, hairpin=hairpin)
+        if problem is not None:
+            raise ValueError(problem)
         super().__init__(kind, kind, **options)
         self.hairpin = hairpin
         turns = "hairpinning" if hairpin else "no hairpinning"
