@@ -319,14 +319,14 @@ def _ending(trace: Trace, last: Sighting, number: int, plan: CapturePlan) -> Non
     elif nat is not None and last.link == f"{nat} LAN":
         trace.datagram(
             EventKind.DROPPED, last.time, nat, last.src, last.dst, last.data,
-            reason="sent to the NAT's own address from inside: no hairpinning", packet=number,
+            reason="no hairpinning", packet=number,  # the simulator's word
         )  # fmt: skip
     elif receiver is not None and last.link.endswith(" LAN"):
         # A host's private address, last seen on another network's LAN: that
         # network's NAT has no route there (a private endpoint of another home).
         trace.datagram(
             EventKind.DROPPED, last.time, last.link.removesuffix(" LAN"), last.src, last.dst,
-            last.data, reason="another network's private address: no route", packet=number,
+            last.data, reason="no route to another LAN", packet=number,
         )  # fmt: skip
     else:
         link = last.link if last.link.endswith(" LAN") else "internet"
