@@ -14,6 +14,7 @@ from punchlab.cli import main
 from punchlab.netlab import LabResult
 from punchlab.netlab.topologies import SAME_NAT_PUBLIC, CgnLab, SameNatLab
 from punchlab.peer import PeerConfig
+from punchlab.scenes import campus
 from punchlab.sim.nat import nat_config
 from punchlab.sim.network import Network
 from punchlab.traversal import Route, pair_route
@@ -32,6 +33,13 @@ def server_saw(result: LabResult) -> set[str]:
     return {e.src for e in result.trace if e.actor == "server" and e.kind == "delivered"}
 
 
+def campus_route(kind: str, *, hairpinning: bool, private: bool) -> Route | None:
+    """The simulator's route for the same class behind one NAT (punchlab.scenes.campus)."""
+    scene = campus(kind, hairpinning=hairpinning, private=private)
+    both = scene.alice.connected and scene.bob.connected
+    return pair_route(scene.alice.core.route, scene.bob.core.route) if both else None
+
+
 def hellos(result: LabResult, actor: str, *, kind: str = "delivered") -> list[tuple[str, str]]:
     """(source, destination) of every HELLO ``actor`` sent or received."""
     return [
@@ -46,8 +54,9 @@ def test_two_peers_behind_one_nat_without_hairpinning_connect_by_their_private_e
     kind: str,
 ) -> None:
     with SameNatLab(kind) as lab:
-        result = lab.punch(ladder=False)
+        result = lab.punch()
     assert result.connected and result.route is Route.PRIVATE, result.summary()
+    assert result.route is campus_route(kind, hairpinning=False, private=True)
     # One public IP for both: that is what makes the server pass the local addresses on.
     assert {address.split(":")[0] for address in server_saw(result)} == {SAME_NAT_PUBLIC}
     assert result.a.first("connected")["peer"] == "10.0.1.3:5001"  # type: ignore[index]
@@ -75,9 +84,9 @@ def test_a_hairpinning_nat_turns_hellos_round_with_the_senders_public_endpoint(
     tmp_path: Path,
 ) -> None:
     with SameNatLab(PRC, hairpin=True) as lab:
-        result = lab.punch(ladder=False, private=False, capture=tmp_path)
-    assert result.connected, result.summary()
-    assert result.route in (Route.DIRECT, Route.PEER_REFLEXIVE), result.summary()
+        result = lab.punch(private=False, capture=tmp_path)
+    assert result.connected and result.route is Route.DIRECT, result.summary()
+    assert result.route is campus_route(PRC, hairpinning=True, private=False)
     # RFC 4787 section 6: the hairpinned datagram comes from the sender's public endpoint.
     assert hellos(result, "B") and {src for src, _ in hellos(result, "B")} == {A_PUBLIC}
     assert hellos(result, "A") and {src for src, _ in hellos(result, "A")} == {B_PUBLIC}
