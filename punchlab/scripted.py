@@ -67,6 +67,12 @@ def add_parser(commands: Any) -> None:
         help="punch directly and stop there: no port prediction, birthday probing or relay",
     )
     peer.add_argument(
+        "--no-private",
+        action="store_true",
+        help="offer and try only public addresses: no local address in REGISTRATION, no "
+        "HELLO to a partner's private endpoint (so no `private` route behind one NAT)",
+    )
+    peer.add_argument(
         "--trace", metavar="FILE", help="write the trace to FILE (JSON Lines) on exit"
     )
     peer.add_argument(
@@ -112,6 +118,7 @@ def _config(args: argparse.Namespace) -> PeerConfig:
         "punch_timeout": args.punch_timeout,
         "heartbeat_interval": heartbeat,
         "peer_timeout": peer_timeout,
+        "private": not args.no_private,
     }
     if args.original:
         return PeerConfig.seed_compatible(**fields)

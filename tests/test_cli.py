@@ -204,6 +204,24 @@ def test_demo_refuses_a_bad_loss(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--loss is a probability" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--hairpin"], "--hairpin goes with --same-nat"),
+        (["--same-nat", "--nat-a", "full-cone"], "not 'full-cone'"),
+        (["--same-nat", "--nat-a", "symmetric", "--hairpin"], "symmetric NAT cannot hairpin"),
+        (["--same-nat", "--cgn", "same"], "not both"),
+        (["--cgn", "different", "--nat-b", "none"], "not 'none'"),
+    ],
+)
+def test_netlab_punch_refuses_shared_nat_options_that_do_not_go_together(
+    argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before any namespace is built: this runs without root.
+    assert main(["netlab", "punch", *argv]) == 2
+    assert why in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [[], ["serve"], ["chat"], ["demo"]])
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

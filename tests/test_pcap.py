@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from punchlab.netlab.capture import CapturePlan, CapturePoint
 from punchlab.pcap import Sighting, decode_rules, sightings
 from punchlab.scenes import natcheck
 from punchlab.sim import punch
@@ -200,6 +201,50 @@ def test_a_datagram_lost_on_the_wire_is_not_blamed_on_a_nat_nor_delivered() -> N
         (EventKind.DROPPED, "internet", "lost on link"),
         (EventKind.DROPPED, "internet", "lost on link"),
     ]
+
+
+def shared_nat_plan() -> CapturePlan:
+    """One NAT (203.0.113.11) with A 10.0.1.2:5000 and B 10.0.1.3:5001 on its LAN."""
+    points = (CapturePoint("nat", "lan0", "NAT LAN"), CapturePoint("nat", "out0", "NAT outside"))
+    hosts = {"10.0.1.2": "A", "10.0.1.3": "B"}
+    own = {"A": "NAT LAN", "B": "NAT LAN"}
+    return CapturePlan(points, hosts, {"203.0.113.11": "NAT"}, own, {})
+
+
+def test_a_hairpinned_datagram_is_one_datagram_the_nat_turned_round() -> None:
+    from punchlab.netlab.capture import capture_trace
+
+    a, b = ("10.0.1.2", 5000), ("10.0.1.3", 5001)
+    a_pub, b_pub = ("203.0.113.11", 5000), ("203.0.113.11", 5001)
+    seen = [
+        Sighting(0.0, "NAT LAN", a, b_pub, HELLO),  # A to B's public endpoint...
+        Sighting(0.0001, "NAT LAN", a_pub, b, HELLO),  # ...turned round, from A's public one
+        Sighting(0.0002, "NAT LAN", b, a_pub, HELLO),  # B's own HELLO, the same bytes: another
+        Sighting(0.0003, "NAT LAN", b_pub, a, HELLO),
+    ]
+    trace = capture_trace(seen, shared_nat_plan())
+    turned = [(e.actor, e.new_src, e.new_dst) for e in trace if e.kind is EventKind.TRANSLATED]
+    assert turned == [
+        ("NAT", "203.0.113.11:5000", "10.0.1.3:5001"),
+        ("NAT", "203.0.113.11:5001", "10.0.1.2:5000"),
+    ]
+    delivered = [(e.actor, e.src) for e in trace if e.kind is EventKind.DELIVERED]
+    assert delivered == [("B", "203.0.113.11:5000"), ("A", "203.0.113.11:5001")]
+
+
+def test_without_hairpinning_the_nat_is_blamed_for_a_datagram_to_its_own_address() -> None:
+    from punchlab.netlab.capture import capture_trace
+
+    seen = [Sighting(0.0, "NAT LAN", ("10.0.1.2", 5000), ("203.0.113.11", 5001), HELLO)]
+    [dropped] = [e for e in capture_trace(seen, shared_nat_plan()) if e.kind is EventKind.DROPPED]
+    assert dropped.actor == "NAT" and "no hairpinning" in dropped.reason
+    # In the usual two-NAT lab, the same bytes back on a LAN are no hairpin.
+    answer = [
+        Sighting(0.0, "NAT B LAN", ("10.0.2.2", 5000), A_PUB, HELLO),
+        Sighting(0.0001, "NAT B LAN", A_PUB, ("10.0.2.2", 5000), HELLO),
+    ]
+    trace = capture_trace(answer, KINDS)
+    assert not [e for e in trace if e.kind is EventKind.TRANSLATED]
 
 
 async def test_a_tcpdump_that_ends_before_listening_is_an_error_not_a_hang() -> None:

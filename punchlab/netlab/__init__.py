@@ -12,13 +12,16 @@ with the real asyncio server and peers::
 from punchlab.netlab.lab import Lab, LabResult, PeerRun
 from punchlab.netlab.nat_rules import LAB_KINDS
 from punchlab.netlab.system import LabUnavailable, cleanup_leftovers, lab_problems, namespaces
+from punchlab.netlab.topologies import CgnLab, SameNatLab
 
 __all__ = [
     "LAB_KINDS",
+    "CgnLab",
     "Lab",
     "LabResult",
     "LabUnavailable",
     "PeerRun",
+    "SameNatLab",
     "available",
     "cleanup_leftovers",
     "lab_problems",

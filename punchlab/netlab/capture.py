@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import itertools
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,15 @@ from punchlab.trace import EventKind, Trace
 if TYPE_CHECKING:
     from punchlab.netlab.lab import Lab
 
-__all__ = ["CapturePoint", "Captures", "capture_points", "capture_trace", "conntrack_table"]
+__all__ = [
+    "CapturePlan",
+    "CapturePoint",
+    "Captures",
+    "capture_points",
+    "capture_trace",
+    "conntrack_table",
+    "two_nat_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -39,17 +48,51 @@ class CapturePoint:
     link: str
 
 
-def capture_points(kinds: dict[str, str]) -> list[CapturePoint]:
-    """Both sides of each NAT, the server's link, and a peer on the public network."""
+@dataclass(frozen=True)
+class CapturePlan:
+    """Where a lab listens and who is who in what it hears.
+
+    A NAT's links are named ``"<NAT> LAN"`` and ``"<NAT> outside"``: that is how a
+    datagram seen on one and then the other is known to have crossed that NAT.
+    """
+
+    points: tuple[CapturePoint, ...]
+    #: Each host's IP -> its actor (``A``, ``B``, ``server``).
+    hosts: dict[str, str]
+    #: Each NAT's outside IP -> the NAT's name (``NAT A``, ``CGN``).
+    nats: dict[str, str]
+    #: Each host's actor -> the link it sits on (where a datagram to it is delivered).
+    own_links: dict[str, str]
+    #: Which boxes' ``conntrack -L`` to keep: a key for ``LabResult.conntrack`` -> a role.
+    conntrack: dict[str, str]
+
+
+def two_nat_plan(kinds: dict[str, str]) -> CapturePlan:
+    """The lab's usual plan (:func:`punchlab.netlab.lab.side_addresses`): both sides of
+    each NAT, the server's link, and a peer on the public network."""
+    from punchlab.netlab.lab import SERVER_IP, side_addresses
+
     points = [CapturePoint("srv", "eth0", "server link")]
-    for side, kind in kinds.items():
-        name = side.upper()
+    hosts, nats = {SERVER_IP: "server"}, {}
+    own_links, conntrack = {"server": "server link"}, {}
+    for index, (side, kind) in enumerate(sorted(kinds.items()), start=1):
+        name, plan = side.upper(), side_addresses(index, kind)
+        hosts[plan.peer] = name
         if kind == "none":
             points.append(CapturePoint(f"peer-{side}", "eth0", f"peer {name} link"))
+            own_links[name] = f"peer {name} link"
         else:
             points.append(CapturePoint(f"nat-{side}", "in0", f"NAT {name} LAN"))
             points.append(CapturePoint(f"nat-{side}", "out0", f"NAT {name} outside"))
-    return points
+            own_links[name] = f"NAT {name} LAN"
+            nats[plan.public] = f"NAT {name}"
+            conntrack[side] = f"nat-{side}"
+    return CapturePlan(tuple(points), hosts, nats, own_links, conntrack)
+
+
+def capture_points(kinds: dict[str, str]) -> list[CapturePoint]:
+    """Both sides of each NAT, the server's link, and a peer on the public network."""
+    return list(two_nat_plan(kinds).points)
 
 
 class Captures:
@@ -57,7 +100,7 @@ class Captures:
 
     def __init__(self, lab: Lab, directory: Path) -> None:
         self.lab, self.directory = lab, directory
-        self.points = capture_points(lab.kinds)
+        self.points = list(lab.capture_plan().points)
         self.files = {p: directory / f"{p.role}-{p.interface}.pcap" for p in self.points}
         self._processes: list[asyncio.subprocess.Process] = []
 
@@ -124,11 +167,12 @@ def _ip_text(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
 
 
-def conntrack_table(lab: Lab, side: str) -> str:
-    """The kernel's UDP connection-tracking entries in NAT ``side``'s box (its mappings)."""
+def conntrack_table(lab: Lab, side: str, role: str | None = None) -> str:
+    """The kernel's UDP connection-tracking entries in NAT ``side``'s box (its mappings),
+    or in the box of ``role`` when given."""
     if shutil.which("conntrack") is None:
         return "(conntrack is not installed: apt-get install conntrack)"
-    box = lab.ns(f"nat-{side}")
+    box = lab.ns(role or f"nat-{side}")
     return run(["ip", "netns", "exec", box, "conntrack", "-L", "-p", "udp"], check=False).strip()
 
 
@@ -140,28 +184,27 @@ NAT_HOP_WITHIN = 0.1
 LINK_MARGIN = 0.1
 
 
-def _actors(kinds: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Who owns each IP of the lab: hosts (A, B, server) and NATs (by public address)."""
-    from punchlab.netlab.lab import SERVER_IP, side_addresses
-
-    hosts, nats = {SERVER_IP: "server"}, {}
-    for index, (side, kind) in enumerate(sorted(kinds.items()), start=1):
-        plan = side_addresses(index, kind)
-        hosts[plan.peer] = side.upper()
-        if plan.gateway is not None:
-            nats[plan.public] = f"NAT {side.upper()}"
-    return hosts, nats
-
-
 def _continues(
-    last: Sighting, new: Sighting, seen_on: frozenset[str], link_delay: float
+    last: Sighting,
+    new: Sighting,
+    seen_on: frozenset[str],
+    link_delay: float,
+    nat_ips: Mapping[str, str] | None = None,
 ) -> str | None:
     """How ``new`` continues ``last``'s datagram: "same" (seen again from another vantage
     point across a link), "out" or "in" (a NAT rewrote the source or the destination),
-    or None (another datagram)."""
-    if new.data != last.data or new.link in seen_on:
-        return None  # a datagram crosses each link once: a second sighting is a retry
+    "turn" (a NAT hairpinned it: both), or None (another datagram).
+
+    ``nat_ips``: each NAT's name -> its outside address; without it nothing is a hairpin.
+    """
+    if new.data != last.data:
+        return None
     late = new.time - last.time
+    if new.link in seen_on:
+        # A datagram crosses each link once (a second sighting is a retry), but for a
+        # hairpin, which crosses its NAT's LAN twice.
+        hairpin = late <= NAT_HOP_WITHIN and _turned(last, new, nat_ips or {})
+        return "turn" if hairpin else None
     if (new.src, new.dst) == (last.src, last.dst):
         return "same" if late <= 2 * link_delay + LINK_MARGIN else None
     if late > NAT_HOP_WITHIN:
@@ -174,7 +217,25 @@ def _continues(
     return None
 
 
-def _chains(packets: list[Sighting], link_delay: float = 0.0) -> list[list[Sighting]]:
+def _turned(last: Sighting, new: Sighting, nat_ips: Mapping[str, str]) -> bool:
+    """Whether the NAT of ``last``'s LAN hairpinned it into ``new``: sent to the NAT's
+    own address, it came back into the same LAN from that address (RFC 4787 section 6:
+    the sender's public endpoint) to the inside host that owns the port it was sent to
+    (the port kept). Not an answer from that host, with the same bytes (a HELLO is the
+    same both ways): that one is sent *from* the host, to the NAT's address."""
+    nat_ip = nat_ips.get(last.link.removesuffix(" LAN")) if last.link.endswith(" LAN") else None
+    return (
+        nat_ip is not None
+        and new.link == last.link
+        and last.dst[0] == nat_ip == new.src[0]
+        and new.dst[0] != nat_ip
+        and new.dst[1] == last.dst[1]
+    )
+
+
+def _chains(
+    packets: list[Sighting], link_delay: float = 0.0, nat_ips: Mapping[str, str] | None = None
+) -> list[list[Sighting]]:
     """The sightings grouped by datagram, each in the order the datagram travelled.
 
     Copies of a retried datagram look alike. Across a link they arrive in the
@@ -187,10 +248,11 @@ def _chains(packets: list[Sighting], link_delay: float = 0.0) -> list[list[Sight
     for packet in packets:
         recent = [c for c in recent if packet.time - c[-1].time <= horizon]
         ways = [
-            (c, _continues(c[-1], packet, frozenset(s.link for s in c), link_delay)) for c in recent
+            (c, _continues(c[-1], packet, frozenset(s.link for s in c), link_delay, nat_ips))
+            for c in recent
         ]
         across = [c for c, way in ways if way == "same"]
-        through = [c for c, way in ways if way in ("out", "in")]
+        through = [c for c, way in ways if way in ("out", "in", "turn")]
         if across:
             min(across, key=lambda c: c[-1].time).append(packet)
         elif through:
@@ -201,20 +263,18 @@ def _chains(packets: list[Sighting], link_delay: float = 0.0) -> list[list[Sight
     return chains
 
 
-def _own_link(host: str, kinds: dict[str, str]) -> str:
-    """The link a host sits on: the server's, its NAT's LAN, or its own public one."""
-    if host == "server":
-        return "server link"
-    return f"peer {host} link" if kinds[host.lower()] == "none" else f"NAT {host} LAN"
-
-
-def capture_trace(packets: list[Sighting], kinds: dict[str, str], link_delay: float = 0.0) -> Trace:
+def capture_trace(
+    packets: list[Sighting], plan: CapturePlan | dict[str, str], link_delay: float = 0.0
+) -> Trace:
     """A trace of the run as the captures saw it, with the NATs as actors: each datagram
     sent, rewritten by each NAT it crossed, and delivered, or dropped where it entered a
-    NAT and never came out."""
-    hosts, nats = _actors(kinds)
+    NAT and never came out. ``plan``: the lab's, or the NAT kinds of the usual one."""
+    if not isinstance(plan, CapturePlan):
+        plan = two_nat_plan(plan)
+    hosts = plan.hosts
     trace = Trace(keep_data=True)
-    for number, chain in enumerate(_chains(packets, link_delay)):
+    nat_ips = {name: ip for ip, name in plan.nats.items()}
+    for number, chain in enumerate(_chains(packets, link_delay, nat_ips)):
         first, last = chain[0], chain[-1]
         sender = hosts.get(first.src[0])
         if sender is None:
@@ -223,43 +283,50 @@ def capture_trace(packets: list[Sighting], kinds: dict[str, str], link_delay: fl
             EventKind.SENT, first.time, sender, first.src, first.dst, first.data, packet=number
         )
         for before, after in itertools.pairwise(chain):
-            how = "out" if after.src != before.src else "in" if after.dst != before.dst else None
-            if how in ("out", "in"):
+            if (after.src, after.dst) != (before.src, before.dst):  # out, in, or turned round
                 nat = before.link.rsplit(" ", 1)[0]
                 trace.datagram(
                     EventKind.TRANSLATED, after.time, nat, before.src, before.dst, before.data,
                     packet=number,
-                    new_src=after.src if how == "out" else "",
-                    new_dst=after.dst if how == "in" else "",
+                    new_src=after.src if after.src != before.src else "",
+                    new_dst=after.dst if after.dst != before.dst else "",
                 )  # fmt: skip
-        _ending(trace, last, number, hosts, nats, kinds)
+        _ending(trace, last, number, plan)
     return Trace(sorted(trace.events, key=lambda event: event.time), keep_data=True)
 
 
-def _ending(
-    trace: Trace,
-    last: Sighting,
-    number: int,
-    hosts: dict[str, str],
-    nats: dict[str, str],
-    kinds: dict[str, str],
-) -> None:
+def _ending(trace: Trace, last: Sighting, number: int, plan: CapturePlan) -> None:
     """How a datagram's journey ended, from where it was last seen.
 
     Delivered if it was last seen on its receiver's own link; dropped by a NAT if it
-    was last seen outside the NAT it was addressed to; otherwise lost on the link it
+    was last seen outside the NAT it was addressed to, or on the NAT's LAN addressed
+    to the NAT (it did not hairpin), or on a LAN that is not its receiver's (that NAT
+    has no route to another network's private address); otherwise lost on the link it
     was last seen on (a NAT drops silently, and so does a lossy link).
     """
-    receiver = hosts.get(last.dst[0])
-    if receiver is not None and last.link == _own_link(receiver, kinds):
+    receiver, nats = plan.hosts.get(last.dst[0]), plan.nats
+    nat = nats.get(last.dst[0])
+    if receiver is not None and last.link == plan.own_links.get(receiver):
         trace.datagram(
             EventKind.DELIVERED, last.time, receiver, last.src, last.dst, last.data,
             packet=number,
         )  # fmt: skip
-    elif last.dst[0] in nats and last.link == f"{nats[last.dst[0]]} outside":
+    elif nat is not None and last.link == f"{nat} outside":
         trace.datagram(
-            EventKind.DROPPED, last.time, nats[last.dst[0]], last.src, last.dst, last.data,
+            EventKind.DROPPED, last.time, nat, last.src, last.dst, last.data,
             reason="entered the NAT, never left it", packet=number,
+        )  # fmt: skip
+    elif nat is not None and last.link == f"{nat} LAN":
+        trace.datagram(
+            EventKind.DROPPED, last.time, nat, last.src, last.dst, last.data,
+            reason="no hairpinning", packet=number,  # the simulator's word
+        )  # fmt: skip
+    elif receiver is not None and last.link.endswith(" LAN"):
+        # A host's private address, last seen on another network's LAN: that
+        # network's NAT has no route there (a private endpoint of another home).
+        trace.datagram(
+            EventKind.DROPPED, last.time, last.link.removesuffix(" LAN"), last.src, last.dst,
+            last.data, reason="no route to another LAN", packet=number,
         )  # fmt: skip
     else:
         link = last.link if last.link.endswith(" LAN") else "internet"

@@ -13,6 +13,7 @@ from typing import Any
 from punchlab.netlab.lab import Lab, LabResult
 from punchlab.netlab.nat_rules import LAB_KINDS
 from punchlab.netlab.system import LabUnavailable, cleanup_leftovers
+from punchlab.netlab.topologies import CGN_CELLS, CgnLab, SameNatLab
 from punchlab.traversal import Route
 
 __all__ = ["add_parser"]
@@ -80,6 +81,7 @@ def _add_punch(actions: Any) -> None:
         "climb the traversal ladder, port prediction, birthday probing, relay, when the punch "
         "fails; the first line names the route that won)",
     )
+    _add_shared_nat_options(punch)
     punch.add_argument(
         "--output",
         "-o",
@@ -99,6 +101,50 @@ def _add_punch(actions: Any) -> None:
         "in DIR, and print each NAT's conntrack table (default: no capture)",
     )
     punch.set_defaults(handler=_punch)
+
+
+def _add_shared_nat_options(punch: Any) -> None:
+    """``--same-nat``, ``--hairpin``, ``--cgn`` and ``--no-private``: NATs that several share."""
+    punch.add_argument(
+        "--same-nat",
+        action="store_true",
+        help="both peers behind ONE NAT of --nat-a (port-restricted-cone, or symmetric without "
+        "--hairpin), on its LAN 10.0.1.0/24: the server sees one public address for both "
+        "(default: a NAT each)",
+    )
+    punch.add_argument(
+        "--hairpin",
+        action="store_true",
+        help="with --same-nat: nftables rules that make the NAT hairpin (RFC 4787 REQ-9), "
+        "which plain masquerade does not (default: no hairpinning)",
+    )
+    punch.add_argument(
+        "--cgn",
+        choices=CGN_CELLS,
+        help="put the home NATs (--nat-a, --nat-b) behind a carrier-grade NAT (RFC 6888; "
+        "inside 100.64.0.0/10, RFC 6598): the same one, or a different one each; a CGN maps "
+        "endpoint-independently and hairpins (default: no CGN)",
+    )
+    punch.add_argument(
+        "--no-private",
+        action="store_true",
+        help="the peers offer and try only public addresses, no private endpoints (default: "
+        "they also try each other's local address when the server sees them behind one IP)",
+    )
+
+
+def _lab(args: argparse.Namespace) -> Lab:
+    """The lab the options ask for; a ValueError says which options do not go together."""
+    link = {"delay_ms": args.delay, "loss": args.loss}
+    if args.hairpin and not args.same_nat:
+        raise ValueError("--hairpin goes with --same-nat (a CGN always hairpins)")
+    if args.same_nat and args.cgn:
+        raise ValueError("choose --same-nat or --cgn, not both")
+    if args.same_nat:
+        return SameNatLab(args.nat_a, hairpin=args.hairpin, **link)
+    if args.cgn:
+        return CgnLab(args.cgn, args.nat_a, args.nat_b, **link)
+    return Lab(args.nat_a, args.nat_b, **link)
 
 
 def _add_matrix(actions: Any) -> None:
@@ -220,8 +266,18 @@ def _punch(args: argparse.Namespace) -> int:
         print("punchlab netlab: --delay must be >= 0 and --loss between 0 and 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with Lab(args.nat_a, args.nat_b, delay_ms=args.delay, loss=args.loss) as lab:
-            result = lab.punch(original=args.original, capture=args.pcap, ladder=not args.no_ladder)
+        lab = _lab(args)
+    except ValueError as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with lab:
+            result = lab.punch(
+                original=args.original,
+                capture=args.pcap,
+                ladder=not args.no_ladder,
+                private=not args.no_private,
+            )
     except LabUnavailable as exc:
         print(f"punchlab netlab: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -232,8 +288,10 @@ def _punch(args: argparse.Namespace) -> int:
         print(f"capture written to {result.capture} (an interface per link)")
         rules = " ".join(f"-d {rule}" for rule in decode_rules(result.packets))
         print(f"  read it with: tshark -r {result.capture} {rules}")
-        for side, table in result.conntrack.items():
-            print(f"conntrack -L in NAT {side.upper()}:\n{table or '(empty)'}")
+        for box, table in result.conntrack.items():
+            # The usual lab's keys are its sides; a shared NAT's are its boxes (nat, cgn-a).
+            name = f"NAT {box.upper()}" if box in ("a", "b") else box.upper().replace("-", " ")
+            print(f"conntrack -L in {name}:\n{table or '(empty)'}")
     _draw(result, args.output)
     if args.trace:
         print(f"trace written to {result.trace.save(args.trace)}")

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from punchlab.netlab.capture import Captures, capture_trace, conntrack_table
+from punchlab.netlab.capture import (
+    CapturePlan,
+    Captures,
+    capture_trace,
+    conntrack_table,
+    two_nat_plan,
+)
 from punchlab.netlab.nat_rules import LAB_KINDS, ruleset
 from punchlab.netlab.system import (
     PREFIX,
@@ -120,6 +126,7 @@ class _PairOptions:
     answer_timeout: float
     original: bool
     ladder: bool
+    private: bool = True
 
 
 @dataclass
@@ -207,6 +214,10 @@ class Lab:
         self._public: list[tuple[str, str, str]] = []
         self._wire: subprocess.Popen[str] | None = None
         self._alternate_added = False
+        #: Each peer's UDP port (two peers behind one NAT need different ones).
+        self.peer_ports = {"a": 5000, "b": 5000}
+        #: How a result names each side (a subclass says more than the NAT's kind).
+        self.labels = dict(self.kinds)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -326,6 +337,13 @@ class Lab:
         if self.link_emulation == "wire":
             self._add_namespace("wire")
         self._on_bridge(self._add_namespace("srv"), "eth0", SERVER_IP, "srv")
+        self._build_sides()
+        self._static_neighbours()
+        if self.link_emulation == "wire":
+            self._start_wire()
+
+    def _build_sides(self) -> None:
+        """Each peer behind its own NAT (or on the bridge); other topologies override this."""
         for index, side in enumerate(("a", "b"), start=1):
             kind = self.kinds[side]
             plan = side_addresses(index, kind)
@@ -339,28 +357,21 @@ class Lab:
             self._address(nat, "in0", plan.gateway)
             self._address(peer, "eth0", plan.peer)
             run(["ip", "-n", peer, "route", "add", "default", "via", plan.gateway])
-            run(["ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-            timeout = self.conntrack_timeout or 120
-            if self.conntrack_timeout is not None:
-                for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
-                    run(
-                        [
-                            "ip",
-                            "netns",
-                            "exec",
-                            nat,
-                            "sysctl",
-                            "-qw",
-                            f"net.netfilter.{key}={timeout}",
-                        ]
-                    )
+            timeout = self._forwarding(nat)
             rules = ruleset(
                 kind, outside="out0", inside="in0", inside_host=plan.peer, timeout=timeout
             )
             run(["ip", "netns", "exec", nat, "nft", "-f", "-"], input=rules)
-        self._static_neighbours()
-        if self.link_emulation == "wire":
-            self._start_wire()
+
+    def _forwarding(self, nat: str) -> int:
+        """Make namespace ``nat`` a router with the lab's UDP timeout; that timeout, seconds."""
+        run(["ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        timeout = self.conntrack_timeout or 120
+        if self.conntrack_timeout is not None:
+            for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+                setting = f"net.netfilter.{key}={timeout}"
+                run(["ip", "netns", "exec", nat, "sysctl", "-qw", setting])
+        return timeout
 
     def _static_neighbours(self) -> None:
         """Every public box knows every other's MAC address, as a router's cache would.
@@ -406,6 +417,7 @@ class Lab:
         original: bool = False,
         capture: str | Path | None = None,
         ladder: bool = True,
+        private: bool = True,
     ) -> LabResult:
         """Server in its namespace, B waits, A connects to B; both chat ``rounds`` times.
 
@@ -414,6 +426,7 @@ class Lab:
         ``ladder``: the server is a full RFC 5780 server (a second address) and
         the peers climb the traversal ladder when the punch fails
         (``result.route`` says how they connected); off, they only punch.
+        ``private``: the peers offer and try their local addresses (off: ``--no-private``).
         """
         tag = secrets.token_hex(2)
         traces = {name: self.workdir / f"{tag}-{name}.jsonl" for name in ("server", "A", "B")}
@@ -425,7 +438,7 @@ class Lab:
                 captures = Captures(self, self.workdir / tag)
                 await captures.start()
             options = _PairOptions(
-                rounds, silence, heartbeat, punch_timeout, answer_timeout, original, ladder
+                rounds, silence, heartbeat, punch_timeout, answer_timeout, original, ladder, private
             )
             a_run, b_run = await self._run_pair(traces, options)
         finally:
@@ -433,21 +446,24 @@ class Lab:
                 await captures.stop()
         trace = Trace.merge(*(Trace.load(path) for path in traces.values() if path.exists()))
         result = LabResult(
-            self.kinds["a"], self.kinds["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
+            self.labels["a"], self.labels["b"], a_run, b_run, trace, _time_to_connect(a_run, b_run)
         )
         if captures is not None:
             assert capture is not None
+            plan = self.capture_plan()
             result.conntrack = {
-                side: conntrack_table(self, side)
-                for side, kind in self.kinds.items()
-                if kind != "none"
+                key: conntrack_table(self, key, role) for key, role in plan.conntrack.items()
             }
             name = f"lab-{self.kinds['a']}-{self.kinds['b']}-{tag}.pcapng"
             result.packets = captures.sightings()
             delay = self.delay_ms / 1000
-            result.capture_trace = capture_trace(result.packets, self.kinds, delay)
+            result.capture_trace = capture_trace(result.packets, plan, delay)
             result.capture = write_pcapng(result.packets, Path(capture) / name)
         return result
+
+    def capture_plan(self) -> CapturePlan:
+        """Where ``apunch(capture=...)`` listens, and who is who (other topologies override)."""
+        return two_nat_plan(self.kinds)
 
     def add_alternate_address(self) -> None:
         """The server's second address (an RFC 5780 server needs two), added once."""
@@ -483,9 +499,12 @@ class Lab:
                 common.append("--original")
             elif not options.ladder:
                 common.append("--no-ladder")
+            if not options.private and not options.original:
+                common.append("--no-private")
             b_run, a_run = PeerRun("B"), PeerRun("A")
             b = await self._start(
                 "peer-b", "peer", *common, "--name", "B", "--send", "hello from B",
+                "--port", str(self.peer_ports["b"]),
                 "--trace", str(traces["B"]),
             )  # fmt: skip
             registered = await self._read_json_until(b, b_run, "registered", 20.0)
@@ -493,6 +512,7 @@ class Lab:
                 raise RuntimeError(f"peer B did not register: {b_run.events}")
             a = await self._start(
                 "peer-a", "peer", *common, "--name", "A", "--send", "hello from A",
+                "--port", str(self.peer_ports["a"]),
                 "--connect", registered["id"], "--trace", str(traces["A"]),
             )  # fmt: skip
             budget = punch_timeout + rounds * (silence + answer_timeout) + 20.0
