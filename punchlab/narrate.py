@@ -52,7 +52,11 @@ def tell(event: PeerEvent) -> str | None:
         return f"Connected to {where} in {format_duration(event.elapsed)}, route: {how}."
     if isinstance(event, RouteChanged):
         where = format_address(event.peer_address)
-        return f"The direct path opened: now talking to {where} ({event.new.value}), not relayed."
+        if event.old is Route.RELAYED:
+            return (
+                f"The direct path opened: now talking to {where} ({event.new.value}), not relayed."
+            )
+        return f"A cheaper path answered: now talking to {where} ({event.new.value})."
     if isinstance(event, IntroductionRefused):
         return f"The server refused ({event.status}): {printable(event.reason, REASON_SHOWN)}."
     if isinstance(event, Failed | Disconnected):

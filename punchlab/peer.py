@@ -655,12 +655,17 @@ class PeerCore:
 
     def _go_direct(self, address: Address) -> None:
         """A direct SUCCESS while relayed: the direct path works now, so use it."""
-        old = self.route
-        assert old is not None
-        self.route = Route.PEER_REFLEXIVE if address != self.introduced_address else Route.DIRECT
+        direct = address != self.introduced_address
+        self._upgrade_route(Route.PEER_REFLEXIVE if direct else Route.DIRECT, address)
         self.peer_via = self._via
         self._due.pop(Timer.DIRECT_RETRY, None)
-        self._events.append(RouteChanged(old, self.route, address))
+
+    def _upgrade_route(self, route: Route, address: Address) -> None:
+        """A cheaper path answered after we connected: say so (``RouteChanged``)."""
+        old = self.route
+        assert old is not None
+        self.route = route
+        self._events.append(RouteChanged(old, route, address))
 
     def _on_text(self, message: Message, address: Address, now: float) -> None:
         if not self._is_from_peer(message, address, adopt=False):
@@ -746,6 +751,10 @@ class PeerCore:
             private = address in self.partner_local
             self._events.append(PeerAddressChanged(self.peer_address, address, private))
             self.peer_address = address
+            if private and self.state is PeerState.CONNECTED and self.route is not Route.PRIVATE:
+                # The hairpinned copy won the race (on a real LAN both paths are as
+                # fast): the private answer right behind it moves us onto the LAN.
+                self._upgrade_route(Route.PRIVATE, address)
         if not self._relayed and self._via:
             # A birthday probe found this socket: its path through both NATs is open,
             # and the partner talks to it now (two probes may hit at once: follow it).

@@ -306,3 +306,19 @@ def test_the_sentence_for_a_private_endpoint_says_the_peers_share_a_nat() -> Non
     assert change.private
     sentence = tell(change)
     assert sentence is not None and "same NAT" in sentence and "new port" not in sentence
+
+
+def test_a_hairpinned_success_that_won_the_race_gives_way_to_the_private_endpoint() -> None:
+    from punchlab.peer import RouteChanged
+
+    core = introduced_peer()
+    core.receive_datagram(encode(Message(MessageType.SUCCESS, token=TOKEN)), PARTNER_PUBLIC, 1.02)
+    assert core.route is Route.DIRECT
+    hello = Message(MessageType.HELLO, token=TOKEN, sender="partner-tag")
+    core.receive_datagram(encode(hello), PARTNER_PRIVATE, 1.021)
+    assert core.route is Route.PRIVATE and core.peer_address == PARTNER_PRIVATE
+    changes = []
+    while (event := core.next_event()) is not None:
+        if isinstance(event, RouteChanged):
+            changes.append(event)
+    assert [(c.old, c.new) for c in changes] == [(Route.DIRECT, Route.PRIVATE)]

@@ -100,9 +100,13 @@ class PeerRun:
 
     @property
     def route(self) -> Route | None:
-        """The route the peer's ``connected`` line named (None: not connected, or unknown)."""
+        """The route the peer's ``connected`` line named, or the last ``route_changed``
+        since (a relayed chat that went direct; a hairpin that lost to the LAN)."""
         connected = self.first("connected")
         name = None if connected is None else connected.get("route")
+        if connected is not None:
+            changes = [e.get("new") for e in self.events if e["event"] == "route_changed"]
+            name = changes[-1] if changes else name
         return Route(name) if name in set(Route) else None
 
     @property
