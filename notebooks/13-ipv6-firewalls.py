@@ -36,26 +36,29 @@
 # hairpinning, RFC 4787 REQ-9's concern, has no place either.
 #
 # **What does not.** The gateway still filters. RFC 6092 ("simple security"
-# for residential IPv6 gateways) recommends dropping unsolicited inbound
-# traffic and letting in what answers a flow a host inside opened. Its §3.2.2
-# models UDP on RFC 4787: REC-11 allows *endpoint-independent* filtering
-# (for applications' sake) or *address-dependent* filtering (more
-# stringent), and REC-12 keeps a flow's state at least two minutes, refreshed
-# by outbound packets. Linux gateways (OpenWrt's firewall, and the lab's
-# nftables rule below) track each flow by both endpoints, address and port:
-# *address-and-port-dependent* filtering, as a port-restricted cone filters.
-# A datagram from a peer gets in only once the host behind has sent one to
+# for residential IPv6 gateways) has it drop unsolicited inbound traffic and
+# let in what belongs to a flow a host inside opened. Its UDP filters (§3.2.3)
+# use RFC 4787's terms: REC-17 recommends *endpoint-independent* filtering
+# where applications matter most (the DEFAULT of a gateway no provider
+# manages) and *address-dependent* filtering where a stricter filter does;
+# REC-14 keeps an idle flow at least two minutes (five by DEFAULT), and
+# REC-16 refreshes it with every outbound packet. Linux gateways (OpenWrt's
+# firewall, and the lab's nftables rule below) track each flow by both
+# endpoints, address and port: *address-and-port-dependent* filtering, as a
+# port-restricted cone filters, stricter than either recommendation. There
+# a datagram from a peer gets in only once the host behind has sent one to
 # that peer: **both sides must still punch**.
 #
 # The simulator models such a gateway (`punchlab.sim.firewall.Firewall`): a
-# stateful filter in front of a /64, with the filtering behaviours of RFC
-# 4787 and a state timeout (120 s by default), and no translation.
+# stateful filter in front of a /64, with RFC 4787's three filtering
+# behaviours and a state timeout (RFC 6092's defaults: endpoint-independent,
+# five minutes), and no translation.
 # Addresses come from the documentation prefix 2001:db8::/32 (RFC 3849): the
 # server at 2001:db8::1, Alice (A) in 2001:db8:1::/64, Bob (B) in
 # 2001:db8:1:1::/64.
 #
-# **Predict first.** Both gateways filter address-and-port-dependent, the
-# strictest kind. Which route will Alice and Bob connect by?
+# **Predict first.** Both gateways filter address-and-port-dependent, as
+# Linux's do: the strictest kind. Which route will Alice and Bob connect by?
 
 # %%
 from punchlab.exercises_ipv6 import v6_route_question
@@ -150,11 +153,12 @@ _ = sequence_diagram(
 #
 # ## Endpoint-independent filtering
 #
-# RFC 6092's REC-11 lets a gateway that no provider manages filter
-# endpoint-independently, for applications' sake. Then a flow, once open,
-# takes datagrams from anyone. Bob opened one when he registered (from port
-# 5000, to the server). **Predict**: with endpoint-independent filtering at
-# Bob's gateway, does Alice's first HELLO get in, Wi-Fi as slow as before?
+# RFC 6092's REC-17 makes endpoint-independent filtering the default of a
+# gateway that no provider manages, for applications' sake. Then a flow,
+# once open, takes datagrams from anyone. Bob opened one when he registered
+# (from port 5000, to the server). **Predict**: with endpoint-independent
+# filtering at Bob's gateway, does Alice's first HELLO get in, Wi-Fi as slow
+# as before?
 
 # %%
 EIF = "endpoint-independent"
@@ -176,18 +180,21 @@ print(text_table(rows))
 # %% [markdown]
 # Every pair connects directly: with no translation there is nothing to
 # guess, and the first HELLO each way opens the way for the other. The
-# filtering decides only how many of the first HELLOs are wasted. (An
+# filtering decides only how many of the first HELLOs are wasted. Behind an
+# endpoint-independent gateway (RFC 6092's default) Bob's registration had
+# already opened his port to everyone, a full cone without the NAT; an
 # address-dependent gateway lets Alice in once Bob has sent anything to her
 # address, whatever port: here that is his first HELLO, so it drops as many
-# as the strict one.)
+# as the strict one.
 #
 # ## Timeouts still apply
 #
-# A flow lives `timeout` seconds after the host's last datagram out (REC-12:
-# at least 120 s; Linux's conntrack gives an unanswered UDP flow 30 s, an
-# answered one 120 s). The gateway above forgets a flow on its own clock, as
-# a NAT forgets a mapping (notebook 1). Here is one gateway, on its own: Bob
-# sends to Alice once, then nothing.
+# A flow lives `timeout` seconds after the host's last datagram out (REC-14:
+# at least two minutes, five by default; REC-16: outbound packets refresh
+# it; Linux's conntrack gives an unanswered UDP flow 30 s, an answered one
+# 120 s). The gateway forgets a flow on its own clock, as a NAT forgets a
+# mapping (notebook 1). Here is one gateway on its own, set to the two
+# minutes REC-14 allows at least: Bob sends to Alice once, then nothing.
 
 # %%
 from punchlab.sim.firewall import Firewall, firewall_config
@@ -232,13 +239,14 @@ exercise.check()
 # * With IPv6 nothing is translated: the address the server sees and hands
 #   out is the host's own, so there is no port to predict and no hairpinning
 #   to need.
-# * A home gateway still filters (RFC 6092 §3.2.2): unsolicited inbound UDP is
+# * A home gateway still filters (RFC 6092 §3.2.3): unsolicited inbound UDP is
 #   dropped, and a flow opened from inside lets in its remote (any remote if
-#   the filtering is endpoint-independent, REC-11), for at least two minutes
-#   after the last datagram out (REC-12).
-# * So both peers still punch: a HELLO that arrives before the other side sent
-#   one is dropped at the firewall; the other side's HELLO opens the way, and
-#   the pair connects directly.
+#   the filtering is endpoint-independent, REC-17's default), for at least
+#   two minutes after the last datagram out (REC-14, REC-16).
+# * Behind an address- or address-and-port-dependent gateway (Linux's) both
+#   peers still punch: a HELLO that arrives before the other side sent one is
+#   dropped at the firewall; the other side's HELLO opens the way, and the
+#   pair connects directly.
 # * Timeouts still apply, and so do keepalives.
 #
 # ## What comes next

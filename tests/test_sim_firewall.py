@@ -19,6 +19,7 @@ from punchlab.traversal import Route
 
 matplotlib.use("Agg")
 
+APDF = Behaviour.ADDRESS_AND_PORT_DEPENDENT
 INSIDE = ("2001:db8:1::2", 5000)
 PEER = ("2001:db8:2::9", 6000)
 
@@ -91,10 +92,16 @@ def test_the_server_sees_the_hosts_own_address_and_hands_it_out() -> None:
     assert b.core.peer_address == a.address and a.core.peer_address == b.address
 
 
+def test_the_rfc_default_is_endpoint_independent_for_five_minutes() -> None:
+    box = add_firewall(Network(0), "fw")
+    assert box.config.filtering is Behaviour.ENDPOINT_INDEPENDENT and box.config.timeout == 300.0
+    assert firewall_drops(punch_v6(lan_b=0.03)) == []  # B's registration opened its port
+
+
 def test_a_hello_before_the_other_side_punched_is_dropped_at_its_firewall() -> None:
     """B's Wi-Fi is slow: A's first HELLOs reach firewall B before B has sent anything
     to A. They are dropped there; B's own HELLO opens the flow, and A's next gets in."""
-    result = punch_v6(lan_b=0.03)
+    result = punch_v6(APDF, APDF, lan_b=0.03)
     assert result.connected and result.route is Route.DIRECT
     drops = firewall_drops(result)
     assert drops and all(drop == ("firewall B", "HELLO", FILTERED) for drop in drops)
@@ -122,17 +129,22 @@ def test_an_unsolicited_datagram_is_dropped_and_traced_with_the_reason() -> None
     a.register()
     net.run_until(lambda: a.id is not None, 5.0)
     stranger = ("2001:db8:99::1", 4444)
-    net.send("server", stranger, a.address, encode(Message(MessageType.HELLO)))
+    hello = encode(Message(MessageType.HELLO))
+    net.send("server", stranger, (a.address[0], 5001), hello)  # a port A never sent from
+    net.send("server", stranger, a.address, hello)  # A's port: endpoint-independent lets it in
     net.run_for(1.0)
     dropped = [e for e in net.trace if e.kind is EventKind.DROPPED]
-    assert [(e.actor, e.reason, e.src) for e in dropped] == [
-        ("firewall A", FILTERED, "[2001:db8:99::1]:4444")
+    assert [(e.actor, e.reason, e.dst) for e in dropped] == [
+        ("firewall A", FILTERED, "[2001:db8:1::2]:5001")
     ]
+    assert [e.src for e in net.trace if e.kind is EventKind.DELIVERED and e.actor == "A"][-1] == (
+        "[2001:db8:99::1]:4444"
+    )
     assert re.search(r"\bpassed +firewall A .* not translated", net.trace.table())
 
 
 def test_the_diagram_draws_the_drop_at_the_firewall_with_its_reason() -> None:
-    result = punch_v6(lan_b=0.03)
+    result = punch_v6(APDF, APDF, lan_b=0.03)
     ax = sequence_diagram(result.trace, types=["HELLO"], addresses=True, time_range=(0, 0.3))
     labels = [t.get_text() for t in ax.texts]
     assert any(FILTERED in text for text in labels)

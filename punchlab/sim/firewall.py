@@ -3,15 +3,18 @@
 With IPv6 every host has a global address of its own, so the gateway of a
 home network rewrites no address and no port: the address the rendezvous
 server sees is the host's own. What remains of the NAT is its filter. RFC
-6092 ("simple security" for residential IPv6 gateways) asks the gateway to
-drop unsolicited inbound traffic and to let in what answers a flow the
-inside host opened: section 3.2.2 models UDP on RFC 4787, its REC-11 allows
-endpoint-independent filtering (for application transparency) or
-address-dependent filtering (more stringent), and its REC-12 keeps a UDP
-flow's state at least two minutes, refreshed by outbound packets. A Linux
-gateway built on conntrack (OpenWrt, ``punchlab netlab punch --ipv6``) keys
-each flow on both endpoints, address and port: address-and-port-dependent
-filtering, the strictest of the three, which is this module's default.
+6092 ("simple security" for residential IPv6 gateways) has the gateway drop
+unsolicited inbound traffic and let in what belongs to a flow the inside
+host opened. Its section 3.2.3 (UDP filters): REC-17 recommends
+endpoint-independent filtering where application transparency matters most
+(and as the DEFAULT of a gateway no service provider manages),
+address-dependent filtering where a stricter filter does; REC-14 keeps an
+idle UDP flow's state at least two minutes (five by DEFAULT); REC-16
+refreshes it with every outbound packet. The defaults here are the RFC's:
+endpoint-independent, five minutes. A Linux gateway built on conntrack
+(OpenWrt's firewall, ``punchlab netlab punch --ipv6``) keys each flow on both
+endpoints, address and port: address-and-port-dependent filtering, stricter
+than either recommendation; ask for it by name.
 
 A :class:`Firewall` is a gateway the simulated :class:`~punchlab.sim.network.Network`
 routes through exactly like a NAT box (it is one whose mapping is the
@@ -45,8 +48,9 @@ __all__ = [
     "firewall_config",
 ]
 
-#: RFC 6092 section 3.2.2, REC-12: a UDP flow's state lasts at least two minutes.
-DEFAULT_FIREWALL_TIMEOUT = 120.0
+#: RFC 6092 section 3.2.3, REC-14: an idle UDP flow's state lasts at least two
+#: minutes, five by DEFAULT.
+DEFAULT_FIREWALL_TIMEOUT = 300.0
 #: The reason a firewall gives for an unsolicited datagram (no flow lets it in).
 FILTERED = "filtered by firewall"
 #: The reason for a datagram that a flow let in once, but whose state timed out.
@@ -57,7 +61,7 @@ FIRST_PREFIX = ipaddress.IPv6Network("2001:db8:1::/64")
 
 
 def firewall_config(
-    filtering: Behaviour | str = Behaviour.ADDRESS_AND_PORT_DEPENDENT,
+    filtering: Behaviour | str = Behaviour.ENDPOINT_INDEPENDENT,
     timeout: float = DEFAULT_FIREWALL_TIMEOUT,
 ) -> NatConfig:
     """A firewall's settings in a NAT's terms: its filtering and its state timeout.
@@ -176,7 +180,7 @@ def _prefixes(net: Network) -> Iterator[ipaddress.IPv6Network]:
 def add_firewall(
     net: Network,
     name: str,
-    filtering: Behaviour | str = Behaviour.ADDRESS_AND_PORT_DEPENDENT,
+    filtering: Behaviour | str = Behaviour.ENDPOINT_INDEPENDENT,
     *,
     timeout: float = DEFAULT_FIREWALL_TIMEOUT,
     lan: LinkConfig | None = None,

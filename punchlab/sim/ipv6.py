@@ -32,8 +32,8 @@ V6_SERVER_IP = "2001:db8::1"
 
 
 def punch_v6(
-    filtering_a: Behaviour | str = Behaviour.ADDRESS_AND_PORT_DEPENDENT,
-    filtering_b: Behaviour | str = Behaviour.ADDRESS_AND_PORT_DEPENDENT,
+    filtering_a: Behaviour | str = Behaviour.ENDPOINT_INDEPENDENT,
+    filtering_b: Behaviour | str = Behaviour.ENDPOINT_INDEPENDENT,
     *,
     seed: int = 0,
     latency: float = 0.02,
@@ -45,6 +45,9 @@ def punch_v6(
     config: PeerConfig | None = None,
 ) -> PunchResult:
     """Two IPv6 peers behind firewalls with the given filtering; A asks to talk to B.
+
+    The default filtering is RFC 6092's DEFAULT (REC-17, endpoint-independent);
+    ``"address-and-port-dependent"`` is a Linux gateway's (the lab's).
 
     ``lan_b`` is B's LAN latency one way (a slow Wi-Fi): with it above A's
     (1 ms), B hears of the introduction after A's first HELLO has reached B's
