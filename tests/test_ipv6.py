@@ -113,6 +113,27 @@ async def test_a_go_client_over_ipv4_chats_through_a_server_on_both_families() -
             go.close()
 
 
+async def test_a_go_client_over_ipv4_is_introduced_in_the_ipv4_form_it_can_send_to() -> None:
+    """The other way round: the Go client is told the punchlab initiator's address in
+    INITIATE_CHAT; ``[::ffff:127.0.0.1]:port`` would not even be sendable from its socket."""
+    async with (
+        RendezvousServer("::", 0, 0) as server,
+        Peer(server.url, host="127.0.0.1", name="A", trace=Trace()) as a,
+    ):
+        await a.register(timeout=5)
+        go = await GoPeer.start(server.url, hello_delay=0.05)
+        try:
+            assert go.id is not None
+            await a.connect(go.id, timeout=5)
+            async with asyncio.timeout(5):
+                await go.connected.wait()
+            assert go.peer == a.local_address and a.route is Route.DIRECT
+            go.send_text("from Go")
+            assert await a.receive_text(timeout=5) == "from Go"
+        finally:
+            go.close()
+
+
 async def test_the_cli_chats_over_ipv6(procs: list[Proc]) -> None:  # noqa: F811
     server = await Proc.start("serve", "--host", "::", "--http-port", "0", "--udp-port", "0")
     procs.append(server)
