@@ -268,9 +268,11 @@ def _punch_v6(args: argparse.Namespace) -> int:
     print(f"an unsolicited datagram to B before the punch: {unsolicited} dropped by firewall B")
     dropped = ", ".join(f"firewall {side.upper()} dropped {n}" for side, n in drops.items())
     print(f"during the punch: {dropped}")
-    # nftables' conntrack keys a flow on both endpoints: address-and-port-dependent.
+    # nftables' conntrack keys a flow on both endpoints: address-and-port-dependent. The
+    # lab delays each public link on leaving the box and on leaving the bridge: twice.
     strict = "address-and-port-dependent"
-    simulated = punch_v6(strict, strict, latency=max(args.delay / 1000, 0.0005), loss=args.loss)
+    latency = max(2 * args.delay / 1000, 0.0005)
+    simulated = punch_v6(strict, strict, latency=latency, loss=args.loss)
     sim_drops = len(firewall_drops(simulated))
     print(f"simulator: {simulated.summary()}; its firewalls dropped {sim_drops}")
     _, verdict = route_verdict(simulated.route if simulated.connected else None, result.route)

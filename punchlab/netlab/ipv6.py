@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from punchlab.netlab.lab import Lab, LabResult
@@ -131,6 +132,14 @@ class V6Lab(Lab):
                     return int(statement["counter"]["packets"])
         raise RuntimeError(f"no drop counter in gateway {side}'s rules")
 
+    def wait_dropped(self, side: str, count: int, timeout: float) -> int:
+        """Gateway ``side``'s drop count once it reaches ``count``, or after ``timeout``
+        seconds (a delayed link holds a datagram a while before the gateway sees it)."""
+        deadline = time.monotonic() + timeout
+        while (dropped := self.dropped(side)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return dropped
+
     def send_unsolicited(self, source: str, destination: tuple[str, int], port: int) -> None:
         """One UDP datagram from peer ``source``'s namespace, from ``port``, that nobody
         at ``destination`` asked for."""
@@ -163,7 +172,7 @@ def punch_through_firewalls(
     """
     with V6Lab(delay_ms=delay_ms, loss=loss) as lab:
         lab.send_unsolicited("a", (SIDES["b"][0], 5000), UNSOLICITED_PORT)
-        unsolicited = lab.dropped("b")
+        unsolicited = lab.wait_dropped("b", 1, timeout=2.0 + 4 * delay_ms / 1000)
         result = lab.punch(ladder=ladder)
         drops = {side: lab.dropped(side) - (unsolicited if side == "b" else 0) for side in "ab"}
     return result, drops, unsolicited
