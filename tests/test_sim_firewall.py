@@ -10,6 +10,7 @@ import pytest
 
 from punchlab.diagram import sequence_diagram
 from punchlab.messages import Message, MessageType, encode
+from punchlab.peer import PeerConfig
 from punchlab.sim.firewall import EXPIRED, FILTERED, Firewall, add_firewall, add_v6_peer
 from punchlab.sim.ipv6 import V6_SERVER_IP, firewall_drops, punch_v6
 from punchlab.sim.nat import Behaviour
@@ -156,3 +157,11 @@ def test_the_diagram_draws_the_drop_at_the_firewall_with_its_reason() -> None:
         "firewall B",
         "B",
     ]
+
+
+def test_a_go_style_peer_is_recognised_by_its_own_address_over_http() -> None:
+    """Without a secret the server believes an initiator by the IP its HTTP request comes
+    from: through a firewall that is the host's own address, as its registration's."""
+    result = punch_v6(config=PeerConfig.seed_compatible())
+    assert result.connected and result.route is Route.DIRECT
+    assert result.network.servers[0].core.introductions == 1
