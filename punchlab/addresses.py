@@ -11,8 +11,17 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+from typing import Any
 
-__all__ = ["normalise_ip", "route_ip", "same_host", "share_key"]
+__all__ = [
+    "for_socket",
+    "from_socket",
+    "is_ipv6",
+    "normalise_ip",
+    "route_ip",
+    "same_host",
+    "share_key",
+]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -29,6 +38,34 @@ def normalise_ip(text: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
+
+
+def from_socket(address: tuple[Any, ...]) -> tuple[str, int]:
+    """``(ip, port)`` as the protocol writes it, from what a socket reported.
+
+    A dual-stack socket reports an IPv4 sender as ``::ffff:a.b.c.d`` (and IPv6
+    as a 4-tuple); the protocol names it ``a.b.c.d``, as the Go server does
+    (Go prints an IPv4-mapped address as IPv4), so an IPv4 peer of a server
+    on ``::`` is introduced with an address its own IPv4 socket can send to.
+    """
+    host = str(address[0])
+    if host[:7].lower() == "::ffff:" and "." in host:
+        host = normalise_ip(host)
+    return host, int(address[1])
+
+
+def for_socket(family: int, address: tuple[str, int]) -> tuple[str, int]:
+    """The destination to hand a socket of ``family``: an IPv6 socket reaches an IPv4
+    host at its IPv4-mapped address (RFC 4291 section 2.5.5.2), the inverse of
+    :func:`from_socket`; anything else is left as it is."""
+    if family == socket.AF_INET6 and ":" not in address[0]:
+        return f"::ffff:{address[0]}", address[1]
+    return address
+
+
+def is_ipv6(text: str) -> bool:
+    """Whether ``text`` is an IPv6 address (an IPv4-mapped one counts as IPv4)."""
+    return ":" in normalise_ip(text)
 
 
 def same_host(a: str, b: str) -> bool:

@@ -192,9 +192,25 @@ PCAP_HELP = (
 PROBE_ADDRESS = ("192.0.2.1", 9)
 
 
+#: The IPv6 probe, from the documentation prefix (RFC 3849), for the same purpose.
+PROBE_ADDRESS_V6 = ("2001:db8::1", 9)
+
+
 def _outward_address() -> str | None:
     """The IPv4 address this machine would send from to reach beyond itself, if any."""
     return route_ip(PROBE_ADDRESS)
+
+
+def _outward_v6_addresses() -> list[str]:
+    """The IPv6 address this machine would send from beyond its link, if it has one
+    students could use (not loopback, not link-local: those need no server or a zone)."""
+    found = route_ip(PROBE_ADDRESS_V6)
+    try:
+        address = ipaddress.ip_address(found or "")
+    except ValueError:
+        return []
+    usable = not (address.is_loopback or address.is_link_local or address.is_unspecified)
+    return [str(address)] if usable else []
 
 
 def _hostname_addresses() -> list[str]:
@@ -226,11 +242,17 @@ def student_addresses(
 
 
 def _student_lines(
-    host: str, http_port: int, addresses: Callable[[], list[str]] = student_addresses
+    host: str,
+    http_port: int,
+    addresses: Callable[[], list[str]] = student_addresses,
+    v6: Callable[[], list[str]] = _outward_v6_addresses,
 ) -> list[str]:
-    """The command students run, for each address they could reach the server at."""
+    """The command students run, for each address they could reach the server at
+    (on ``::``, the IPv6 one too: ``http://[v6]:port``)."""
     if host in ("", "0.0.0.0", "::"):
         found = addresses()
+        if host == "::":
+            found += [address for address in v6() if address not in found]
     else:
         try:
             loopback = ipaddress.ip_address(host).is_loopback

@@ -368,10 +368,12 @@ def _draw_arrow(
         if options.addresses and point.note and (point.actor, point.note) not in notes:
             notes.add((point.actor, point.note))
             old, new = point.note.split(" -> ")
+            # A firewall passes a datagram on as it came (IPv6): say so, not "x -> x".
+            rewrite = f"\u2192 {new}" if new != old else "not translated"
             note = ax.text(
                 px + 0.06,
                 py,
-                f"{old}\n\u2192 {new}",
+                f"{old}\n{rewrite}",
                 fontsize=FONT,
                 color="#444444",
                 ha="left",

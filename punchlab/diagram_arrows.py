@@ -97,6 +97,9 @@ def _owners(trace: Trace) -> dict[str, str]:
             owners.setdefault(_ip(event.dst), event.actor)
         elif event.kind is EventKind.TRANSLATED:
             owners.setdefault(_ip(event.new_src or event.dst), event.actor)
+            # A firewall owns no address of its own in the trace (it passes the
+            # host's on unchanged), yet what it drops ends at its lifeline, not midway.
+            owners.setdefault(f"gateway {event.actor}", event.actor)
     return owners
 
 

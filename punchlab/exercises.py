@@ -29,6 +29,7 @@ from punchlab.course import (
     filtering_exercise,
     mallory_question,
 )
+from punchlab.exercises_ipv6 import gets_in, gets_in_exercise, gets_in_hidden_cases
 from punchlab.exercises_keepalive import (
     heartbeat_interval,
     keepalive_exercise,
@@ -858,6 +859,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "10-choose-the-rung": choose_rung_exercise,
     "11-heartbeat-interval": keepalive_exercise,
     "12-campus-route": campus_route_exercise,
+    "13-gets-in": gets_in_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
@@ -870,6 +872,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "10-choose-the-rung": choose_rung_hidden_cases,
     "11-heartbeat-interval": keepalive_hidden_cases,
     "12-campus-route": campus_route_hidden_cases,
+    "13-gets-in": gets_in_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -885,4 +888,5 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "10-choose-the-rung": choose_rung,
     "11-heartbeat-interval": heartbeat_interval,
     "12-campus-route": campus_route,
+    "13-gets-in": gets_in,
 }

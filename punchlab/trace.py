@@ -452,8 +452,12 @@ class Trace:
         header = ("ms", "event", "actor", "from", "to", "type", "detail")
         rows = [header]
         for e in events:
+            kind = e.kind.value
             if e.kind is EventKind.TRANSLATED:
-                detail = f"{e.src} -> {e.new_src}" if e.new_src else f"{e.dst} -> {e.new_dst}"
+                old, new = (e.src, e.new_src) if e.new_src else (e.dst, e.new_dst)
+                detail = f"{old} -> {new}"
+                if new == old:  # a firewall (IPv6) passes a datagram on as it came
+                    kind, detail = "passed", "not translated"
             elif e.reason:
                 detail = e.reason
             else:
@@ -462,7 +466,7 @@ class Trace:
             rows.append(
                 (
                     f"{(e.time - origin) * 1000:.1f}",
-                    e.kind.value,
+                    kind,
                     printable(e.actor, TABLE_CELL),
                     e.src,
                     e.dst,

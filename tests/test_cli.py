@@ -297,10 +297,14 @@ def test_student_lines_for_each_host() -> None:
     def found() -> list[str]:
         return ["192.168.1.20", "fd00::2"]
 
-    assert cli._student_lines("::", 80, found) == [
+    assert cli._student_lines("::", 80, found, v6=list) == [
         "  students: punchlab chat --server http://192.168.1.20:80",
         "  students: punchlab chat --server http://[fd00::2]:80",
     ]
+    # On ::, the address the machine sends IPv6 from is offered too (on 0.0.0.0 it is not).
+    outward = cli._student_lines("::", 80, lambda: ["192.168.1.20"], v6=lambda: ["2001:db8::20"])
+    assert outward[-1] == "  students: punchlab chat --server http://[2001:db8::20]:80"
+    assert len(cli._student_lines("0.0.0.0", 80, found, v6=lambda: ["2001:db8::20"])) == 2
     assert cli._student_lines("10.0.0.7", 80, found) == [
         "  students: punchlab chat --server http://10.0.0.7:80"
     ]

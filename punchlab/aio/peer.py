@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from punchlab.addresses import route_ip
+from punchlab.addresses import from_socket, route_ip
 from punchlab.aio.runner import CoreRunner
 from punchlab.aio.sockets import ExtraSockets
 from punchlab.aio.stun import discover
@@ -150,6 +150,8 @@ class Peer:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ServerError(f"server gave no usable UDP port: {reply!r}")
         server_address = (await self._resolve_server_host(), port)
+        if self.host == "0.0.0.0" and ":" in server_address[0]:
+            self.host = "::"  # an IPv6-only server: our wildcard must be IPv6's too
         self.core = PeerCore(server_address, self.config)
         self._runner = await CoreRunner.open(
             self.core,
@@ -368,16 +370,31 @@ class Peer:
         return text
 
     async def _resolve_server_host(self) -> str:
+        """The server's IP, of a family our socket can send to.
+
+        A socket bound to an IPv4 address takes IPv4, to an IPv6 one (``::``
+        included) IPv6; the default wildcard prefers IPv4, as before, and takes
+        IPv6 where the name has no IPv4 address (``http://[::1]:8088``).
+        """
         host = urlsplit(self.server_url).hostname
         assert host is not None
+        if ":" in self.host:
+            families = [socket.AF_INET6]
+        elif self.host == "0.0.0.0":
+            families = [socket.AF_INET, socket.AF_INET6]
+        else:
+            families = [socket.AF_INET]
         loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
-            )
-        except OSError as exc:
-            raise ServerUnreachable(f"cannot resolve {host!r}: {exc}") from None
-        return str(infos[0][4][0])
+        problem: OSError | None = None
+        for family in families:
+            try:
+                infos = await loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+            except OSError as exc:
+                problem = problem or exc
+                continue
+            if infos:
+                return from_socket(infos[0][4])[0]
+        raise ServerUnreachable(f"cannot resolve {host!r} for a socket on {self.host}: {problem}")
 
     async def _http_exchange(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One request to the rendezvous server: its status and JSON (None if not JSON)."""

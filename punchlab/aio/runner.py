@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from punchlab.addresses import for_socket, from_socket
 from punchlab.driving import CoreTimer, SansIOCore, pump
 from punchlab.messages import Address
 from punchlab.trace import EventKind, Trace
@@ -30,8 +32,9 @@ RECEIVE_BUFFER = 65535
 
 
 def normalise(address: Any) -> Address:
-    """asyncio gives IPv6 addresses as 4-tuples; the protocol speaks ``(ip, port)``."""
-    return str(address[0]), int(address[1])
+    """asyncio gives IPv6 addresses as 4-tuples; the protocol speaks ``(ip, port)``
+    (an IPv4-mapped address as IPv4: see :func:`punchlab.addresses.from_socket`)."""
+    return from_socket(address)
 
 
 class CoreRunner(asyncio.DatagramProtocol):
@@ -55,6 +58,8 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.on_event = on_event
         self.transport: asyncio.DatagramTransport | None = None
         self.local_address: Address = ("0.0.0.0", 0)
+        #: The socket's family: an IPv6 socket sends to IPv4 hosts at mapped addresses.
+        self.family = socket.AF_INET
         #: The address the trace names as ours: the bound one, unless a driver knows
         #: better (a wildcard bind names no address; see Peer.register).
         self.traced_address: Address | None = None
@@ -96,9 +101,12 @@ class CoreRunner(asyncio.DatagramProtocol):
         if hasattr(transport, "max_size"):  # asyncio's selector transport
             transport.max_size = RECEIVE_BUFFER
         self.local_address = normalise(transport.get_extra_info("sockname"))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.family = sock.family
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        source = addr if len(addr) == 2 else normalise(addr)
+        source = addr if len(addr) == 2 else from_socket(addr)
         # One reading of each clock per datagram: the answers go out within
         # microseconds, and a busy server should not pay for more.
         now, wall = self._loop.time(), time.time()
@@ -160,7 +168,7 @@ class CoreRunner(asyncio.DatagramProtocol):
         self.trace.datagram_later(
             EventKind.SENT, self._wall, self.actor, self._ours, destination, data
         )
-        self.transport.sendto(data, destination)
+        self.transport.sendto(data, for_socket(self.family, destination))
 
     def _arm_timer(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -125,6 +125,8 @@ class RendezvousServer:
         host = self.http_address[0]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"  # RFC 3986 section 3.2.2: an IPv6 literal in a URL is bracketed
         return f"http://{host}:{self.http_address[1]}"
 
     async def start(self) -> None:

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from punchlab.addresses import for_socket, from_socket
 from punchlab.messages import Address
 from punchlab.peer import PeerCore
 from punchlab.trace import EventKind, Trace
@@ -65,7 +66,7 @@ class ExtraSockets:
                 EventKind.SENT, time.time(), self.actor, local, destination, data
             )
             try:
-                sock.sendto(data, destination)
+                sock.sendto(data, for_socket(sock.family, destination))
             except OSError as exc:
                 log.debug("%s: socket %d could not send: %s", self.actor, via, exc)
 
@@ -91,7 +92,7 @@ class ExtraSockets:
             except OSError as exc:  # an ICMP error surfaced on this socket
                 log.debug("%s: socket %d: %s", self.actor, via, exc)
                 return
-            address: Address = (source[0], source[1])
+            address: Address = from_socket(source)
             local = sock.getsockname()[:2]
             self.trace.datagram_later(
                 EventKind.DELIVERED, time.time(), self.actor, address, local, data

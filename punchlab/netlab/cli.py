@@ -83,6 +83,13 @@ def _add_punch(actions: Any) -> None:
     )
     _add_shared_nat_options(punch)
     punch.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="two IPv6 peers, each behind a home gateway that routes and filters (nftables "
+        "inet: established flows pass, new inbound UDP is dropped) and translates nothing; "
+        "--nat-a, --nat-b and --pcap do not apply (default: IPv4 behind NATs)",
+    )
+    punch.add_argument(
         "--output",
         "-o",
         default="netlab-punch.png",
@@ -265,6 +272,8 @@ def _punch(args: argparse.Namespace) -> int:
     if not 0.0 <= args.loss <= 1.0 or args.delay < 0:
         print("punchlab netlab: --delay must be >= 0 and --loss between 0 and 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.ipv6:
+        return _punch_v6(args)
     try:
         lab = _lab(args)
     except ValueError as exc:
@@ -298,7 +307,41 @@ def _punch(args: argparse.Namespace) -> int:
     return EXIT_OK if result.connected else EXIT_FAILED
 
 
-def _draw(result: LabResult, output: str) -> None:
+def _punch_v6(args: argparse.Namespace) -> int:
+    """``netlab punch --ipv6``: the firewalls' punch, beside the simulator's."""
+    from punchlab.netlab.ipv6 import punch_through_firewalls, v6_summary
+    from punchlab.sim.ipv6 import firewall_drops, punch_v6
+
+    if args.pcap:
+        print("punchlab netlab: --pcap does not apply with --ipv6", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result, drops, unsolicited = punch_through_firewalls(
+            delay_ms=args.delay, loss=args.loss, ladder=not args.no_ladder
+        )
+    except LabUnavailable as exc:
+        print(f"punchlab netlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(v6_summary(result))
+    print(f"an unsolicited datagram to B before the punch: {unsolicited} dropped by firewall B")
+    dropped = ", ".join(f"firewall {side.upper()} dropped {n}" for side, n in drops.items())
+    print(f"during the punch: {dropped}")
+    # nftables' conntrack keys a flow on both endpoints: address-and-port-dependent. The
+    # lab delays each public link on leaving the box and on leaving the bridge: twice.
+    strict = "address-and-port-dependent"
+    latency = max(2 * args.delay / 1000, 0.0005)
+    simulated = punch_v6(strict, strict, latency=latency, loss=args.loss)
+    sim_drops = len(firewall_drops(simulated))
+    print(f"simulator: {simulated.summary()}; its firewalls dropped {sim_drops}")
+    _, verdict = route_verdict(simulated.route if simulated.connected else None, result.route)
+    print(f"route: {verdict}")
+    _draw(result, args.output, v6_summary(result))
+    if args.trace:
+        print(f"trace written to {result.trace.save(args.trace)}")
+    return EXIT_OK if result.connected else EXIT_FAILED
+
+
+def _draw(result: LabResult, output: str, title: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -306,7 +349,7 @@ def _draw(result: LabResult, output: str) -> None:
 
     # With captures the NATs are seen too: their rewrites and drops get lifelines.
     trace = result.capture_trace or result.trace
-    written = save_sequence_diagram(trace, output, collapse=True, title=result.summary())
+    written = save_sequence_diagram(trace, output, collapse=True, title=title or result.summary())
     print(f"sequence diagram written to {written}")
 
 

@@ -188,6 +188,10 @@ class Lab:
     veth ends and nftables tables), also when something failed.
     """
 
+    #: Where the server listens, and the URL the peers are given (an IPv6 lab changes both).
+    server_ip = SERVER_IP
+    server_url = SERVER_URL
+
     def __init__(
         self,
         nat_a: str,
@@ -487,7 +491,7 @@ class Lab:
         rfc5780 = self.rfc5780_server_arguments() if options.ladder and not options.original else []
         server = await self._start(
             "srv",
-            "serve", "--host", SERVER_IP, "--http-port", "8088", "--udp-port", "8089",
+            "serve", "--host", self.server_ip, "--http-port", "8088", "--udp-port", "8089",
             "--quiet", "--trace", str(traces["server"]), *rfc5780,
         )  # fmt: skip
         rounds, silence, answer_timeout = options.rounds, options.silence, options.answer_timeout
@@ -495,7 +499,7 @@ class Lab:
         try:
             await self._read_until(server, lambda line: "server ready" in line, 20.0)
             common = [
-                "--server", SERVER_URL, "--rounds", str(rounds), "--silence", str(silence),
+                "--server", self.server_url, "--rounds", str(rounds), "--silence", str(silence),
                 "--heartbeat", str(options.heartbeat), "--punch-timeout", str(punch_timeout),
                 "--timeout", str(answer_timeout),
             ]  # fmt: skip

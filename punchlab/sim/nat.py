@@ -236,6 +236,15 @@ class NatBox:
             del mapping.contacted[remote]
         mapping.prune_at = now + timeout / 2
 
+    def outside_for(self, inside_ip: str) -> str:
+        """The address the outside sees ``inside_ip`` come from: this NAT's own."""
+        return self.outside_ip
+
+    def admit(self, remote: Address, destination: Address, now: float) -> Address | str:
+        """Where a datagram from ``remote`` to ``destination`` (one of this box's outside
+        addresses) goes inside, or why it is dropped; a NAT looks at the port alone."""
+        return self.inbound(remote, destination[1], now)
+
     def inbound(self, remote: Address, outside_port: int, now: float) -> Address | str:
         """The inside address for a datagram from ``remote``, or why it is dropped."""
         mapping = self._by_port.get(outside_port)

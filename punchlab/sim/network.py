@@ -275,6 +275,14 @@ class Network:
         """Unbind an address of node ``name`` bound with :meth:`attach`."""
         self._locations[name].hosts.get(address[0], {}).pop(address[1], None)
 
+    def register_gateway(self, box: NatBox, inside: Realm) -> None:
+        """Put a gateway built elsewhere (punchlab.sim.firewall) on its outside realm."""
+        assert inside.parent is not None
+        self._realm_count += 1
+        inside.parent.nats[box.outside_ip] = (box, inside)
+        self._locations[box.name] = inside
+        self.nat_boxes.append(box)
+
     def realm_of_node(self, name: str) -> Realm:
         return self._locations[name]
 
@@ -298,7 +306,7 @@ class Network:
         ip = client_ip
         for realm in path_client[: path_client.index(common)]:
             assert realm.gateway is not None  # every realm below the common one sits behind a NAT
-            ip = realm.gateway.outside_ip
+            ip = realm.gateway.outside_for(ip)
         return ip
 
     # -- running -----------------------------------------------------------------------
@@ -433,7 +441,7 @@ class Network:
     ) -> None:
         """To a NAT's public address from outside: its mapping and filter decide."""
         box, inside = realm.nats[destination[0]]
-        result = box.inbound(source, destination[1], self.now)
+        result = box.admit(source, destination, self.now)
         if isinstance(result, str):
             self._drop(packet, result, box.name, source, destination, data)
             return
