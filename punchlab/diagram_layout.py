@@ -155,6 +155,8 @@ def place_labels(
 BREAK_SHARE = 0.06
 #: A gap is cut only if that shrinks it at least this many times.
 WORTH_CUTTING = 3.0
+#: The thinnest cut, as a share of the longest gap (far below a pixel).
+CUT_RESOLUTION = 1e-9
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,10 @@ def _cuts(lengths: Sequence[float], gaps: Sequence[float]) -> tuple[set[int], fl
     while True:
         kept = sum(lengths) + sum(gap for i, gap in enumerate(gaps) if i not in cuts)
         cut = BREAK_SHARE * (kept if kept > 0 else max(gaps, default=1.0))
+        # Never thinner than floats can tell apart beside the longest gap: a busy
+        # stretch of 1e-309 ms would leave a cut of nothing, and the time after
+        # it would show before it (found by hypothesis).
+        cut = max(cut, CUT_RESOLUTION * max(gaps, default=0.0))
         worth = {i for i in cuts if gaps[i] > WORTH_CUTTING * cut}
         if worth == cuts:
             return cuts, cut

@@ -7,10 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from punchlab.aio import Peer, RendezvousServer
 from punchlab.server import Introduction, RendezvousCore
 from punchlab.trace import Trace
+
+# Every random generator seeded: hypothesis too, so a run is the run before it
+# (no examples that differ by machine or by which test modules were collected),
+# and no deadline for a busy CI machine to miss.
+settings.register_profile("punchlab", derandomize=True, deadline=None)
+settings.load_profile("punchlab")
 
 
 @pytest.fixture
