@@ -23,9 +23,11 @@ from punchlab.addresses import same_host
 from punchlab.messages import (
     FEATURE_LARGE,
     FEATURE_RELAY,
+    FEATURE_RELIABLE,
     FEATURE_TOKEN,
     GO_DATAGRAM_BYTES,
     MAX_DATAGRAM_BYTES,
+    MAX_SEQ,
     PEER_FEATURES,
     Address,
     DatagramIgnored,
@@ -51,6 +53,8 @@ from punchlab.peer_table import (
 )
 from punchlab.policy import Policy, policy_for
 from punchlab.relay import RELAY_PAYLOAD_BYTES
+from punchlab.reliable import Ack, BogusAck, ReliableConfig, Sender
+from punchlab.reliable import Receiver as _Receiver
 from punchlab.stun.discovery import DiscoveryResult
 from punchlab.traversal import NatReport, Route, Rung
 
@@ -71,7 +75,10 @@ __all__ = [
     "Registered",
     "RouteChanged",
     "StateChanged",
+    "TextDelivered",
+    "TextFailed",
     "TextReceived",
+    "TextSent",
     "Trigger",
     "accepts_introduction",
 ]
@@ -89,10 +96,19 @@ MAX_TOKEN_LENGTH = 64
 #: at once, the partner's. A third introduction is ignored.
 MAX_TOKENS_PER_PARTNER = 2
 
-#: What a punchlab peer announces in REGISTRATION.
-PEER_FEATURE_LIST = ",".join(sorted(PEER_FEATURES))
-#: What a punchlab peer that does not climb the traversal ladder announces.
-PEER_FEATURE_LIST_NO_LADDER = ",".join(sorted(PEER_FEATURES - {FEATURE_RELAY}))
+
+def feature_list(config: PeerConfig) -> str:
+    """What a punchlab peer with ``config`` announces: every feature it has switched on."""
+    features = set(PEER_FEATURES)
+    if not config.ladder:
+        features.discard(FEATURE_RELAY)
+    if config.reliable is None:
+        features.discard(FEATURE_RELIABLE)
+    return ",".join(sorted(features))
+
+
+#: The reliable chat's settings by default (frozen, so one instance serves every config).
+RELIABLE = ReliableConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,9 @@ class PeerConfig:
     probe_limit: int = 1024
     #: A relayed connection tries the direct path again this often.
     direct_retry_interval: float = 5.0
+    #: Acknowledged chat (punchlab.reliable) with a partner that announced
+    #: ``reliable`` too; None: do not announce it, and send plain TEXT as Go does.
+    reliable: ReliableConfig | None = RELIABLE
 
     def __post_init__(self) -> None:
         if self.registration_attempts < 1:
@@ -220,6 +239,35 @@ class TextReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSent:
+    """A line left (``line`` numbers it for the events below): in ``pieces`` datagrams;
+    ``acknowledged``: the partner will say when it arrived (both announced ``reliable``)."""
+
+    line: int
+    text: str
+    pieces: int
+    acknowledged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelivered:
+    """The partner acknowledged every piece of ``line``: sent ``tries`` times at most,
+    ``elapsed`` seconds from sending to the last acknowledgement."""
+
+    line: int
+    tries: int
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextFailed:
+    """The partner was declared gone (or we closed) before ``line`` was acknowledged."""
+
+    line: int
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnected:
     reason: str
 
@@ -263,6 +311,9 @@ PeerEvent = (
     | Connected
     | RouteChanged
     | TextReceived
+    | TextSent
+    | TextDelivered
+    | TextFailed
     | Disconnected
     | Failed
     | IntroductionRefused
@@ -335,6 +386,11 @@ class PeerCore:
         #: came through the relay (replies go back the same way).
         self._via = 0
         self._relayed = False
+        #: Acknowledged chat with the current partner (punchlab.reliable), when both
+        #: announced ``reliable``; lines are numbered from 1 for TextSent and after.
+        self._sender: Sender | None = None
+        self._receiver: _Receiver | None = None
+        self._lines = 0
 
     # -- commands from the application ----------------------------------------------
 
@@ -420,13 +476,22 @@ class PeerCore:
         # Go clients end every line with a newline; so do we, for them to print.
         body = text[:-1] if text.endswith("\n") else text
         pieces = list(self._text_pieces(body, limit))
+        self._lines += 1
+        if self._sender is not None:
+            self._sender.queue(self._lines, [piece + "\n" for piece in pieces], now)
+            self._events.append(TextSent(self._lines, body, len(pieces), acknowledged=True))
+            self._send_numbered(self._sender.to_send(now))
+            self._arm_retransmit()
+            return len(pieces)
         for piece in pieces:
             self._send_peer(self._to_peer(MessageType.TEXT, piece + "\n"))
+        self._events.append(TextSent(self._lines, body, len(pieces), acknowledged=False))
         return len(pieces)
 
     def _text_pieces(self, text: str, limit: int) -> list[str]:
         """Split ``text`` so that each TEXT datagram (token included) is at most ``limit`` bytes."""
-        overhead = len(encode(self._to_peer(MessageType.TEXT, "\n")))
+        seq = MAX_SEQ if self._sender is not None else None  # the longest a seq can be
+        overhead = len(encode(Message(MessageType.TEXT, "\n", self._send_token, seq=seq)))
         if overhead + _quoted_size(text) <= limit:
             return [text]
         pieces: list[str] = []
@@ -453,6 +518,7 @@ class PeerCore:
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
             self._transition(Trigger.CLOSE, 0.0)
+            self._give_up_lines()
         self._outbox.clear()
         self._socket_outbox.clear()
 
@@ -626,8 +692,64 @@ class PeerCore:
             return
         self._heard_from(message, address, now, adopt=False)
         self._relayed_partner_is_connected(now)
-        text = message.payload[:-1] if message.payload.endswith("\n") else message.payload
+        if message.seq is None or self._receiver is None:
+            self._deliver_text(message.payload, address)
+            return
+        pieces, verdict = self._receiver.receive(message.seq, message.payload)
+        # Every copy is answered: the ack of the first may have been the one lost.
+        ack = self._receiver.ack().encode()
+        self._reply(Message(MessageType.TEXT_ACK, ack, token=self._send_token), address)
+        if verdict != "new":
+            self._ignore(address, verdict, f"TEXT seq {message.seq} (delivered up to {ack})")
+        for piece in pieces:
+            self._deliver_text(piece, address)
+
+    def _deliver_text(self, payload: str, address: Address) -> None:
+        text = payload[:-1] if payload.endswith("\n") else payload
         self._events.append(TextReceived(text, address))
+
+    def _on_text_ack(self, message: Message, address: Address, now: float) -> None:
+        """The partner says which numbered TEXTs it has: a claim, checked before it counts."""
+        if not self._is_from_peer(message, address, adopt=False):
+            return
+        sender = self._sender
+        if sender is None or self.state is not PeerState.CONNECTED:
+            self._ignore(address, "unexpected", f"TEXT-ACK while {self.state.value}")
+            return
+        try:
+            done = sender.on_ack(Ack.parse(message.payload, sender.config.window), now)
+        except BogusAck as exc:
+            self._ignore(address, exc.reason, str(exc))
+            return
+        self._heard_from(message, address, now, adopt=False)
+        for line in done:
+            self._events.append(TextDelivered(line.line, line.tries, line.elapsed))
+        self._send_numbered(sender.retransmit(now))  # the holes this ack showed
+        self._send_numbered(sender.to_send(now))
+        self._arm_retransmit()
+
+    def _send_numbered(self, pieces: list[tuple[int, str]]) -> None:
+        for seq, payload in pieces:
+            self._send_peer(Message(MessageType.TEXT, payload, self._send_token, seq=seq))
+
+    def _retransmit_tick(self, now: float) -> None:
+        assert self._sender is not None
+        self._send_numbered(self._sender.retransmit(now))
+        self._arm_retransmit()
+
+    def _arm_retransmit(self) -> None:
+        """The retransmission timer follows the oldest unacknowledged TEXT (off: none)."""
+        due = None if self._sender is None else self._sender.due()
+        if due is None or Timer.RETRANSMIT not in STATES[self.state].timers:
+            self._due.pop(Timer.RETRANSMIT, None)
+        else:
+            self._due[Timer.RETRANSMIT] = due
+
+    def _give_up_lines(self) -> None:
+        """The partner is gone: every line it has not acknowledged has failed."""
+        if self._sender is not None:
+            for line in self._sender.give_up():
+                self._events.append(TextFailed(line.line, line.tries))
 
     def _on_heartbeat(self, message: Message, address: Address, now: float) -> None:
         if address == self.server_address and not self._relayed:
@@ -703,6 +825,20 @@ class PeerCore:
             self._hit_sockets.add(self._via)
 
     @property
+    def _partner_is_reliable(self) -> bool:
+        return FEATURE_RELIABLE in self.partner_features
+
+    @property
+    def unacknowledged(self) -> int:
+        """Pieces of our chat lines the partner has not acknowledged yet (0 without acks)."""
+        return 0 if self._sender is None else self._sender.unacknowledged
+
+    @property
+    def reliable(self) -> bool:
+        """Whether chat lines to the current partner are numbered and acknowledged."""
+        return self._sender is not None
+
+    @property
     def _climbs_ladder(self) -> bool:
         """Both punchlab peers, through a punchlab server: the relay can carry the ladder."""
         return (
@@ -739,6 +875,10 @@ class PeerCore:
         self._send_token = self.token
         self._tokens = set() if self.token is None else {self.token}
         self.partner_features = parse_features(partner_features) & PEER_FEATURES
+        self._sender, self._receiver = None, None
+        reliable = self.config.reliable
+        if reliable is not None and self.token is not None and self._partner_is_reliable:
+            self._sender, self._receiver = Sender(reliable), _Receiver(reliable.window)
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
@@ -759,9 +899,7 @@ class PeerCore:
             )
             return
         self._registration_attempts += 1
-        features = None
-        if self.policy.extensions:
-            features = PEER_FEATURE_LIST if self.config.ladder else PEER_FEATURE_LIST_NO_LADDER
+        features = feature_list(self.config) if self.policy.extensions else None
         self._send(Message(MessageType.REGISTRATION, "", features=features), self.server_address)
         self._due[Timer.REGISTRATION_RETRY] = now + self._registration_interval
         self._registration_interval = min(self._registration_interval * 2, 2.0)
@@ -791,6 +929,7 @@ class PeerCore:
     def _peer_silent(self, now: float) -> None:
         self._transition(Trigger.PEER_SILENT, now)
         self._events.append(Disconnected("peer went silent"))
+        self._give_up_lines()
 
     def _peer_beat_tick(self, now: float) -> None:
         self._send_peer(self._to_peer(MessageType.HEART_BEAT))
@@ -804,6 +943,7 @@ class PeerCore:
         MessageType.TEXT: _on_text,
         MessageType.HEART_BEAT: _on_heartbeat,
         MessageType.RELAY: _ladder.on_relay,
+        MessageType.TEXT_ACK: _on_text_ack,
     }
 
     _TIMER_ACTIONS: ClassVar[dict[Timer, Callable[[PeerCore, float], None]]] = {
@@ -817,6 +957,7 @@ class PeerCore:
         Timer.REPORT: _ladder.report_tick,
         Timer.PROBE: _ladder.probe_tick,
         Timer.DIRECT_RETRY: _ladder.direct_retry_tick,
+        Timer.RETRANSMIT: _retransmit_tick,
     }
 
     def _first_due(self, timer: Timer, now: float) -> float | None:
@@ -831,6 +972,8 @@ class PeerCore:
             return self.policy.first_hello(now, config)
         if timer is Timer.PEER_SILENCE:
             return now + config.peer_timeout
+        if timer is Timer.RETRANSMIT:
+            return None if self._sender is None else self._sender.due()
         if timer in _ladder.TIMERS:
             return _ladder.first_due(self, timer, now)
         if config.heartbeat_interval is None:
