@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import Any, TextIO, TypeAlias
 
 from punchlab import __version__, course_files, scripted
 from punchlab.addresses import route_ip
@@ -40,6 +40,9 @@ from punchlab.peer import (
     PeerConfig,
     PeerEvent,
     PeerState,
+    TextDelivered,
+    TextFailed,
+    TextSent,
 )
 from punchlab.sim.nat import PRESET_NAMES
 from punchlab.trace import Trace
@@ -344,6 +347,12 @@ def _add_chat(commands: Commands) -> None:
         "--name", default="peer", help="name of this peer in the trace (default: %(default)s)"
     )
     chat.add_argument(
+        "--no-acks",
+        action="store_true",
+        help="send plain TEXT, unnumbered and unacknowledged, as the Go client does (default: "
+        "with a punchlab partner, every line is acknowledged and shown sent / delivered / failed)",
+    )
+    chat.add_argument(
         "--original",
         action="store_true",
         help="behave like the original Go client: first HELLO after 3 s (default: punchlab's "
@@ -484,17 +493,32 @@ def _bye() -> int:
     return EXIT_OK
 
 
+#: What the chat tells its user (failures are said elsewhere), each line's state included.
+_TOLD = (
+    Introduced,
+    PeerAddressChanged,
+    Connected,
+    NatDiscovered,
+    TextSent,
+    TextDelivered,
+    TextFailed,
+)
+
+
 def _chat_event(event: PeerEvent) -> None:
     """Say what the peer does, in the words the widgets use (failures are said elsewhere)."""
-    if isinstance(event, Introduced | PeerAddressChanged | Connected | NatDiscovered):
+    if isinstance(event, _TOLD):
         text = tell(event)
         if text is not None:
             _say(text)
 
 
 def _chat_config(args: argparse.Namespace) -> PeerConfig:
-    """The peer's timing: --original's or ours, punching for --punch-timeout seconds."""
-    fields = {"punch_timeout": args.punch_timeout}
+    """The peer's timing: --original's or ours, punching for --punch-timeout seconds;
+    with --no-acks, plain TEXT as the Go program sends it (no ``reliable`` feature)."""
+    fields: dict[str, Any] = {"punch_timeout": args.punch_timeout}
+    if args.no_acks:
+        fields["reliable"] = None
     return PeerConfig.seed_compatible(**fields) if args.original else PeerConfig(**fields)
 
 

@@ -145,6 +145,8 @@ class _Piece:
     due: float = 0.0
     #: Already hurried since its last sending (one fast retransmission per try).
     hurried: bool = False
+    #: When it was last sent, in the sender's order of sending (a clock may not tell).
+    order: int = 0
 
 
 @dataclass(slots=True)
@@ -170,7 +172,8 @@ class Sender:
         self.rto = self.config.rto_initial
         #: The highest seq acknowledged so far, and when it was sent (fast retransmission).
         self._highest_acked = 0
-        self._highest_acked_sent = 0.0
+        self._highest_acked_order = 0
+        self._sends = 0
         #: Datagrams sent again, for the bench and the notebook.
         self.retransmissions = 0
 
@@ -209,6 +212,8 @@ class Sender:
     def _send(self, piece: _Piece, now: float) -> None:
         piece.tries += 1
         piece.sent_at, piece.due, piece.hurried = now, now + piece.interval, False
+        self._sends += 1
+        piece.order = self._sends
         line = self._lines[piece.line]
         line.tries = max(line.tries, piece.tries)
 
@@ -245,7 +250,7 @@ class Sender:
         done = []
         for piece in sorted(acked, key=lambda p: p.seq):
             if piece.seq > self._highest_acked:
-                self._highest_acked, self._highest_acked_sent = piece.seq, piece.sent_at
+                self._highest_acked, self._highest_acked_order = piece.seq, piece.order
             del self._flight[piece.seq]
             line = self._lines[piece.line]
             line.pieces -= 1
@@ -262,7 +267,7 @@ class Sender:
             if (
                 not piece.hurried
                 and piece.seq + DUPTHRESH <= self._highest_acked
-                and piece.sent_at < self._highest_acked_sent
+                and piece.order < self._highest_acked_order
             ):
                 piece.hurried, piece.due = True, now
 

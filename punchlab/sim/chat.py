@@ -44,6 +44,8 @@ class ChatRun:
     delivered: int
     failed: int
     trace: Trace = field(repr=False, compare=False)
+    #: The simulated network, still running: a test may go on with it.
+    network: Network = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @property
     def arrived(self) -> int:
@@ -152,6 +154,7 @@ def _measure(
         delivered=sum(isinstance(event, TextDelivered) for event in outcomes),
         failed=sum(isinstance(event, TextFailed) for event in outcomes),
         trace=net.trace,
+        network=net,
     )
 
 
@@ -171,4 +174,3 @@ def _count(trace: Trace, start: int, actors: tuple[str, ...]) -> tuple[int, int]
         elif event.msg_type == MessageType.TEXT_ACK.value:
             acks += 1
     return texts, acks
-
