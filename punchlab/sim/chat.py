@@ -86,20 +86,24 @@ def chat(
     reliable: bool = True,
     both_ways: bool = False,
     settle: float = 60.0,
+    nats: tuple[str, str] = ("full-cone", "full-cone"),
+    text: str = "line {}",
 ) -> ChatRun:
     """Two peers behind full-cone NATs connect over a clean internet, then the internet
     turns lossy and A sends ``lines`` lines, one every ``interval`` s.
 
     The punch itself is not the experiment (chapter 4 is): it happens before the
     loss starts, so every seed measures the chat alone. ``settle`` bounds how long
-    the run waits for the last acknowledgement after the last line.
+    the run waits for the last acknowledgement after the last line. ``nats`` are
+    the two NATs' presets (two symmetric NATs chat through the server's relay);
+    ``text`` is each line, ``{}`` its number.
     """
     clean = LinkConfig(latency)
     net = Network(seed, internet=clean)
     net.add_server()
     config = PeerConfig() if reliable else PeerConfig(reliable=None)
-    a = net.add_peer("A", behind=net.add_nat("NAT A", "full-cone"), config=config)
-    b = net.add_peer("B", behind=net.add_nat("NAT B", "full-cone"), config=config)
+    a = net.add_peer("A", behind=net.add_nat("NAT A", nats[0]), config=config)
+    b = net.add_peer("B", behind=net.add_nat("NAT B", nats[1]), config=config)
     a.register()
     b.register()
     net.run_until(lambda: a.id is not None and b.id is not None, CONNECT_BUDGET)
@@ -109,14 +113,15 @@ def chat(
     assert a.connected and b.connected, "the punch failed on a clean link"
     net.internet.link = replace(clean, loss=loss, duplicate=duplicate, reorder=reorder)
     start = len(net.trace)
-    return _measure(net, a, b, lines, seed, reliable, interval, both_ways, settle, start)
+    sent = tuple(text.format(number) for number in range(1, lines + 1))
+    return _measure(net, a, b, sent, seed, reliable, interval, both_ways, settle, start)
 
 
 def _measure(
     net: Network,
     a: SimPeer,
     b: SimPeer,
-    lines: int,
+    sent: tuple[str, ...],
     seed: int,
     reliable: bool,
     interval: float,
@@ -130,7 +135,6 @@ def _measure(
     before = len(b.texts)
     a.add_listener(lambda event: outcomes.append(event))
     b.add_listener(lambda event: _note_arrival(event, net, seen_at))
-    sent = tuple(f"line {number}" for number in range(1, lines + 1))
     for text in sent:
         sent_at[text] = net.now
         a.send_text(text)
