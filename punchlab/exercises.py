@@ -30,6 +30,7 @@ from punchlab.course import (
     mallory_question,
 )
 from punchlab.exercises_ladder import choose_rung, choose_rung_exercise, choose_rung_hidden_cases
+from punchlab.exercises_reliable import deliver, deliver_exercise, deliver_hidden_cases
 from punchlab.messages import Address, Message, MessageType, encode, format_address
 from punchlab.netlab.lab import side_addresses
 from punchlab.peer import PeerConfig
@@ -837,6 +838,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "06-find-the-bug": mystery_exercise,
     "09-read-the-tests": read_the_tests_exercise,
     "10-choose-the-rung": choose_rung_exercise,
+    "14-deliver": deliver_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
@@ -847,6 +849,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "06-find-the-bug": mystery_hidden_cases,
     "09-read-the-tests": read_the_tests_hidden_cases,
     "10-choose-the-rung": choose_rung_hidden_cases,
+    "14-deliver": deliver_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -860,4 +863,5 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "06-find-the-bug": diagnose,
     "09-read-the-tests": read_the_tests,
     "10-choose-the-rung": choose_rung,
+    "14-deliver": deliver,
 }
