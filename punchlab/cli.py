@@ -571,9 +571,21 @@ async def _chat_session(peer: Peer, args: argparse.Namespace) -> int:
             while (line := await lines.get()) is not None:
                 if line:
                     await _send(peer, line)
+            await _last_acks(peer)
         finally:
             printer.cancel()
     return _bye()
+
+
+#: At the end of input, how long the chat waits for the last lines' acknowledgements.
+LAST_ACKS = 2.0
+
+
+async def _last_acks(peer: Peer) -> None:
+    """Input ended (a pipe, Ctrl-D): give the last lines a moment to be acknowledged, so a
+    piped line is not cut off by our own exit (what is still unacknowledged then is said)."""
+    with contextlib.suppress(TimeoutError):
+        await peer.wait_acknowledged(timeout=LAST_ACKS)
 
 
 async def _send(peer: Peer, line: str) -> None:

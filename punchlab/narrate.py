@@ -78,7 +78,7 @@ def line_state(event: TextSent | TextDelivered | TextFailed) -> str:
     tries = f" after {event.tries} tries" if event.tries > 1 else ""
     if isinstance(event, TextDelivered):
         return f"delivered{tries}"
-    return f"failed after {event.tries} {'try' if event.tries == 1 else 'tries'}: the peer is gone"
+    return f"failed after {event.tries} {'try' if event.tries == 1 else 'tries'}: {event.reason}"
 
 
 def _nat_sentence(event: NatDiscovered) -> str:

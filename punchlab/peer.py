@@ -261,10 +261,11 @@ class TextDelivered:
 
 @dataclass(frozen=True, slots=True)
 class TextFailed:
-    """The partner was declared gone (or we closed) before ``line`` was acknowledged."""
+    """``line`` was never acknowledged: the partner was declared gone, or we closed."""
 
     line: int
     tries: int
+    reason: str = "the peer is gone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,7 +519,7 @@ class PeerCore:
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
             self._transition(Trigger.CLOSE, 0.0)
-            self._give_up_lines()
+            self._give_up_lines("the chat was closed")
         self._outbox.clear()
         self._socket_outbox.clear()
 
@@ -745,11 +746,11 @@ class PeerCore:
         else:
             self._due[Timer.RETRANSMIT] = due
 
-    def _give_up_lines(self) -> None:
-        """The partner is gone: every line it has not acknowledged has failed."""
+    def _give_up_lines(self, reason: str = "the peer is gone") -> None:
+        """The partner is gone (or we closed): every line it has not acknowledged has failed."""
         if self._sender is not None:
             for line in self._sender.give_up():
-                self._events.append(TextFailed(line.line, line.tries))
+                self._events.append(TextFailed(line.line, line.tries, reason))
 
     def _on_heartbeat(self, message: Message, address: Address, now: float) -> None:
         if address == self.server_address and not self._relayed:
@@ -826,7 +827,9 @@ class PeerCore:
 
     @property
     def _partner_is_reliable(self) -> bool:
-        return FEATURE_RELIABLE in self.partner_features
+        """It announced ``reliable``, and ``token``: an acknowledgement, like every datagram
+        between the two, must carry the introduction's token to count."""
+        return {FEATURE_RELIABLE, FEATURE_TOKEN} <= self.partner_features
 
     @property
     def unacknowledged(self) -> int:

@@ -298,3 +298,55 @@ def test_a_long_line_goes_in_pieces_each_acknowledged_and_reported_once(
     assert "".join(run.received) == line
     assert len(run.received) >= (2 if nats[0] == "full-cone" else 9)  # the relay cuts at 1024
     assert run.delivered == 1 and run.failed == 0
+
+
+# -- what a person reads ------------------------------------------------------------------
+
+
+def test_each_line_state_is_said_in_words_with_our_line_escaped() -> None:
+    from punchlab.narrate import tell
+
+    assert tell(TextSent(3, "hi\x1b]0;x\x07", 1, acknowledged=True)) == "#3 sent: hi\\x1b]0;x\\x07"
+    assert tell(TextSent(4, "to Go", 1, acknowledged=False)) == (
+        "#4 sent (this peer does not acknowledge): to Go"
+    )
+    assert tell(TextDelivered(3, 1, 0.05)) == "#3 delivered"
+    assert tell(TextDelivered(3, 2, 1.05)) == "#3 delivered after 2 tries"
+    assert tell(TextFailed(5, 7)) == "#5 failed after 7 tries: the peer is gone"
+    assert tell(TextFailed(6, 1, "the chat was closed")) == (
+        "#6 failed after 1 try: the chat was closed"
+    )
+
+
+def test_the_scripted_peer_reports_each_line_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from punchlab.scripted import _on_event
+
+    for event in (TextSent(1, "hi", 1, True), TextDelivered(1, 2, 1.5), TextFailed(2, 6)):
+        _on_event(event)
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(o["event"], o["line"]) for o in out] == [
+        ("text_sent", 1),
+        ("text_delivered", 1),
+        ("text_failed", 2),
+    ]
+    assert out[0]["acknowledged"] is True and out[1]["tries"] == 2 and out[2]["tries"] == 6
+    assert out[2]["text"] == "#2 failed after 6 tries: the peer is gone"
+
+
+def test_closing_fails_the_lines_still_unacknowledged() -> None:
+    core = connected()
+    core.send_text("last words", 2.0)
+    drain(core)
+    core.close()
+    _, events = drain(core)
+    assert [e for e in events if isinstance(e, TextFailed)] == [
+        TextFailed(1, 1, "the chat was closed")
+    ]
+
+
+def test_a_partner_announcing_reliable_without_token_gets_plain_text() -> None:
+    """An acknowledgement must carry the token: without ``token`` there is no acked chat."""
+    core = connected("ack,large,reliable")
+    core.send_text("hello", 2.0)
+    [text], _ = drain(core)
+    assert text.seq is None and not core.reliable
