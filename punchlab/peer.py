@@ -5,7 +5,9 @@ punches a hole with HELLO / SUCCESS, then chats with TEXT and keeps the NAT
 mappings alive with HEART-BEAT. What may happen in each state (transitions,
 timers, whether the partner's datagrams count) is the table of
 :mod:`punchlab.peer_table`, which the code, the tests and the notebooks read;
-how the peer punches is its :class:`punchlab.policy.Policy`.
+how the peer punches is its :class:`punchlab.policy.Policy`. With a partner
+that announced ``reliable``, chat lines are numbered, acknowledged and sent
+again (:mod:`punchlab.reliable`, driven from here by the RETRANSMIT timer).
 """
 
 from __future__ import annotations
