@@ -222,11 +222,14 @@ class Sender:
         return min((piece.due for piece in self._flight.values()), default=None)
 
     def retransmit(self, now: float) -> list[tuple[int, str]]:
-        """Send again every piece whose timer ran out, each waiting twice as long next time."""
+        """Send again every piece whose timer ran out: after its k-th sending a piece waits
+        RTO x 2^(k-1), RTO being the current estimate (exponential backoff, RFC 6298 §5.5)."""
         out = []
         for piece in sorted(self._flight.values(), key=lambda p: p.seq):
             if piece.due <= now:
-                piece.interval = min(piece.interval * 2, self.config.rto_max)
+                # Twice the wait of the try before, from the timeout as measured now: the
+                # first sample (often after the first sends) brings a 1 s guess down.
+                piece.interval = min(self.rto * 2**piece.tries, self.config.rto_max)
                 self._send(piece, now)
                 self.retransmissions += 1
                 out.append((piece.seq, piece.payload))
