@@ -593,3 +593,15 @@ async def test_the_server_panel_shows_the_relay_at_work() -> None:
     relayed = net.servers[0].core.relay.relayed
     assert relayed > 0 and f"{relayed} relayed datagrams" in server.counts.value
     assert "relaying from" in server.log.value
+
+
+async def test_a_line_to_a_peer_that_is_gone_shows_as_failed_after_its_tries() -> None:
+    """The sender's log keeps each line's state: sent, then failed once the peer is gone."""
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    net.peers[1].close()  # Bob leaves without a word
+    await alice.send("anyone?")
+    assert alice.log.value == "you: anyone?  [sent]\n"
+    await session.advance(35.0)  # past the 30 s liveness timeout
+    assert alice.log.value == "you: anyone?  [failed after 6 tries: the peer is gone]\n"
