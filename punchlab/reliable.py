@@ -229,7 +229,9 @@ class Sender:
             if piece.due <= now:
                 # Twice the wait of the try before, from the timeout as measured now: the
                 # first sample (often after the first sends) brings a 1 s guess down.
-                piece.interval = min(self.rto * 2**piece.tries, self.config.rto_max)
+                # (The exponent is capped: a day of tries would overflow a float.)
+                backoff = 2 ** min(piece.tries, 30)
+                piece.interval = min(self.rto * backoff, self.config.rto_max)
                 self._send(piece, now)
                 self.retransmissions += 1
                 out.append((piece.seq, piece.payload))

@@ -350,3 +350,16 @@ def test_a_partner_announcing_reliable_without_token_gets_plain_text() -> None:
     core.send_text("hello", 2.0)
     [text], _ = drain(core)
     assert text.seq is None and not core.reliable
+
+
+def test_a_day_of_tries_keeps_to_the_ceiling() -> None:
+    """A partner that stays alive but never acknowledges (heart-beats only): the line goes
+    every rto_max seconds for as long as that lasts, and the arithmetic holds."""
+    sender = Sender(ReliableConfig(rto_max=8.0))
+    sender.queue(1, ["a"], 0.0)
+    sender.to_send(0.0)
+    now = 0.0
+    for _ in range(11_000):
+        now = sender.due() or now
+        sender.retransmit(now)
+    assert sender.due() == pytest.approx(now + 8.0)
