@@ -111,7 +111,7 @@ print("Alice's peer reported", acked.delivered, "lines delivered,", acked.failed
 # ## One lost line, exactly
 #
 # A random loss hides what happens. Here the simulator drops exactly the
-# first `TEXT` on the internet (`drop_first`, the hook of notebook 4), and
+# first `TEXT` on the internet (`drop_first`, a hook of the simulated network), and
 # every other datagram passes. Alice's peer tells her, line by line, what the
 # chat command prints and the panel shows beside the line:
 
