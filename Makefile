@@ -78,6 +78,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/routes.py --json bench/results/routes.json
 	$(BIN)/python bench/birthday_curve.py --json bench/results/birthday_curve.json
 	$(BIN)/python bench/netlab_birthday.py --json bench/results/netlab_birthday.json
+	$(BIN)/python bench/reliable_chat.py --json bench/results/reliable_chat.json
 	$(BIN)/python -c "import json, os, platform; json.dump({'machine': platform.machine(), 'cpus': os.cpu_count(), 'python': platform.python_version(), 'kernel': platform.release()}, open('bench/results/machine.json', 'w'), indent=2)"
 
 clean:

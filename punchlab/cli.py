@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import Any, TextIO, TypeAlias
 
 from punchlab import __version__, course_files, scripted
 from punchlab.addresses import route_ip
@@ -40,6 +40,9 @@ from punchlab.peer import (
     PeerConfig,
     PeerEvent,
     PeerState,
+    TextDelivered,
+    TextFailed,
+    TextSent,
 )
 from punchlab.sim.nat import PRESET_NAMES
 from punchlab.trace import Trace
@@ -366,6 +369,12 @@ def _add_chat(commands: Commands) -> None:
         "--name", default="peer", help="name of this peer in the trace (default: %(default)s)"
     )
     chat.add_argument(
+        "--no-acks",
+        action="store_true",
+        help="send plain TEXT, unnumbered and unacknowledged, as the Go client does (default: "
+        "with a punchlab partner, every line is acknowledged and shown sent / delivered / failed)",
+    )
+    chat.add_argument(
         "--original",
         action="store_true",
         help="behave like the original Go client: first HELLO after 3 s (default: punchlab's "
@@ -506,17 +515,32 @@ def _bye() -> int:
     return EXIT_OK
 
 
+#: What the chat tells its user (failures are said elsewhere), each line's state included.
+_TOLD = (
+    Introduced,
+    PeerAddressChanged,
+    Connected,
+    NatDiscovered,
+    TextSent,
+    TextDelivered,
+    TextFailed,
+)
+
+
 def _chat_event(event: PeerEvent) -> None:
     """Say what the peer does, in the words the widgets use (failures are said elsewhere)."""
-    if isinstance(event, Introduced | PeerAddressChanged | Connected | NatDiscovered):
+    if isinstance(event, _TOLD):
         text = tell(event)
         if text is not None:
             _say(text)
 
 
 def _chat_config(args: argparse.Namespace) -> PeerConfig:
-    """The peer's timing: --original's or ours, punching for --punch-timeout seconds."""
-    fields = {"punch_timeout": args.punch_timeout}
+    """The peer's timing: --original's or ours, punching for --punch-timeout seconds;
+    with --no-acks, plain TEXT as the Go program sends it (no ``reliable`` feature)."""
+    fields: dict[str, Any] = {"punch_timeout": args.punch_timeout}
+    if args.no_acks:
+        fields["reliable"] = None
     return PeerConfig.seed_compatible(**fields) if args.original else PeerConfig(**fields)
 
 
@@ -569,9 +593,21 @@ async def _chat_session(peer: Peer, args: argparse.Namespace) -> int:
             while (line := await lines.get()) is not None:
                 if line:
                     await _send(peer, line)
+            await _last_acks(peer)
         finally:
             printer.cancel()
     return _bye()
+
+
+#: At the end of input, how long the chat waits for the last lines' acknowledgements.
+LAST_ACKS = 2.0
+
+
+async def _last_acks(peer: Peer) -> None:
+    """Input ended (a pipe, Ctrl-D): give the last lines a moment to be acknowledged, so a
+    piped line is not cut off by our own exit (what is still unacknowledged then is said)."""
+    with contextlib.suppress(TimeoutError):
+        await peer.wait_acknowledged(timeout=LAST_ACKS)
 
 
 async def _send(peer: Peer, line: str) -> None:

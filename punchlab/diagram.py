@@ -77,9 +77,11 @@ TYPE_COLOURS: dict[str, str] = {
     "HELLO": ORANGE,
     "SUCCESS": GREEN,
     "TEXT": BLACK,
+    "TEXT-ACK": BLACK,
     "HEART-BEAT": GREY,
 }
-TYPE_STYLES: dict[str, str] = {"HTTP": "--", "INITIATE_CHAT_ACK": "-."}
+#: An acknowledgement is its message's colour, dash-dotted.
+TYPE_STYLES: dict[str, str] = {"HTTP": "--", "INITIATE_CHAT_ACK": "-.", "TEXT-ACK": "-."}
 OTHER_COLOUR = "#6B4E00"
 DROP_COLOUR = VERMILLION
 INK = "#1A1A1A"

@@ -41,6 +41,7 @@ from punchlab.exercises_one_nat import (
     campus_route_exercise,
     campus_route_hidden_cases,
 )
+from punchlab.exercises_reliable import deliver, deliver_exercise, deliver_hidden_cases
 from punchlab.messages import Address, Message, MessageType, encode, format_address
 from punchlab.netlab.lab import side_addresses
 from punchlab.peer import PeerConfig
@@ -860,6 +861,7 @@ EXERCISES: dict[str, Callable[[], Exercise]] = {
     "11-heartbeat-interval": keepalive_exercise,
     "12-campus-route": campus_route_exercise,
     "13-gets-in": gets_in_exercise,
+    "14-deliver": deliver_exercise,
 }
 
 #: More cases for the nbgrader course's hidden tests, by the same id.
@@ -873,6 +875,7 @@ HIDDEN_CASES: dict[str, Callable[[], list[Case]]] = {
     "11-heartbeat-interval": keepalive_hidden_cases,
     "12-campus-route": campus_route_hidden_cases,
     "13-gets-in": gets_in_hidden_cases,
+    "14-deliver": deliver_hidden_cases,
 }
 
 #: Each exercise's reference solution, by the same id: a function with the name the
@@ -889,4 +892,5 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "11-heartbeat-interval": heartbeat_interval,
     "12-campus-route": campus_route,
     "13-gets-in": gets_in,
+    "14-deliver": deliver,
 }

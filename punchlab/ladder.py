@@ -61,6 +61,7 @@ _RELAYED_TYPES = frozenset(
         MessageType.HEART_BEAT,
         MessageType.NAT,
         MessageType.PORTS_OPEN,
+        MessageType.TEXT_ACK,
     }
 )
 

@@ -23,11 +23,13 @@ __all__ = [
     "FEATURE_ACK",
     "FEATURE_LARGE",
     "FEATURE_RELAY",
+    "FEATURE_RELIABLE",
     "FEATURE_RFC5780",
     "FEATURE_SECRET",
     "FEATURE_TOKEN",
     "GO_DATAGRAM_BYTES",
     "MAX_DATAGRAM_BYTES",
+    "MAX_SEQ",
     "ORIGINAL_TYPES",
     "PEER_FEATURES",
     "Address",
@@ -105,6 +107,9 @@ class MessageType(enum.StrEnum):
     NAT = "NAT"
     #: Only inside RELAY: the hard side of a birthday punch has opened its ports.
     PORTS_OPEN = "PORTS-OPEN"
+    #: Between two peers that announced ``reliable``: which numbered TEXTs arrived
+    #: (payload ``"CUM"`` or ``"CUM;S1,S2,..."``, see punchlab.reliable).
+    TEXT_ACK = "TEXT-ACK"
 
 
 #: The types the Go implementation knows.
@@ -113,6 +118,7 @@ ORIGINAL_TYPES = frozenset(MessageType) - {
     MessageType.RELAY,
     MessageType.NAT,
     MessageType.PORTS_OPEN,
+    MessageType.TEXT_ACK,
 }
 
 #: The capability channel (DESIGN.md section 1): a peer lists what it can do
@@ -138,9 +144,20 @@ FEATURE_RFC5780 = "rfc5780"
 #: peer's, it reads RELAY and takes part in the traversal ladder (punchlab.traversal).
 FEATURE_RELAY = "relay"
 
+#: ``reliable``: numbers its TEXTs (the ``seq`` key), acknowledges a partner's
+#: numbered TEXTs with TEXT-ACK, retransmits its own until acknowledged, and
+#: delivers in order and once (punchlab.reliable). Not to be confused with ``ack``.
+FEATURE_RELIABLE = "reliable"
+
 #: The features a punchlab peer can announce; a server keeps no other names
 #: (an announcement is a claim from the network, and its size is bounded).
-PEER_FEATURES = frozenset({FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE, FEATURE_RELAY})
+PEER_FEATURES = frozenset(
+    {FEATURE_ACK, FEATURE_TOKEN, FEATURE_LARGE, FEATURE_RELAY, FEATURE_RELIABLE}
+)
+
+#: The largest sequence number a numbered TEXT may carry (a JSON integer every
+#: decoder reads exactly; a chat does not send two thousand million lines).
+MAX_SEQ = 2**31 - 1
 
 #: The Go client reads into a 1024-byte buffer: a longer datagram is cut off
 #: and its JSON no longer parses, so the line is lost without a word.
@@ -169,7 +186,9 @@ class Message:
     token that lets two punchlab peers recognise each other from an unexpected
     port, the comma-separated features of the sender (or, in an introduction,
     of the partner), and the registration secret a punchlab server hands a
-    punchlab peer so that only that peer can ask for introductions.
+    punchlab peer so that only that peer can ask for introductions. ``seq``
+    numbers a TEXT between two peers that announced ``reliable`` (a JSON
+    integer from 1 to :data:`MAX_SEQ`).
     """
 
     type: MessageType
@@ -183,6 +202,7 @@ class Message:
     #: On a HELLO between punchlab peers: a tag of the sender, so that a peer
     #: knows its own HELLO when a hairpinning NAT turns it back to it.
     sender: str | None = None
+    seq: int | None = None
 
     def __post_init__(self) -> None:
         """A message is built from checked fields only: a wrong type is our own bug."""
@@ -194,9 +214,16 @@ class Message:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise LocalProtocolError(f"{name} must be a string or None, not {value!r}")
+        if self.seq is not None and not _valid_seq(self.seq):
+            raise LocalProtocolError(f"seq must be an integer from 1 to {MAX_SEQ}: {self.seq!r}")
 
     def has_feature(self, name: str) -> bool:
         return name in parse_features(self.features)
+
+
+def _valid_seq(value: object) -> bool:
+    """A sequence number: an int (JSON's true is not one), from 1 to :data:`MAX_SEQ`."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SEQ
 
 
 def rfc5780_port(features: frozenset[str]) -> int | None:
@@ -236,6 +263,8 @@ def encode(message: Message) -> bytes:
         text += ',"local":' + _quote(message.local)
     if message.sender is not None:
         text += ',"sender":' + _quote(message.sender)
+    if message.seq is not None:
+        text += ',"seq":' + str(message.seq)
     data = (text + "}").encode("utf-8")
     if len(data) > MAX_DATAGRAM_BYTES:
         raise LocalProtocolError(
@@ -311,6 +340,7 @@ def _decode(data: bytes) -> Message:
     secret = json_field(obj, "secret")
     local = json_field(obj, "local")
     sender = json_field(obj, "sender")
+    seq = json_field(obj, "seq")
     if not isinstance(type_name, str):
         raise MalformedMessage("field 'type' is missing or not a string")
     if not isinstance(payload, str):
@@ -325,6 +355,8 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage("field 'local' is not a string")
     if sender is not None and not isinstance(sender, str):
         raise MalformedMessage("field 'sender' is not a string")
+    if seq is not None and not _valid_seq(seq):
+        raise MalformedMessage(f"field 'seq' is not an integer from 1 to {MAX_SEQ}")
     try:
         message_type = MessageType(type_name)
     except ValueError:
@@ -337,6 +369,7 @@ def _decode(data: bytes) -> Message:
         None if secret is None else _replace_lone_surrogates(secret),
         None if local is None else _replace_lone_surrogates(local),
         None if sender is None else _replace_lone_surrogates(sender),
+        seq,
     )
 
 

@@ -18,13 +18,18 @@ from punchlab.peer import (
     PeerAddressChanged,
     PeerEvent,
     RouteChanged,
+    TextDelivered,
+    TextFailed,
+    TextSent,
 )
 from punchlab.traversal import Route, route_text
 
-__all__ = ["REASON_SHOWN", "tell"]
+__all__ = ["LINE_SHOWN", "REASON_SHOWN", "line_state", "tell"]
 
 #: How much of a reason (which may come from a server) is shown.
 REASON_SHOWN = 500
+#: How much of our own chat line a state report repeats.
+LINE_SHOWN = 60
 
 
 def tell(event: PeerEvent) -> str | None:
@@ -63,7 +68,26 @@ def tell(event: PeerEvent) -> str | None:
         return printable(event.reason, REASON_SHOWN)
     if isinstance(event, NatDiscovered):
         return _nat_sentence(event)
+    if isinstance(event, TextSent | TextDelivered | TextFailed):
+        state = line_state(event)
+        if isinstance(event, TextSent):
+            return f"#{event.line} {state}: {printable(event.text, LINE_SHOWN)}"
+        return f"#{event.line} {state}"
     return None
+
+
+def line_state(event: TextSent | TextDelivered | TextFailed) -> str:
+    """A sent line's state in a few words: sent, delivered (after N tries), failed after N tries.
+
+    A partner that does not acknowledge (the Go program) leaves a line "sent"
+    for ever: nobody can know whether it arrived.
+    """
+    if isinstance(event, TextSent):
+        return "sent" if event.acknowledged else "sent (this peer does not acknowledge)"
+    tries = f" after {event.tries} tries" if event.tries > 1 else ""
+    if isinstance(event, TextDelivered):
+        return f"delivered{tries}"
+    return f"failed after {event.tries} {'try' if event.tries == 1 else 'tries'}: {event.reason}"
 
 
 def _nat_sentence(event: NatDiscovered) -> str:

@@ -5,7 +5,9 @@ punches a hole with HELLO / SUCCESS, then chats with TEXT and keeps the NAT
 mappings alive with HEART-BEAT. What may happen in each state (transitions,
 timers, whether the partner's datagrams count) is the table of
 :mod:`punchlab.peer_table`, which the code, the tests and the notebooks read;
-how the peer punches is its :class:`punchlab.policy.Policy`.
+how the peer punches is its :class:`punchlab.policy.Policy`. With a partner
+that announced ``reliable``, chat lines are numbered, acknowledged and sent
+again (:mod:`punchlab.reliable`, driven from here by the RETRANSMIT timer).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from punchlab.candidates import format_local, parse_local
 from punchlab.messages import (
     FEATURE_LARGE,
     FEATURE_RELAY,
+    FEATURE_RELIABLE,
     FEATURE_TOKEN,
     GO_DATAGRAM_BYTES,
     MAX_DATAGRAM_BYTES,
+    MAX_SEQ,
     PEER_FEATURES,
     Address,
     DatagramIgnored,
@@ -54,6 +58,8 @@ from punchlab.peer_table import (
 )
 from punchlab.policy import Policy, policy_for
 from punchlab.relay import RELAY_PAYLOAD_BYTES
+from punchlab.reliable import Ack, BogusAck, ReliableConfig, Sender
+from punchlab.reliable import Receiver as _Receiver
 from punchlab.stun.discovery import DiscoveryResult
 from punchlab.traversal import NatReport, Route, Rung
 
@@ -74,7 +80,10 @@ __all__ = [
     "Registered",
     "RouteChanged",
     "StateChanged",
+    "TextDelivered",
+    "TextFailed",
     "TextReceived",
+    "TextSent",
     "Trigger",
     "accepts_introduction",
 ]
@@ -98,10 +107,19 @@ MAX_TOKEN_LENGTH = 64
 #: at once, the partner's. A third introduction is ignored.
 MAX_TOKENS_PER_PARTNER = 2
 
-#: What a punchlab peer announces in REGISTRATION.
-PEER_FEATURE_LIST = ",".join(sorted(PEER_FEATURES))
-#: What a punchlab peer that does not climb the traversal ladder announces.
-PEER_FEATURE_LIST_NO_LADDER = ",".join(sorted(PEER_FEATURES - {FEATURE_RELAY}))
+
+def feature_list(config: PeerConfig) -> str:
+    """What a punchlab peer with ``config`` announces: every feature it has switched on."""
+    features = set(PEER_FEATURES)
+    if not config.ladder:
+        features.discard(FEATURE_RELAY)
+    if config.reliable is None:
+        features.discard(FEATURE_RELIABLE)
+    return ",".join(sorted(features))
+
+
+#: The reliable chat's settings by default (frozen, so one instance serves every config).
+RELIABLE = ReliableConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +168,9 @@ class PeerConfig:
     #: Offer our local address to a partner behind the same NAT and try its
     #: (punchlab.candidates): the ``private`` route. Off: the public address only.
     private: bool = True
+    #: Acknowledged chat (punchlab.reliable) with a partner that announced
+    #: ``reliable`` too; None: do not announce it, and send plain TEXT as Go does.
+    reliable: ReliableConfig | None = RELIABLE
 
     def __post_init__(self) -> None:
         if self.registration_attempts < 1:
@@ -238,6 +259,36 @@ class TextReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSent:
+    """A line left (``line`` numbers it for the events below): in ``pieces`` datagrams;
+    ``acknowledged``: the partner will say when it arrived (both announced ``reliable``)."""
+
+    line: int
+    text: str
+    pieces: int
+    acknowledged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelivered:
+    """The partner acknowledged every piece of ``line``: sent ``tries`` times at most,
+    ``elapsed`` seconds from sending to the last acknowledgement."""
+
+    line: int
+    tries: int
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextFailed:
+    """``line`` was never acknowledged: the partner was declared gone, or we closed."""
+
+    line: int
+    tries: int
+    reason: str = "the peer is gone"
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnected:
     reason: str
 
@@ -281,6 +332,9 @@ PeerEvent = (
     | Connected
     | RouteChanged
     | TextReceived
+    | TextSent
+    | TextDelivered
+    | TextFailed
     | Disconnected
     | Failed
     | IntroductionRefused
@@ -363,6 +417,11 @@ class PeerCore:
         #: came through the relay (replies go back the same way).
         self._via = 0
         self._relayed = False
+        #: Acknowledged chat with the current partner (punchlab.reliable), when both
+        #: announced ``reliable``; lines are numbered from 1 for TextSent and after.
+        self._sender: Sender | None = None
+        self._receiver: _Receiver | None = None
+        self._lines = 0
 
     # -- commands from the application ----------------------------------------------
 
@@ -454,13 +513,22 @@ class PeerCore:
         # Go clients end every line with a newline; so do we, for them to print.
         body = text[:-1] if text.endswith("\n") else text
         pieces = list(self._text_pieces(body, limit))
+        self._lines += 1
+        if self._sender is not None:
+            self._sender.queue(self._lines, [piece + "\n" for piece in pieces], now)
+            self._events.append(TextSent(self._lines, body, len(pieces), acknowledged=True))
+            self._send_numbered(self._sender.to_send(now))
+            self._arm_retransmit()
+            return len(pieces)
         for piece in pieces:
             self._send_peer(self._to_peer(MessageType.TEXT, piece + "\n"))
+        self._events.append(TextSent(self._lines, body, len(pieces), acknowledged=False))
         return len(pieces)
 
     def _text_pieces(self, text: str, limit: int) -> list[str]:
         """Split ``text`` so that each TEXT datagram (token included) is at most ``limit`` bytes."""
-        overhead = len(encode(self._to_peer(MessageType.TEXT, "\n")))
+        seq = MAX_SEQ if self._sender is not None else None  # the longest a seq can be
+        overhead = len(encode(Message(MessageType.TEXT, "\n", self._send_token, seq=seq)))
         if overhead + _quoted_size(text) <= limit:
             return [text]
         pieces: list[str] = []
@@ -487,6 +555,7 @@ class PeerCore:
     def close(self) -> None:
         if self.state is not PeerState.CLOSED:
             self._transition(Trigger.CLOSE, 0.0)
+            self._give_up_lines("the chat was closed")
         self._outbox.clear()
         self._socket_outbox.clear()
 
@@ -672,8 +741,64 @@ class PeerCore:
             return
         self._heard_from(message, address, now, adopt=False)
         self._relayed_partner_is_connected(now)
-        text = message.payload[:-1] if message.payload.endswith("\n") else message.payload
+        if message.seq is None or self._receiver is None:
+            self._deliver_text(message.payload, address)
+            return
+        pieces, verdict = self._receiver.receive(message.seq, message.payload)
+        # Every copy is answered: the ack of the first may have been the one lost.
+        ack = self._receiver.ack().encode()
+        self._reply(Message(MessageType.TEXT_ACK, ack, token=self._send_token), address)
+        if verdict != "new":
+            self._ignore(address, verdict, f"TEXT seq {message.seq} (delivered up to {ack})")
+        for piece in pieces:
+            self._deliver_text(piece, address)
+
+    def _deliver_text(self, payload: str, address: Address) -> None:
+        text = payload[:-1] if payload.endswith("\n") else payload
         self._events.append(TextReceived(text, address))
+
+    def _on_text_ack(self, message: Message, address: Address, now: float) -> None:
+        """The partner says which numbered TEXTs it has: a claim, checked before it counts."""
+        if not self._is_from_peer(message, address, adopt=False):
+            return
+        sender = self._sender
+        if sender is None or self.state is not PeerState.CONNECTED:
+            self._ignore(address, "unexpected", f"TEXT-ACK while {self.state.value}")
+            return
+        try:
+            done = sender.on_ack(Ack.parse(message.payload, sender.config.window), now)
+        except BogusAck as exc:
+            self._ignore(address, exc.reason, str(exc))
+            return
+        self._heard_from(message, address, now, adopt=False)
+        for line in done:
+            self._events.append(TextDelivered(line.line, line.tries, line.elapsed))
+        self._send_numbered(sender.retransmit(now))  # the holes this ack showed
+        self._send_numbered(sender.to_send(now))
+        self._arm_retransmit()
+
+    def _send_numbered(self, pieces: list[tuple[int, str]]) -> None:
+        for seq, payload in pieces:
+            self._send_peer(Message(MessageType.TEXT, payload, self._send_token, seq=seq))
+
+    def _retransmit_tick(self, now: float) -> None:
+        assert self._sender is not None
+        self._send_numbered(self._sender.retransmit(now))
+        self._arm_retransmit()
+
+    def _arm_retransmit(self) -> None:
+        """The retransmission timer follows the oldest unacknowledged TEXT (off: none)."""
+        due = None if self._sender is None else self._sender.due()
+        if due is None or Timer.RETRANSMIT not in STATES[self.state].timers:
+            self._due.pop(Timer.RETRANSMIT, None)
+        else:
+            self._due[Timer.RETRANSMIT] = due
+
+    def _give_up_lines(self, reason: str = "the peer is gone") -> None:
+        """The partner is gone (or we closed): every line it has not acknowledged has failed."""
+        if self._sender is not None:
+            for line in self._sender.give_up():
+                self._events.append(TextFailed(line.line, line.tries, reason))
 
     def _on_heartbeat(self, message: Message, address: Address, now: float) -> None:
         if address == self.server_address and not self._relayed:
@@ -780,6 +905,22 @@ class PeerCore:
         )
 
     @property
+    def _partner_is_reliable(self) -> bool:
+        """It announced ``reliable``, and ``token``: an acknowledgement, like every datagram
+        between the two, must carry the introduction's token to count."""
+        return {FEATURE_RELIABLE, FEATURE_TOKEN} <= self.partner_features
+
+    @property
+    def unacknowledged(self) -> int:
+        """Pieces of our chat lines the partner has not acknowledged yet (0 without acks)."""
+        return 0 if self._sender is None else self._sender.unacknowledged
+
+    @property
+    def reliable(self) -> bool:
+        """Whether chat lines to the current partner are numbered and acknowledged."""
+        return self._sender is not None
+
+    @property
     def _climbs_ladder(self) -> bool:
         """Both punchlab peers, through a punchlab server: the relay can carry the ladder."""
         return (
@@ -823,6 +964,10 @@ class PeerCore:
         self._tokens = set() if self.token is None else {self.token}
         self.partner_features = parse_features(partner_features) & PEER_FEATURES
         self.partner_local = self._private_candidates(partner_local, peer_address)
+        self._sender, self._receiver = None, None
+        reliable = self.config.reliable
+        if reliable is not None and self.token is not None and self._partner_is_reliable:
+            self._sender, self._receiver = Sender(reliable), _Receiver(reliable.window)
         self.initiator = initiator
         self.connected_at = None
         self._introduced_at = now
@@ -845,7 +990,7 @@ class PeerCore:
         self._registration_attempts += 1
         features = local = None
         if self.policy.extensions:
-            features = PEER_FEATURE_LIST if self.config.ladder else PEER_FEATURE_LIST_NO_LADDER
+            features = feature_list(self.config)
             local = format_local(self.local_addresses) if self.config.private else None
         registration = Message(MessageType.REGISTRATION, "", features=features, local=local)
         self._send(registration, self.server_address)
@@ -883,6 +1028,7 @@ class PeerCore:
     def _peer_silent(self, now: float) -> None:
         self._transition(Trigger.PEER_SILENT, now)
         self._events.append(Disconnected("peer went silent"))
+        self._give_up_lines()
 
     def _peer_beat_tick(self, now: float) -> None:
         self._send_peer(self._to_peer(MessageType.HEART_BEAT))
@@ -896,6 +1042,7 @@ class PeerCore:
         MessageType.TEXT: _on_text,
         MessageType.HEART_BEAT: _on_heartbeat,
         MessageType.RELAY: _ladder.on_relay,
+        MessageType.TEXT_ACK: _on_text_ack,
     }
 
     _TIMER_ACTIONS: ClassVar[dict[Timer, Callable[[PeerCore, float], None]]] = {
@@ -909,6 +1056,7 @@ class PeerCore:
         Timer.REPORT: _ladder.report_tick,
         Timer.PROBE: _ladder.probe_tick,
         Timer.DIRECT_RETRY: _ladder.direct_retry_tick,
+        Timer.RETRANSMIT: _retransmit_tick,
     }
 
     def _first_due(self, timer: Timer, now: float) -> float | None:
@@ -923,6 +1071,8 @@ class PeerCore:
             return self.policy.first_hello(now, config)
         if timer is Timer.PEER_SILENCE:
             return now + config.peer_timeout
+        if timer is Timer.RETRANSMIT:
+            return None if self._sender is None else self._sender.due()
         if timer in _ladder.TIMERS:
             return _ladder.first_due(self, timer, now)
         if config.heartbeat_interval is None:

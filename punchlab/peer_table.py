@@ -73,6 +73,7 @@ class Timer(enum.StrEnum):
     REPORT = "tell the partner about our NAT (relayed)"
     PROBE = "send the next birthday probes"
     DIRECT_RETRY = "try direct again (while relayed)"
+    RETRANSMIT = "send unacknowledged TEXT again"
 
 
 #: When several timers are due at once they run in this order: a give-up
@@ -173,8 +174,11 @@ STATES: Mapping[PeerState, StateSpec] = MappingProxyType(
             _closable({_T.PEER_SILENT: _S.DISCONNECTED}),
             # The server keeps hearing from a connected peer (as Go clients do
             # not), so its registration is still there for a later introduction.
-            # A relayed connection keeps trying the direct path.
-            timers=frozenset({_M.PEER_BEAT, _M.PEER_SILENCE, _M.SERVER_BEAT, _M.DIRECT_RETRY}),
+            # A relayed connection keeps trying the direct path. Numbered TEXTs
+            # (punchlab.reliable) go again until acknowledged or the peer is gone.
+            timers=frozenset(
+                {_M.PEER_BEAT, _M.PEER_SILENCE, _M.SERVER_BEAT, _M.DIRECT_RETRY, _M.RETRANSMIT}
+            ),
             talks_to_peer=True,
         ),
         # A registered peer whose punch failed or whose partner vanished may

@@ -27,6 +27,9 @@ from punchlab.peer import (
     PeerConfig,
     PeerEvent,
     RouteChanged,
+    TextDelivered,
+    TextFailed,
+    TextSent,
 )
 from punchlab.trace import Trace
 
@@ -61,6 +64,11 @@ def add_parser(commands: Any) -> None:
     )
     peer.add_argument("--heartbeat", type=float, default=3.0, help="heart-beat interval, 0 = off")
     peer.add_argument("--original", action="store_true", help="the original Go client's algorithm")
+    peer.add_argument(
+        "--no-acks",
+        action="store_true",
+        help="plain TEXT as the Go client sends it: no numbering, no acknowledgements",
+    )
     peer.add_argument(
         "--no-ladder",
         action="store_true",
@@ -107,6 +115,31 @@ def _on_event(event: PeerEvent) -> None:
     elif isinstance(event, NatDiscovered):
         result = event.result
         _emit("nat", mapping=result.mapping, filtering=result.filtering, text=tell(event))
+    elif isinstance(event, TextSent | TextDelivered | TextFailed):
+        _line_event(event)
+
+
+def _line_event(event: TextSent | TextDelivered | TextFailed) -> None:
+    """Each line's state: ``text_sent`` (``acknowledged``: a delivery report will follow),
+    then ``text_delivered`` or ``text_failed``, all naming the line by its number."""
+    if isinstance(event, TextSent):
+        _emit(
+            "text_sent",
+            line=event.line,
+            pieces=event.pieces,
+            acknowledged=event.acknowledged,
+            text=tell(event),
+        )
+    elif isinstance(event, TextDelivered):
+        _emit(
+            "text_delivered",
+            line=event.line,
+            tries=event.tries,
+            elapsed=event.elapsed,
+            text=tell(event),
+        )
+    else:
+        _emit("text_failed", line=event.line, tries=event.tries, text=tell(event))
 
 
 def _config(args: argparse.Namespace) -> PeerConfig:
@@ -120,6 +153,8 @@ def _config(args: argparse.Namespace) -> PeerConfig:
         "peer_timeout": peer_timeout,
         "private": not args.no_private,
     }
+    if args.no_acks:
+        fields["reliable"] = None
     if args.original:
         return PeerConfig.seed_compatible(**fields)
     return PeerConfig(ladder=not args.no_ladder, **fields)

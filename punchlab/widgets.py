@@ -29,6 +29,7 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ipywidgets as w
@@ -42,7 +43,7 @@ from punchlab.errors import (
     UnknownPeer,
 )
 from punchlab.messages import Address, format_address
-from punchlab.narrate import tell
+from punchlab.narrate import line_state, tell
 from punchlab.peer import (
     Connected,
     Disconnected,
@@ -54,7 +55,10 @@ from punchlab.peer import (
     Registered,
     RouteChanged,
     StateChanged,
+    TextDelivered,
+    TextFailed,
     TextReceived,
+    TextSent,
     Trigger,
 )
 from punchlab.peer_table import accepts_introduction
@@ -105,6 +109,21 @@ def punch_failed_text(reason: str, address: Address | None) -> str:
         "(notebook 10) need punchlab on both sides and a punchlab server; or try from another "
         "network, such as a phone's hotspot."
     )
+
+
+#: Lines a peer panel's chat log keeps (the oldest go first).
+CHAT_LOG_LINES = 500
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One line of a peer panel's chat log, and for our own lines their state."""
+
+    text: str
+    state: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.text}  [{self.state}]" if self.state else self.text
 
 
 class PanelPeer(Protocol):
@@ -235,6 +254,10 @@ class PeerPanel(_Displayed):
         self.tasks = _Tasks(self.loop, self._failed)
         self._last_trigger: Trigger | None = None
         self._introduced_to: Address | None = None
+        #: The chat log's lines (the newest CHAT_LOG_LINES), and our own lines not yet
+        #: delivered or failed, by their number (their state is shown beside them).
+        self._entries: deque[_Entry] = deque(maxlen=CHAT_LOG_LINES)
+        self._pending: dict[int, _Entry] = {}
         self.title = w.HTML(f"<b>{_html(title or peer.name)}</b>")
         self.register_button = w.Button(
             description="Register", button_style="primary", icon="id-card"
@@ -336,8 +359,7 @@ class PeerPanel(_Displayed):
             await self.peer.send_text(text)
         except LocalProtocolError as exc:
             self._error(f"Cannot send: {exc}")
-            return
-        self._append(f"you: {text}")
+        # The line is shown from the peer's TextSent, with its state beside it.
 
     async def send_typed(self) -> None:
         """Send the line in the message box, once: Enter and the Send button both end here.
@@ -381,6 +403,8 @@ class PeerPanel(_Displayed):
             self._info(tell(event) or "")
         elif isinstance(event, TextReceived):
             self._append(f"peer: {event.text}")
+        elif isinstance(event, TextSent | TextDelivered | TextFailed):
+            self._line_state(event)
         elif isinstance(event, Failed) and self._punch_failed():
             self._error(punch_failed_text(event.reason, self._introduced_to))
         elif isinstance(event, Failed | Disconnected):
@@ -442,9 +466,26 @@ class PeerPanel(_Displayed):
     def _error(self, text: str) -> None:
         self.status.value = self._status_html(text, ERROR_COLOUR)
 
-    def _append(self, line: str) -> None:
+    def _append(self, line: str) -> _Entry:
         """One line of the chat log: a Textarea shows text, so only control characters matter."""
-        self.log.value = f"{self.log.value}{printable(line)}\n"
+        entry = _Entry(printable(line))
+        self._entries.append(entry)
+        self._render()
+        return entry
+
+    def _line_state(self, event: TextSent | TextDelivered | TextFailed) -> None:
+        """Our line, shown when sent, its state updated when delivered or failed."""
+        if isinstance(event, TextSent):
+            entry = self._append(f"you: {event.text}")
+            entry.state = line_state(event)
+            if event.acknowledged:
+                self._pending[event.line] = entry
+        elif event.line in self._pending:
+            self._pending.pop(event.line).state = line_state(event)
+        self._render()
+
+    def _render(self) -> None:
+        self.log.value = "".join(f"{entry}\n" for entry in self._entries)
 
     @property
     def status_text(self) -> str:

@@ -41,6 +41,8 @@ class GoPeer(asyncio.DatagramProtocol):
         self.connected = asyncio.Event()
         self.registered = asyncio.Event()
         self.texts: asyncio.Queue[str] = asyncio.Queue()
+        #: Every datagram received, as it came (interop tests check what we sent a Go peer).
+        self.datagrams: list[bytes] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -107,6 +109,7 @@ class GoPeer(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.datagrams.append(data)
         if len(data) > GO_READ_BUFFER:
             return  # Go reads 1024 bytes: the rest is cut off and the JSON no longer parses
         try:

@@ -72,3 +72,11 @@ def test_routes_measures_every_rung_against_direct(tmp_path: Path) -> None:
     assert routes["direct"]["time_vs_direct"] == routes["direct"]["datagrams_vs_direct"] == 1.0
     speed: dict[str, float] = figures["speed"]  # type: ignore[assignment]
     assert speed["events_per_punch"] > 0 and speed["bare_events_per_second"] > 0
+
+
+def test_reliable_chat_measures_acks_against_plain_text(tmp_path: Path) -> None:
+    figures = run("reliable_chat", ["--seeds", "2", "--lines", "20"], tmp_path)
+    assert figures["acked_arrived_mean"] == 20 and figures["acked_in_order_once"] == 2
+    assert figures["baseline_arrived_mean"] < 20  # 30% loss, nothing resent
+    assert figures["baseline_datagrams_per_line"] == 1.0
+    assert figures["ratio_datagrams_per_line"] > 1.0

@@ -504,12 +504,12 @@ def real_udp_chat(page: Page, kernel: KernelSockets, lab: Lab) -> None:
     alice.get_by_placeholder("type a line").fill("hello Bob, with Enter")
     alice.get_by_placeholder("type a line").press("Enter")
     expect_chat_line(bob, "peer: hello Bob, with Enter")
-    expect_chat_line(alice, "you: hello Bob, with Enter")
+    expect_chat_line(alice, "you: hello Bob, with Enter  [delivered]")  # Bob acknowledged it
 
     bob.get_by_placeholder("type a line").fill("hello Alice, with Send")
     button(bob, "Send").click()
     expect_chat_line(alice, "peer: hello Alice, with Send")
-    expect_chat_line(bob, "you: hello Alice, with Send")
+    expect_chat_line(bob, "you: hello Alice, with Send  [delivered]")
     bob.scroll_into_view_if_needed()
 
 

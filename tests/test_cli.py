@@ -103,7 +103,9 @@ async def test_a_class_serves_registers_connects_and_chats(procs: list[Proc]) ->
     await bob.expect("Type a message")
 
     await alice.type("hi bob")
+    await alice.expect(r"^#1 sent: hi bob$")  # each line's state, as the chat tells it
     await bob.expect(r"^Message: hi bob$")
+    await alice.expect(r"^#1 delivered")
     await bob.type("hi alice")
     await alice.expect(r"^Message: hi alice$")
 

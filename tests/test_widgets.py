@@ -69,7 +69,7 @@ async def test_two_simulated_panels_register_connect_and_chat() -> None:
     alice.message.value = "hello Bob"
     alice.send_button.click()
     await alice.idle()
-    assert alice.log.value == "you: hello Bob\n"
+    assert alice.log.value == "you: hello Bob  [delivered]\n"  # acknowledged by Bob
     assert bob.log.value == "peer: hello Bob\n"
     assert alice.message.value == ""
 
@@ -351,7 +351,7 @@ async def test_a_chat_line_with_markup_and_controls_is_shown_as_one_line_of_text
     # A Textarea shows its value as text, so markup stays markup-free text; the
     # controls (and the newline that would forge a "you:" line) are escaped.
     assert bob.log.value == f"peer: {HOSTILE_SHOWN}\n"
-    assert alice.log.value == f"you: {HOSTILE_SHOWN}\n"
+    assert alice.log.value == f"you: {HOSTILE_SHOWN}  [delivered]\n"
 
 
 async def test_a_hostile_servers_identifier_and_error_are_escaped_in_html() -> None:
@@ -523,7 +523,7 @@ async def test_enter_in_the_message_box_sends_the_line() -> None:
     alice.message.value = "sent with Enter"
     await alice.idle()
     assert bob.log.value == "peer: sent with Enter\n"
-    assert alice.log.value == "you: sent with Enter\n"
+    assert alice.log.value == "you: sent with Enter  [delivered]\n"
     assert alice.message.value == ""
     # Clicking Send takes the focus from the box, so its value arrives first: sent once.
     alice.message.value = "then clicked"
@@ -593,3 +593,15 @@ async def test_the_server_panel_shows_the_relay_at_work() -> None:
     relayed = net.servers[0].core.relay.relayed
     assert relayed > 0 and f"{relayed} relayed datagrams" in server.counts.value
     assert "relaying from" in server.log.value
+
+
+async def test_a_line_to_a_peer_that_is_gone_shows_as_failed_after_its_tries() -> None:
+    """The sender's log keeps each line's state: sent, then failed once the peer is gone."""
+    session, net = simulated()
+    alice, bob = (PeerPanel(session.peer(p)) for p in net.peers)
+    await connect_panels(alice, bob)
+    net.peers[1].close()  # Bob leaves without a word
+    await alice.send("anyone?")
+    assert alice.log.value == "you: anyone?  [sent]\n"
+    await session.advance(35.0)  # past the 30 s liveness timeout
+    assert alice.log.value == "you: anyone?  [failed after 6 tries: the peer is gone]\n"

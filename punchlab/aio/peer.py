@@ -260,6 +260,16 @@ class Peer:
         runner.pump()
         return pieces
 
+    @property
+    def unacknowledged(self) -> int:
+        """Pieces of our lines the partner has not acknowledged (0 when it does not ack)."""
+        return self.core.unacknowledged if self.core is not None else 0
+
+    async def wait_acknowledged(self, timeout: float | None = None) -> None:
+        """Wait until the partner has acknowledged every line sent (``TimeoutError`` if not);
+        at once when it does not acknowledge lines (a Go peer): nothing will come."""
+        await self._wait_for(lambda: self.unacknowledged == 0, timeout)
+
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next chat line; raises ``TimeoutError`` or :class:`ConnectFailed` if closed."""
         async with asyncio.timeout(timeout):

@@ -11,7 +11,7 @@ what the heart-beats cost. :func:`timed_chat` runs it and answers with a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from punchlab.messages import format_address
 from punchlab.peer import Disconnected, PeerConfig
@@ -97,8 +97,11 @@ def timed_chat(
     run lasts ``duration`` seconds after connecting. Loss applies to the
     internet's links, as in :func:`punch`. A line whose sender is no longer
     connected (its liveness timeout declared the partner gone) is not sent.
+    Lines go as plain TEXT (``reliable=None``), one datagram each, so a line's
+    fate is that datagram's: chapter 14 adds the acknowledgements.
     """
-    result = punch(nat, nat, seed=seed, loss=loss, nat_timeout=nat_timeout, config=config, texts=0)
+    plain = replace(config or PeerConfig(), reliable=None)
+    result = punch(nat, nat, seed=seed, loss=loss, nat_timeout=nat_timeout, config=plain, texts=0)
     net = result.network
     peers = dict(zip(SIDES, net.peers, strict=True))
     if not all(peer.connected for peer in peers.values()):
