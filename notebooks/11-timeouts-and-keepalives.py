@@ -67,7 +67,10 @@ late_line_question(lambda: "port-restricted-cone", lambda: False)
 # connected), and for each line whether it arrived, or where and why it was
 # dropped. `PeerConfig(peer_heartbeat=False)` turns off the beats to the
 # partner and leaves those to the server; the liveness timeout is set long
-# here so that only the NATs decide (more on it below).
+# here so that only the NATs decide (more on it below). Each line is one
+# plain `TEXT` datagram, as the Go client sends it, so a line's fate is that
+# datagram's; [chapter 14](14-udp-loses-lines.ipynb) adds acknowledgements,
+# which resend a lost line (and whose answers refresh the holes too).
 
 # %%
 from punchlab.exercises_keepalive import SILENT_SCHEDULE
