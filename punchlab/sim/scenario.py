@@ -204,7 +204,11 @@ def _chat(net: Network, a: SimPeer, b: SimPeer, lines: int) -> None:
         if b.connected:
             b.send_text(f"hello from B #{number}")
         net.run_for(0.05)
-    net.run_until(lambda: len(a.texts) >= lines and len(b.texts) >= lines, 2.0)
+    # Acknowledged lines are resent until they arrive (or the peer is declared
+    # gone), and arrive in order: under heavy loss one line resent with backoff
+    # holds back those after it, so wait as long as the liveness timeout would.
+    patience = max(a.core.config.peer_timeout, b.core.config.peer_timeout)
+    net.run_until(lambda: len(a.texts) >= lines and len(b.texts) >= lines, patience)
 
 
 # -- the success matrix ----------------------------------------------------------------
