@@ -30,6 +30,8 @@ which is why a symmetric NAT here cannot hairpin.
 
 from __future__ import annotations
 
+from punchlab.netlab.nat_rules import unsolicited_input_chain
+
 __all__ = ["LAN_KINDS", "lan_nat_problem", "lan_ruleset"]
 
 #: The NAT kinds a LAN NAT can be: the masquerade ones (the others name one inside host).
@@ -76,12 +78,7 @@ def lan_ruleset(
     lines += [
         f'    oifname "{outside}" {masquerade}',
         "  }",
-        # As in punchlab.netlab.nat_rules: unsolicited datagrams for the NAT
-        # itself are dropped before conntrack records them.
-        "  chain input {",
-        "    type filter hook input priority filter; policy accept;",
-        f'    iifname "{outside}" meta l4proto udp ct state new drop',
-        "  }",
+        *unsolicited_input_chain(outside),
         "}",
     ]
     return "\n".join(lines) + "\n"

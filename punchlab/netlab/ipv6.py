@@ -74,20 +74,10 @@ class V6Lab(Lab):
         super().__enter__()
         return self
 
-    def _build(self) -> None:
-        inet = self._add_namespace("inet")
-        run(["ip", "-n", inet, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", inet, "link", "set", "br0", "up"])
-        self.link_emulation = self._choose_link_emulation()
-        if self.link_emulation == "wire":
-            self._add_namespace("wire")
-        server = self._add_namespace("srv")
-        self._on_bridge(server, "eth0", self.server_ip, "srv")
+    def _build_sides(self) -> None:
+        """Two IPv6 homes, each behind its firewall (the lab builds the rest as usual)."""
         for side in SIDES:
-            self._home(side, server)
-        self._static_neighbours()
-        if self.link_emulation == "wire":
-            self._start_wire()
+            self._home(side, self.ns("srv"))
 
     def _home(self, side: str, server: str) -> None:
         """One home: the peer, its gateway (forwarding, the filter), and the routes to it."""

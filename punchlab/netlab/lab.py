@@ -344,7 +344,7 @@ class Lab:
         self.link_emulation = self._choose_link_emulation()
         if self.link_emulation == "wire":
             self._add_namespace("wire")
-        self._on_bridge(self._add_namespace("srv"), "eth0", SERVER_IP, "srv")
+        self._on_bridge(self._add_namespace("srv"), "eth0", self.server_ip, "srv")
         self._build_sides()
         self._static_neighbours()
         if self.link_emulation == "wire":

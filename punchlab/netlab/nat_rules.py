@@ -23,10 +23,23 @@ routers do, before the kernel records a connection for them (see below).
 
 from __future__ import annotations
 
-__all__ = ["LAB_KINDS", "ruleset"]
+__all__ = ["LAB_KINDS", "ruleset", "unsolicited_input_chain"]
 
 #: The NAT kinds the lab builds ("none" is a host on the public network).
 LAB_KINDS = ("none", "full-cone", "restricted-cone", "port-restricted-cone", "symmetric")
+
+
+def unsolicited_input_chain(outside: str) -> list[str]:
+    """The chain that drops an unsolicited datagram for the NAT itself before conntrack
+    confirms it: otherwise its entry would claim that address:port pair, later packets
+    of the same pair would skip the NAT rules, and an outgoing flow to that pair would
+    lose its port."""
+    return [
+        "  chain input {",
+        "    type filter hook input priority filter; policy accept;",
+        f'    iifname "{outside}" meta l4proto udp ct state new drop',
+        "  }",
+    ]
 
 
 def ruleset(kind: str, *, outside: str, inside: str, inside_host: str, timeout: int) -> str:
@@ -40,14 +53,7 @@ def ruleset(kind: str, *, outside: str, inside: str, inside_host: str, timeout: 
         "    type nat hook postrouting priority srcnat; policy accept;",
         f'    oifname "{outside}" {masquerade}',
         "  }",
-        # An unsolicited datagram for the NAT itself is dropped before
-        # conntrack confirms it: otherwise its entry would claim that
-        # address:port pair, later packets of the same pair would skip the
-        # NAT rules, and an outgoing flow to that pair would lose its port.
-        "  chain input {",
-        "    type filter hook input priority filter; policy accept;",
-        f'    iifname "{outside}" meta l4proto udp ct state new drop',
-        "  }",
+        *unsolicited_input_chain(outside),
     ]
     if kind == "full-cone":
         lines += [

@@ -9,21 +9,13 @@ nobody inside asked for, so both sides must still punch.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from punchlab.peer import PeerConfig
 from punchlab.sim.firewall import DEFAULT_FIREWALL_TIMEOUT, Firewall, add_firewall, add_v6_peer
 from punchlab.sim.links import LinkConfig
 from punchlab.sim.nat import Behaviour
 from punchlab.sim.network import Network
-from punchlab.sim.scenario import (
-    SCENARIO_REGISTRATION_ATTEMPTS,
-    PunchResult,
-    _chat,
-    _register_and_connect,
-)
+from punchlab.sim.scenario import PunchResult, connect_and_chat, scenario_config
 from punchlab.trace import EventKind
-from punchlab.traversal import pair_route
 
 __all__ = ["V6_SERVER_IP", "firewall_drops", "punch_v6"]
 
@@ -60,28 +52,11 @@ def punch_v6(
     box_b = add_firewall(
         net, "firewall B", filtering_b, timeout=firewall_timeout, lan=LinkConfig(lan_b)
     )
-    base = config or PeerConfig()
-    peer_config = replace(
-        base, registration_attempts=max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
-    )
+    peer_config = scenario_config(config)
     a = add_v6_peer(net, "A", behind=box_a, config=peer_config)
     b = add_v6_peer(net, "B", behind=box_b, config=peer_config)
-    both, time_to_connect = _register_and_connect(net, a, b, timeout)
-    if both:
-        _chat(net, a, b, texts)
-    return PunchResult(
-        nat_a=box_a.config.name,
-        nat_b=box_b.config.name,
-        connected=both and bool(a.texts) and bool(b.texts),
-        time_to_connect=time_to_connect,
-        state_a=a.state,
-        state_b=b.state,
-        texts_a_to_b=len(b.texts),
-        texts_b_to_a=len(a.texts),
-        trace=net.trace,
-        network=net,
-        route=pair_route(a.core.route, b.core.route) if a.connected and b.connected else None,
-    )
+    labels = (box_a.config.name, box_b.config.name)
+    return connect_and_chat(net, a, b, labels, timeout, texts)
 
 
 def firewall_drops(result: PunchResult) -> list[tuple[str, str, str]]:

@@ -137,16 +137,23 @@ def punch(
     carrier_a, carrier_b = _carriers(net, cgn, cgn_kind)
     box_a = _add_side(net, "A", nat_a, nat_timeout, carrier_a)
     box_b = _add_side(net, "B", nat_b, nat_timeout, carrier_b)
-    peer_config = _peer_config(config, seed_compatible)
+    peer_config = scenario_config(config, seed_compatible)
     a = net.add_peer("A", behind=box_a, config=peer_config, discover=discover)
     b = net.add_peer("B", behind=box_b, config=peer_config, discover=discover)
 
+    return connect_and_chat(net, a, b, (_label(nat_a), _label(nat_b)), timeout, texts)
+
+
+def connect_and_chat(
+    net: Network, a: SimPeer, b: SimPeer, labels: tuple[str, str], timeout: float, texts: int
+) -> PunchResult:
+    """Register both, A asks for B, each sends ``texts`` lines: what happened (any topology)."""
     both, time_to_connect = _register_and_connect(net, a, b, timeout)
     if both:
         _chat(net, a, b, texts)
     return PunchResult(
-        nat_a=_label(nat_a),
-        nat_b=_label(nat_b),
+        nat_a=labels[0],
+        nat_b=labels[1],
         connected=both and bool(a.texts) and bool(b.texts),
         time_to_connect=time_to_connect,
         state_a=a.state,
@@ -160,7 +167,7 @@ def punch(
     )
 
 
-def _peer_config(config: PeerConfig | None, seed_compatible: bool) -> PeerConfig:
+def scenario_config(config: PeerConfig | None, seed_compatible: bool = False) -> PeerConfig:
     """The peers' config, with the generous registration budget of a scenario."""
     base = config or (PeerConfig.seed_compatible() if seed_compatible else PeerConfig())
     attempts = max(base.registration_attempts, SCENARIO_REGISTRATION_ATTEMPTS)
