@@ -154,7 +154,7 @@ campus_route_question(lambda: CAMPUS_NAT, lambda: HAIRPINNING)
 # Set `HAIRPINNING = True` above and run these cells again: the NAT now turns
 # the public `HELLO`s round too, but the private ones are quicker (one LAN
 # hop, not two) and the peers keep the private path, as ICE prefers host
-# candidates (RFC 8445 §5.1.2.1). A hairpinning NAT rewrites the source to the
+# candidates (RFC 8445 §5.1.2.2). A hairpinning NAT rewrites the source to the
 # sender's public endpoint (RFC 4787 §6, REQ-9), so Bob's filter lets a
 # hairpinned `HELLO` in only once Bob has sent to Alice's public endpoint: the
 # punch of [chapter 4](04-hole-punching.ipynb), inside one box. Chapter 12

@@ -51,6 +51,15 @@
 # endpoint-independent filtering (a full cone) there are no permissions, and
 # a live mapping lets everyone in.
 #
+# The simulator's NAT is stricter than Linux in two ways, and both are
+# allowed by RFC 4787: only outbound traffic refreshes a permission (REQ-6
+# requires that much; conntrack also counts the replies), and every flow has
+# the one timeout (conntrack keeps a flow that saw replies for 120 s, not
+# 30 s). The chats below all saw replies, so a Linux NAT would keep their
+# holes open for two minutes of silence rather than 30 s: the same story,
+# four times slower. The strict NAT is the one to design keep-alives for,
+# since a home router may be it.
+#
 # **Predict first.** Both NATs are port-restricted cones that forget after
 # 30 s. Alice and Bob say hello at 5 s and 10 s, then fall silent. Their
 # peers keep beating the *server* every 3 s, but not each other. Alice writes

@@ -75,7 +75,7 @@ campus_route_question(lambda: "port-restricted-cone", lambda: False, lambda: Fal
 # on the same LAN. So punchlab's peer does what ICE does with its *host
 # candidates* (RFC 8445 §5.1.1.1): it sends its first `HELLO`s to the
 # partner's public endpoint **and** to its private one, at once, and keeps
-# whichever answers (ICE ranks host candidates first, §5.1.2.1). The route
+# whichever answers (ICE ranks host candidates first, RFC 8445 §5.1.2.2). The route
 # is then `private`.
 #
 # A private address is a claim from the network, so it is bounded:
@@ -187,7 +187,10 @@ for ax, matrix, title in (
 # * **Behind one CGN**, the server sees both homes at the CGN's one public
 #   address, so it passes on their private addresses; but those are in two
 #   different homes and do not help (their `HELLO`s die as "unknown
-#   destination"). The CGN's hairpinning is what connects most pairs:
+#   destination"; had both homes used the same `192.168.1.0/24`, they would
+#   have reached whatever host holds that address in the sender's own home:
+#   a few `HELLO`s, carrying a token it cannot use). The CGN's hairpinning
+#   is what connects most pairs:
 #   `direct` between cones. Only two hosts with no home router, both on the
 #   CGN's shared network, connect by `private`.
 # * **Behind different CGNs**, each home is behind two NATs in a row. The

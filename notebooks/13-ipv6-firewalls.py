@@ -189,11 +189,14 @@ print(text_table(rows))
 #
 # ## Timeouts still apply
 #
-# A flow lives `timeout` seconds after the host's last datagram out (REC-14:
-# at least two minutes, five by default; REC-16: outbound packets refresh
-# it; Linux's conntrack gives an unanswered UDP flow 30 s, an answered one
-# 120 s). The gateway forgets a flow on its own clock, as a NAT forgets a
-# mapping (notebook 1). Here is one gateway on its own, set to the two
+# A way in lives `timeout` seconds after the host's last datagram out to
+# that remote (REC-14: at least two minutes, five by default; REC-16:
+# outbound packets refresh it; Linux's conntrack gives an unanswered UDP flow
+# 30 s, an answered one 120 s). Each remote's way in times out on its own,
+# as each conntrack entry does, so beats to the server keep only the
+# server's (chapter 11); an endpoint-independent filter needs only the flow
+# to live. The gateway forgets on its own clock, as a NAT forgets a mapping
+# (notebook 1). Here is one gateway on its own, set to the two
 # minutes REC-14 allows at least: Bob sends to Alice once, then nothing.
 
 # %%
@@ -216,10 +219,11 @@ for t in (1.0, 119.0, 120.0):
 # lifetime in seconds, `sent` what Bob sent out before, a list of
 # `(time, Bob's port, remote (ip, port))`, and `arriving` one datagram,
 # `(time, source (ip, port), Bob's port)`. Return `True` if it gets in.
-# Remember: a flow belongs to one of Bob's ports; it lives `timeout` seconds
-# after his last datagram out of that port, and a flow that expired starts
-# afresh (with no remotes) at the next. The check compares your answers with
-# the simulator's `Firewall`.
+# Remember: a way in belongs to one of Bob's ports. A datagram Bob sent out
+# of it opens the way for `timeout` seconds: to its remote endpoint alone
+# (address-and-port-dependent), to any port of its remote's address
+# (address-dependent), or to anyone (endpoint-independent). The check
+# compares your answers with the simulator's `Firewall`.
 
 
 # %% tags=["exercise-stub", "exercise:13-gets-in"]
@@ -242,7 +246,7 @@ exercise.check()
 # * A home gateway still filters (RFC 6092 §3.2.3): unsolicited inbound UDP is
 #   dropped, and a flow opened from inside lets in its remote (any remote if
 #   the filtering is endpoint-independent, REC-17's default), for at least
-#   two minutes after the last datagram out (REC-14, REC-16).
+#   two minutes after the last datagram out to it (REC-14, REC-16).
 # * Behind an address- or address-and-port-dependent gateway (Linux's) both
 #   peers still punch: a HELLO that arrives before the other side sent one is
 #   dropped at the firewall; the other side's HELLO opens the way, and the

@@ -83,21 +83,29 @@ print(encode(Message(MessageType.TEXT_ACK, "6;8,9", token)).decode())
 # (RFC 2018), so one lost `TEXT-ACK` costs nothing once a later one arrives.
 # The rest is in `punchlab.reliable`:
 #
-# * **the sender** keeps at most 64 lines unacknowledged (its *window*) and
-#   sends each again when its timer runs out. The first timeout is 1 s, as
+# * **the sender** keeps at most 64 `TEXT`s unacknowledged (its *window*; a
+#   long line cut into pieces counts each piece) and sends each again when
+#   its timer runs out. The first timeout is 1 s, as
 #   RFC 6298 §2.1 sets it and RFC 8085 §3.1.3 recommends for a low data-volume
 #   application; after that it comes from the round trips measured (RFC 6298
 #   §2: SRTT + 4 RTTVAR, with a 200 ms floor, as Linux TCP uses), never from
 #   a line sent twice, whose acknowledgement could answer either copy (Karn
 #   and Partridge, 1987). Each retransmission waits twice as long as the one
-#   before (RFC 8085 §3.1.3: exponential backoff), up to 8 s. When three later
+#   before (RFC 8085 §3.1.3: exponential backoff), up to 8 s (RFC 6298 §2.5
+#   allows a ceiling only of 60 s or more; a chat line retried once a minute
+#   is lost to its reader, and the liveness timeout ends the tries anyway).
+#   There is no congestion control beyond the window and the backoff, which
+#   RFC 8085 §3.1 asks of bulk senders: a chat sends a line at a time. When three later
 #   lines are acknowledged before one, that one is sent again at once: it is
 #   lost, not late (RFC 5681 §3.2, fast retransmit);
 # * **the receiver** hands lines to the reader in order and once: it holds
-#   early lines (at most 64 ahead of the last one handed over, whatever a
+#   early `TEXT`s (at most 64 ahead of the last one handed over, whatever a
 #   stranger sends) and drops the copies of lines it already has;
 # * **an acknowledgement is a claim**: it must carry the introduction's token,
-#   and one that names a line never sent is recorded and changes nothing.
+#   and one that names a line never sent is recorded and changes nothing. It
+#   goes to the partner's address, never to wherever a `TEXT` came from, and
+#   names at most 8 seqs beyond its cumulative part, so nobody can turn it
+#   into a flood aimed at someone else.
 #
 # The same 100 lines, the same losses, acknowledged:
 

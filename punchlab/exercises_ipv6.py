@@ -84,26 +84,24 @@ def gets_in(
     """Whether a datagram gets through B's stateful IPv6 firewall (a reference solution).
 
     ``sent``: what B sent out before, each ``(time, B's port, remote endpoint)``;
-    ``arriving``: ``(time, source endpoint, B's port)``. A flow is one of B's
-    ports; it lives ``timeout`` seconds after B's last datagram out from it.
+    ``arriving``: ``(time, source endpoint, B's port)``. A datagram B sent out of
+    a port opens the way in, for ``timeout`` seconds: to anyone (endpoint-
+    independent), to any port of its remote's address (address-dependent), or
+    to its remote endpoint alone (address-and-port-dependent).
     """
     time, source, port = arriving
-    flow: list[tuple[str, int]] = []  # the remotes of the flow alive at each send
-    last = None
-    for when, from_port, remote in sorted(sent):
-        if from_port != port or when > time:
-            continue
-        if last is not None and when >= last + timeout:
-            flow = []  # the old flow had expired: this send starts a new one
-        flow.append(remote)
-        last = when
-    if last is None or time >= last + timeout:
-        return False
-    if filtering == "endpoint-independent":
-        return True
-    if filtering == "address-dependent":
-        return any(remote[0] == source[0] for remote in flow)
-    return source in flow
+
+    def opens(remote: tuple[str, int]) -> bool:
+        if filtering == "endpoint-independent":
+            return True
+        if filtering == "address-dependent":
+            return remote[0] == source[0]
+        return remote == source
+
+    return any(
+        from_port == port and when <= time < when + timeout and opens(remote)
+        for when, from_port, remote in sent
+    )
 
 
 def _simulated(
@@ -148,8 +146,11 @@ def gets_in_cases() -> list[Case]:
               _AD, 120.0, [*registered, (1.0, 5000, (A[0], 5001))], hello),
         _case("B registered; endpoint-independent", "EIF lets anyone in once a flow exists.",
               _EI, 120.0, registered, hello),
-        _case("the flow is 150 s old", "A flow lives `timeout` s after B's last datagram out.",
+        _case("the flow is 150 s old", "A way in lives `timeout` s after B's last datagram out.",
               _APD, 120.0, punched, (151.0, A, 5000)),
+        _case("B beat the server, not A, for 150 s", "Each remote's way in times out on its own.",
+              _APD, 120.0, [*punched, *((t, 5000, SERVER) for t in range(3, 150, 3))],
+              (151.0, A, 5000)),
         _case("B punched from another port", "A flow belongs to one of B's ports.",
               _APD, 120.0, [(1.0, 5001, A)], hello),
     ]  # fmt: skip
@@ -170,6 +171,11 @@ def gets_in_hidden_cases() -> list[Case]:
               _APD, 120.0, [(5.0, 5000, A)], (4.0, A, 5000)),
         _case("a new flow forgets the old one", "After a timeout, the flow starts afresh.",
               _APD, 120.0, [(0.0, 5000, A), (200.0, 5000, SERVER)], (201.0, A, 5000)),
+        _case("endpoint-independent, beating the server", "EIF needs only the flow alive.",
+              _EI, 60.0, [(float(t), 5000, SERVER) for t in range(0, 100, 10)],
+              (95.0, other, 5000)),
+        _case("address-dependent, A's other port beaten", "ADF: any port of the address.",
+              _AD, 60.0, [(0.0, 5000, A), (50.0, 5000, (A[0], 5001))], (100.0, A, 5000)),
     ]  # fmt: skip
 
 

@@ -123,9 +123,12 @@ def probe_tick(core: PeerCore, now: float) -> None:
 
 
 def direct_retry_tick(core: PeerCore, now: float) -> None:
-    """While relayed: a HELLO straight to the partner; its SUCCESS moves the chat over."""
+    """While relayed: a HELLO straight to the partner (and to its private endpoints,
+    behind the same NAT); its SUCCESS moves the chat over."""
     assert core.peer_address is not None
-    core._send(core._to_peer(MessageType.HELLO), core.peer_address)
+    hello = core._to_peer(MessageType.HELLO)
+    for address in (core.peer_address, *core.partner_local):
+        core._send(hello, address)
     core._due[Timer.DIRECT_RETRY] = now + core.config.direct_retry_interval
 
 

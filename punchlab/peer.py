@@ -89,10 +89,11 @@ __all__ = [
 ]
 
 
-def sender_tag(peer_id: str, secret: str | None) -> str:
-    """Our ``sender`` tag: stable for a registration, and telling the partner nothing
-    (a hash; the secret itself never leaves for the partner)."""
-    return hashlib.sha256(f"{peer_id}\n{secret or ''}".encode()).hexdigest()[:12]
+def sender_tag(peer_id: str, secret: str | None, token: str) -> str:
+    """Our ``sender`` tag for one introduction: telling the partner nothing (a hash;
+    the secret itself never leaves for the partner) and new with each introduction,
+    so it does not link one chat of ours to the next."""
+    return hashlib.sha256(f"{peer_id}\n{secret or ''}\n{token}".encode()).hexdigest()[:12]
 
 
 def _quoted_size(text: str) -> int:
@@ -513,6 +514,9 @@ class PeerCore:
         # Go clients end every line with a newline; so do we, for them to print.
         body = text[:-1] if text.endswith("\n") else text
         pieces = list(self._text_pieces(body, limit))
+        if self._sender is not None and not self._sender.has_room(len(pieces)):
+            # Checked before the line is numbered: a refused line changes nothing.
+            raise LocalProtocolError("too many lines wait for the partner's acknowledgement")
         self._lines += 1
         if self._sender is not None:
             self._sender.queue(self._lines, [piece + "\n" for piece in pieces], now)
@@ -621,7 +625,6 @@ class PeerCore:
             if self.policy.extensions:
                 self.secret = message.secret
                 self.server_features = parse_features(message.features)
-                self._sender_tag = sender_tag(message.payload, message.secret)
             self._transition(Trigger.REGISTRATION_ANSWERED, now)
             self._events.append(Registered(message.payload))
 
@@ -724,16 +727,18 @@ class PeerCore:
 
     def _go_direct(self, address: Address) -> None:
         """A direct SUCCESS while relayed: the direct path works now, so use it."""
-        direct = address != self.introduced_address
-        self._upgrade_route(Route.PEER_REFLEXIVE if direct else Route.DIRECT, address)
-        self.peer_via = self._via
-        self._due.pop(Timer.DIRECT_RETRY, None)
+        reflexive = address != self.introduced_address
+        self._upgrade_route(Route.PEER_REFLEXIVE if reflexive else Route.DIRECT, address)
 
     def _upgrade_route(self, route: Route, address: Address) -> None:
-        """A cheaper path answered after we connected: say so (``RouteChanged``)."""
+        """A cheaper path answered after we connected: say so (``RouteChanged``); off
+        the relay, stop retrying the direct path and talk from the socket that answered."""
         old = self.route
         assert old is not None
         self.route = route
+        if old is Route.RELAYED:
+            self.peer_via = self._via
+            self._due.pop(Timer.DIRECT_RETRY, None)
         self._events.append(RouteChanged(old, route, address))
 
     def _on_text(self, message: Message, address: Address, now: float) -> None:
@@ -745,9 +750,12 @@ class PeerCore:
             self._deliver_text(message.payload, address)
             return
         pieces, verdict = self._receiver.receive(message.seq, message.payload)
-        # Every copy is answered: the ack of the first may have been the one lost.
         ack = self._receiver.ack().encode()
-        self._reply(Message(MessageType.TEXT_ACK, ack, token=self._send_token), address)
+        if verdict != "beyond window":
+            # Every copy is answered (the ack of the first may have been the one
+            # lost), always to the partner's address, never to where this copy
+            # came from: a TEXT from a spoofed source cannot aim acks at a victim.
+            self._send_peer(Message(MessageType.TEXT_ACK, ack, token=self._send_token))
         if verdict != "new":
             self._ignore(address, verdict, f"TEXT seq {message.seq} (delivered up to {ack})")
         for piece in pieces:
@@ -964,6 +972,8 @@ class PeerCore:
         self._tokens = set() if self.token is None else {self.token}
         self.partner_features = parse_features(partner_features) & PEER_FEATURES
         self.partner_local = self._private_candidates(partner_local, peer_address)
+        tag = None if self.token is None else sender_tag(self.peer_id, self.secret, self.token)
+        self._sender_tag = tag
         self._sender, self._receiver = None, None
         reliable = self.config.reliable
         if reliable is not None and self.token is not None and self._partner_is_reliable:

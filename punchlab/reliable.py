@@ -17,7 +17,13 @@ reliability, as RFC 8085 section 3.3 asks of a UDP application that needs it:
   has already seen, and acknowledges cumulatively (everything up to CUM) and
   selectively (these seqs beyond it), so one lost ack costs nothing;
 - an acknowledgement is a claim: one that names a TEXT never sent, or is
-  malformed, raises :class:`BogusAck` and changes nothing.
+  malformed, raises :class:`BogusAck` and changes nothing; it names at most
+  :data:`MAX_SELECTIVE` seqs beyond CUM (as TCP's SACK names a few blocks),
+  so it stays small whatever the sender did.
+
+What it does not do: congestion control beyond the window and the backoff
+(RFC 8085 section 3.1 asks a bulk sender for more). A chat sends a line at a
+time; a window of 64 small datagrams after an outage is its worst burst.
 
 A line is never given up on here: :meth:`Sender.give_up` is for the peer to
 call when it declares the partner gone (its liveness timeout).
@@ -35,7 +41,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from punchlab.errors import RemoteProtocolError
+from punchlab.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "Ack",
@@ -54,6 +60,9 @@ DEFAULT_WINDOW = 64
 
 #: Later seqs acknowledged before a missing one counts as lost (TCP's three duplicate acks).
 DUPTHRESH = 3
+#: The most seqs beyond CUM one TEXT-ACK names (the lowest held): an ack stays a
+#: small multiple of the TEXT it answers.
+MAX_SELECTIVE = 8
 
 
 class BogusAck(RemoteProtocolError):
@@ -70,11 +79,13 @@ class ReliableConfig:
     #: receiver holds a TEXT (beyond: dropped and recorded).
     window: int = DEFAULT_WINDOW
     #: Retransmission timeout before any round trip was measured: RFC 6298
-    #: section 2.1 says 1 s (RFC 8085 section 3.1.1 points there).
+    #: section 2.1 says 1 s (RFC 8085 section 3.1.3 points there).
     rto_initial: float = 1.0
     #: The floor under a measured timeout (Linux TCP's 200 ms; RFC 6298 asks 1 s,
     #: too slow for a chat on a LAN), and the ceiling of the backoff.
     rto_min: float = 0.2
+    #: Below RFC 6298 section 2.5's 60 s: a chat line retried once a minute is a
+    #: chat line lost to its reader; the liveness timeout ends the tries anyway.
     rto_max: float = 8.0
     #: Pieces waiting for the window (a local limit: more is our own misuse).
     max_queued: int = 10_000
@@ -179,12 +190,18 @@ class Sender:
 
     def queue(self, line: int, pieces: list[str], now: float) -> None:
         """Number the pieces of one line; :meth:`to_send` lets them out as the window allows."""
-        if len(self._waiting) + len(pieces) > self.config.max_queued:
-            raise ValueError(f"more than {self.config.max_queued} pieces wait for acknowledgement")
+        if not self.has_room(len(pieces)):
+            raise LocalProtocolError(
+                f"more than {self.config.max_queued} pieces wait for acknowledgement"
+            )
         self._lines[line] = _Line(len(pieces), now)
         for payload in pieces:
             self._waiting.append(_Piece(self.next_seq, line, payload, now))
             self.next_seq += 1
+
+    def has_room(self, pieces: int) -> bool:
+        """Whether ``pieces`` more may wait for the window (:attr:`ReliableConfig.max_queued`)."""
+        return len(self._waiting) + pieces <= self.config.max_queued
 
     @property
     def unacknowledged(self) -> int:
@@ -325,7 +342,8 @@ class Receiver:
         return out, "new"
 
     def ack(self) -> Ack:
-        return Ack(self.cumulative, tuple(sorted(self._held)))
+        """What to acknowledge: everything up to CUM, and the first held seqs beyond it."""
+        return Ack(self.cumulative, tuple(sorted(self._held)[:MAX_SELECTIVE]))
 
 
 def deliver(received: Iterable[tuple[int, str]], window: int = DEFAULT_WINDOW) -> list[str]:

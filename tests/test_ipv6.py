@@ -195,3 +195,20 @@ def test_socket_addresses_map_ipv4_both_ways() -> None:
     assert for_socket(socket.AF_INET6, ("192.0.2.7", 5000)) == ("::ffff:192.0.2.7", 5000)
     assert for_socket(socket.AF_INET6, ("2001:db8::1", 5000)) == ("2001:db8::1", 5000)
     assert for_socket(socket.AF_INET, ("192.0.2.7", 5000)) == ("192.0.2.7", 5000)
+
+
+def test_a_udp_socket_on_the_ipv6_wildcard_takes_ipv4_whatever_the_system_default() -> None:
+    import socket
+
+    from punchlab.aio.runner import udp_dual_stack_socket
+
+    sock = udp_dual_stack_socket(0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.sendto(b"ping", ("127.0.0.1", sock.getsockname()[1]))
+        sock.settimeout(5.0)
+        data, source = sock.recvfrom(64)
+        assert data == b"ping" and source[0] == "::ffff:127.0.0.1"
+    finally:
+        sock.close()

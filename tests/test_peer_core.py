@@ -158,7 +158,7 @@ def test_initiate_chat_sends_first_hello_at_once_and_acknowledges() -> None:
     core = punching()
     out = sent(core, 1.0)
     # A HELLO to a punchlab partner carries our sender tag (a hairpinned copy is ours).
-    own = Message(MessageType.HELLO, token=TOKEN, sender=sender_tag("my-id", None))
+    own = Message(MessageType.HELLO, token=TOKEN, sender=sender_tag("my-id", None, TOKEN))
     assert (own, PEER) in out
     ack = [m for m, a in out if m.type is MessageType.INITIATE_CHAT_ACK and a == SERVER]
     assert len(ack) == 1 and ack[0].token == TOKEN

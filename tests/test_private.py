@@ -322,3 +322,33 @@ def test_a_hairpinned_success_that_won_the_race_gives_way_to_the_private_endpoin
         if isinstance(event, RouteChanged):
             changes.append(event)
     assert [(c.old, c.new) for c in changes] == [(Route.DIRECT, Route.PRIVATE)]
+
+
+def test_a_relayed_campus_pair_moves_to_the_private_path_once_it_opens() -> None:
+    from punchlab.peer_table import Timer
+    from punchlab.sim import Network
+    from punchlab.sim.network import Drop, Hop
+
+    blocked = [True]
+
+    def hook(hop: Hop) -> Drop | None:  # the campus LAN loses every HELLO, until we say
+        if blocked[0] and hop.link == "campus NAT LAN" and hop.msg_type == "HELLO":
+            return Drop("HELLO dropped on purpose")
+        return None
+
+    net = Network(seed=0)
+    net.add_server()
+    nat = net.add_nat("campus NAT", "port-restricted-cone")
+    alice, bob = net.add_peer("Alice", behind=nat), net.add_peer("Bob", behind=nat)
+    net.route_packet = hook
+    alice.register()
+    bob.register()
+    net.run_for(1.0)
+    assert bob.id is not None
+    alice.connect(bob.id)
+    assert net.run_until(lambda: alice.connected and bob.connected, 12.0)
+    assert alice.core.route is Route.RELAYED
+    blocked[0] = False
+    assert net.run_until(lambda: alice.core.route is Route.PRIVATE, 12.0)
+    assert Timer.DIRECT_RETRY not in alice.core._due  # off the relay: no more retries
+    assert alice.peer_address == bob.address

@@ -11,7 +11,15 @@ import json
 
 import pytest
 
-from punchlab.messages import MAX_SEQ, MalformedMessage, Message, MessageType, decode, encode
+from punchlab.messages import (
+    MAX_SEQ,
+    LocalProtocolError,
+    MalformedMessage,
+    Message,
+    MessageType,
+    decode,
+    encode,
+)
 from punchlab.peer import (
     DatagramIgnored,
     PeerConfig,
@@ -188,7 +196,8 @@ def test_numbered_texts_are_delivered_in_order_once_and_each_copy_is_acked() -> 
         message = Message(MessageType.TEXT, text + "\n", TOKEN, seq=seq)
         core.receive_datagram(encode(message), PEER, 2.0)
     out, events = drain(core)
-    assert [m.payload for m in out if m.type is MessageType.TEXT_ACK] == ["0;2", "2", "2", "2"]
+    # A TEXT beyond the window is dropped unanswered: nothing to acknowledge.
+    assert [m.payload for m in out if m.type is MessageType.TEXT_ACK] == ["0;2", "2", "2"]
     assert [e.text for e in events if isinstance(e, TextReceived)] == ["one", "two"]
     reasons = [e.reason for e in events if isinstance(e, DatagramIgnored)]
     assert reasons == ["duplicate", "beyond window"]
@@ -363,3 +372,34 @@ def test_a_day_of_tries_keeps_to_the_ceiling() -> None:
         now = sender.due() or now
         sender.retransmit(now)
     assert sender.due() == pytest.approx(now + 8.0)
+
+
+def test_an_ack_goes_to_the_partner_never_to_a_spoofed_source_and_stays_small() -> None:
+    core = connected()
+    victim = ("192.0.2.99", 53)
+    # Thirty TEXTs beyond a hole, each claiming to come from a victim's address.
+    for seq in range(2, 32):
+        message = Message(MessageType.TEXT, "x\n", TOKEN, seq=seq)
+        core.receive_datagram(encode(message), victim, 2.0)
+    sent = core.datagrams_to_send(2.0)
+    acks = [(decode(data), to) for data, to in sent if decode(data).type is MessageType.TEXT_ACK]
+    assert acks and all(to == PEER for _, to in acks)
+    text = encode(Message(MessageType.TEXT, "x\n", TOKEN, seq=31))
+    assert max(len(encode(m)) for m, _ in acks) <= 2 * len(text)
+    assert Ack.parse(acks[-1][0].payload, 64).selective == tuple(range(2, 10))
+
+
+def test_a_line_refused_for_a_full_queue_changes_nothing() -> None:
+    config = PeerConfig(reliable=ReliableConfig(window=1, max_queued=2))
+    core = connected(config=config)
+    for line in ("one", "two", "three"):
+        core.send_text(line, 2.0)
+    drain(core)
+    with pytest.raises(LocalProtocolError, match="too many lines"):
+        core.send_text("four", 2.0)
+    assert drain(core) == ([], [])
+    core.receive_datagram(ack("1"), PEER, 2.1)
+    core.send_text("four", 2.2)
+    assert [e for e in drain(core)[1] if isinstance(e, TextSent)] == [
+        TextSent(4, "four", 1, acknowledged=True)
+    ]

@@ -165,3 +165,22 @@ def test_a_go_style_peer_is_recognised_by_its_own_address_over_http() -> None:
     result = punch_v6(config=PeerConfig.seed_compatible())
     assert result.connected and result.route is Route.DIRECT
     assert result.network.servers[0].core.introductions == 1
+
+
+def test_each_remote_times_out_on_its_own_so_server_beats_keep_only_the_server() -> None:
+    from punchlab.sim.firewall import firewall_config
+
+    prefix = ipaddress.IPv6Network("2001:db8:1::/64")
+    host, server, partner = ("2001:db8:1::2", 5000), ("2001:db8::1", 8089), ("2001:db8:2::2", 5000)
+    strict = Firewall("gw", prefix, firewall_config("address-and-port-dependent", 60.0))
+    strict.outbound(host, partner, 0.0)
+    for t in range(3, 120, 3):
+        strict.outbound(host, server, float(t))  # heart-beats to the server only
+    assert strict.admit(server, host, 119.0) == host
+    assert strict.admit(partner, host, 119.0) == EXPIRED
+    assert "(closed)" in str(strict.table(119.0))
+    # Endpoint-independent filtering needs only the flow, which the beats keep alive.
+    open_to_all = Firewall("gw", prefix, firewall_config("endpoint-independent", 60.0))
+    open_to_all.outbound(host, partner, 0.0)
+    open_to_all.outbound(host, server, 100.0)
+    assert open_to_all.admit(partner, host, 119.0) == host

@@ -37,6 +37,19 @@ def normalise(address: Any) -> Address:
     return from_socket(address)
 
 
+def udp_dual_stack_socket(port: int) -> socket.socket:
+    """A UDP socket on ``[::]:port`` that also receives IPv4 (IPV6_V6ONLY off)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class CoreRunner(asyncio.DatagramProtocol):
     """Drive ``core`` from one UDP socket; hand each core event to ``on_event``.
 
@@ -86,12 +99,18 @@ class CoreRunner(asyncio.DatagramProtocol):
         trace: Trace,
         on_event: Callable[[Any, bytes | None], None],
     ) -> CoreRunner:
-        """Bind a UDP socket (port 0: the OS chooses) and start driving the core."""
+        """Bind a UDP socket (port 0: the OS chooses) and start driving the core.
+
+        Host ``"::"`` binds one dual-stack socket, IPv4 clients included, whatever
+        the system's default (``net.ipv6.bindv6only``, Windows' IPV6_V6ONLY).
+        """
         loop = asyncio.get_running_loop()
-        _, runner = await loop.create_datagram_endpoint(
-            lambda: cls(core, actor=actor, trace=trace, on_event=on_event),
-            local_addr=(host, port),
-        )
+        factory = lambda: cls(core, actor=actor, trace=trace, on_event=on_event)  # noqa: E731
+        if host == "::":
+            sock = udp_dual_stack_socket(port)
+            _, runner = await loop.create_datagram_endpoint(factory, sock=sock)
+        else:
+            _, runner = await loop.create_datagram_endpoint(factory, local_addr=(host, port))
         return runner
 
     # -- asyncio.DatagramProtocol ------------------------------------------------------

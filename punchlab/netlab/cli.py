@@ -82,6 +82,12 @@ def _add_punch(actions: Any) -> None:
         "fails; the first line names the route that won)",
     )
     _add_shared_nat_options(punch)
+    _add_punch_outputs(punch)
+    punch.set_defaults(handler=_punch)
+
+
+def _add_punch_outputs(punch: Any) -> None:
+    """``--ipv6`` (another topology altogether), and where ``netlab punch`` writes."""
     punch.add_argument(
         "--ipv6",
         action="store_true",
@@ -107,7 +113,6 @@ def _add_punch(actions: Any) -> None:
         help="capture every link on both sides of every NAT (tcpdump) into one pcapng file "
         "in DIR, and print each NAT's conntrack table (default: no capture)",
     )
-    punch.set_defaults(handler=_punch)
 
 
 def _add_shared_nat_options(punch: Any) -> None:

@@ -16,6 +16,11 @@ endpoint-independent, five minutes. A Linux gateway built on conntrack
 endpoints, address and port: address-and-port-dependent filtering, stricter
 than either recommendation; ask for it by name.
 
+Each remote a flow sent to has its own permission, refreshed by the flow's
+datagrams out to it and timing out on its own (conntrack's one entry per
+flow), so a host's beats to the server do not keep a silent partner's way in
+open; an endpoint-independent filter needs only the flow to live.
+
 A :class:`Firewall` is a gateway the simulated :class:`~punchlab.sim.network.Network`
 routes through exactly like a NAT box (it is one whose mapping is the
 identity), so traces, tables and sequence diagrams show it the same way: a
@@ -76,9 +81,16 @@ def firewall_config(
     )
 
 
+#: A permission expired this many timeouts ago is forgotten (the tables stay bounded).
+PERMISSION_MEMORY = 4
+#: The most flows a gateway keeps before it forgets the expired ones.
+MAX_FLOWS = 1024
+
+
 @dataclass(slots=True)
 class Flow:
-    """One inside endpoint's state: the remote endpoints it sent to, and when it last did."""
+    """One inside endpoint's state: when it expires, and each remote it sent to with
+    the time that remote's permission expires (one timer per flow, as conntrack)."""
 
     inside: Address
     created: float
@@ -108,11 +120,17 @@ class Firewall(NatBox):
 
     def outbound(self, inside: Address, remote: Address, now: float) -> Address:
         """Open (or refresh) ``inside``'s flow to ``remote``; the source stays as it is."""
+        timeout = self.config.timeout
         flow = self.flows.get(inside)
         if flow is None or flow.expires <= now:
-            flow = self.flows[inside] = Flow(inside, now, now + self.config.timeout)
-        flow.expires = now + self.config.timeout
-        flow.contacted[remote] = now
+            if len(self.flows) >= MAX_FLOWS:
+                self.flows = {k: f for k, f in self.flows.items() if f.expires > now}
+            flow = self.flows[inside] = Flow(inside, now, now + timeout)
+        flow.expires = now + timeout
+        flow.contacted[remote] = now + timeout
+        horizon = now - PERMISSION_MEMORY * timeout
+        for stale in [r for r, expires in flow.contacted.items() if expires <= horizon]:
+            del flow.contacted[stale]
         return inside
 
     def admit(self, remote: Address, destination: Address, now: float) -> Address | str:
@@ -120,24 +138,31 @@ class Firewall(NatBox):
         flow = self.flows.get(destination)
         if flow is None:
             return self._refuse(FILTERED)
-        if flow.expires <= now:
-            return self._refuse(EXPIRED)
-        if not self._allows(flow, remote):
-            return self._refuse(FILTERED)
-        return destination
+        verdict = self._permission(flow, remote, now)
+        return destination if verdict is None else self._refuse(verdict)
 
     def inbound(self, remote: Address, outside_port: int, now: float) -> Address | str:
         """A NAT's question ("which inside host owns this port?") has no answer here:
         a firewall is asked with the whole destination (:meth:`admit`)."""
         return self._refuse(FILTERED)
 
-    def _allows(self, flow: Flow, remote: Address) -> bool:
+    def _permission(self, flow: Flow, remote: Address, now: float) -> str | None:
+        """None if ``remote`` may come in now, else why not: no permission, or an expired one.
+
+        Endpoint-independent filtering lets anyone in while the flow lives; the
+        other two look at the permissions of ``remote`` (its exact endpoint, or
+        any port of its address), each timing out on its own.
+        """
         filtering = self.config.filtering
         if filtering is Behaviour.ENDPOINT_INDEPENDENT:
-            return True
-        if filtering is Behaviour.ADDRESS_DEPENDENT:
-            return any(address[0] == remote[0] for address in flow.contacted)
-        return remote in flow.contacted
+            expiries = [flow.expires]
+        elif filtering is Behaviour.ADDRESS_DEPENDENT:
+            expiries = [t for address, t in flow.contacted.items() if address[0] == remote[0]]
+        else:
+            expiries = [flow.contacted[remote]] if remote in flow.contacted else []
+        if not expiries:
+            return FILTERED
+        return None if max(expiries) > now else EXPIRED
 
     def _refuse(self, reason: str) -> str:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -148,7 +173,10 @@ class Firewall(NatBox):
         return [
             {
                 "inside = public": format_address(flow.inside),
-                "remotes": ", ".join(format_address(r) for r in flow.contacted),
+                "remotes": ", ".join(
+                    _remote_text(remote, expires, flow.expires, now)
+                    for remote, expires in flow.contacted.items()
+                ),
                 "expires in s": round(flow.expires - now, 3),
             }
             for flow in sorted(self.flows.values(), key=lambda f: (f.created, f.inside))
@@ -165,6 +193,16 @@ class Firewall(NatBox):
 
     def __repr__(self) -> str:
         return f"<Firewall {self.name} {self.config.name} for {self.prefix}>"
+
+
+def _remote_text(remote: Address, expires: float, flow_expires: float, now: float) -> str:
+    """A remote, and when its permission closes if that is before the flow's end."""
+    text = format_address(remote)
+    if expires <= now:
+        return f"{text} (closed)"
+    if expires < flow_expires:
+        return f"{text} (closes in {expires - now:.1f} s)"
+    return text
 
 
 def _prefixes(net: Network) -> Iterator[ipaddress.IPv6Network]:

@@ -170,9 +170,11 @@ def _line(trace: Trace, peers: dict[str, SimPeer], at: float, sender: str, text:
     if packet is None:
         return ChatLine(at, sender, text, False, f"{sender} had declared its partner gone")
     partner = peers[SIDES[1 - SIDES.index(sender)]]
-    if text in partner.texts:
+    events = [e for e in trace if e.packet == packet]
+    # The line's own datagram (plain TEXT: one per line), not its text, which may repeat.
+    if any(e.kind is EventKind.DELIVERED and e.actor == partner.name for e in events):
         return ChatLine(at, sender, text, True)
-    drops = [e for e in trace if e.packet == packet and e.kind is EventKind.DROPPED]
+    drops = [e for e in events if e.kind is EventKind.DROPPED]
     if not drops:
         return ChatLine(at, sender, text, False, "not delivered (still on its way?)")
     return ChatLine(at, sender, text, False, f"{drops[0].reason} at {drops[0].actor}")
@@ -202,7 +204,12 @@ def _open_spans(
     trace: Trace, side: str, peers: dict[str, SimPeer], start: float, timeout: float
 ) -> tuple[tuple[float, float], ...]:
     """When side's NAT admitted the partner: each outbound datagram to it opens
-    (or refreshes) the permission for one timeout; overlapping spans merge."""
+    (or refreshes) the permission for one timeout; overlapping spans merge.
+
+    Read from the trace for a NAT that filters by endpoint (the chapter's
+    port-restricted cones): a full cone admits anyone while its mapping lives,
+    which these spans do not show.
+    """
     partner, nat = _partner_public(peers, side), f"NAT {side}"
     spans: list[list[float]] = []
     for e in trace:

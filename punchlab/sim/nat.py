@@ -13,10 +13,11 @@ whether hole punching can work:
 
 Mappings expire after ``timeout`` seconds without *outbound* traffic. So does
 each filter *permission* (each remote the mapping sent to), on its own timer,
-as Linux conntrack times out each flow: a heart-beat to the server keeps the
-mapping and the server's permission, not a silent partner's. Only outbound
+as Linux conntrack keeps one entry per flow: a heart-beat to the server keeps
+the mapping and the server's permission, not a silent partner's. Only outbound
 traffic refreshes either (RFC 4787 REQ-6: outbound refresh is required,
-inbound refresh optional).
+inbound refresh optional), and one timeout serves every flow: stricter than
+conntrack, which also counts replies and keeps a flow that saw them for 120 s.
 """
 
 from __future__ import annotations
