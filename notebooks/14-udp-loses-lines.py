@@ -75,12 +75,13 @@ from punchlab.messages import Message, MessageType, encode
 
 token = "0123456789abcdef"
 print(encode(Message(MessageType.TEXT, "hello\n", token, seq=7)).decode())
-print(encode(Message(MessageType.TEXT_ACK, "6;8,9", token)).decode())
+print(encode(Message(MessageType.TEXT_ACK, "6;8-9,12", token)).decode())
 
 # %% [markdown]
-# The acknowledgement says *everything up to 6 arrived, and 8 and 9 too*: a
-# cumulative part, as TCP's, and a selective part, as TCP's SACK option
-# (RFC 2018), so one lost `TEXT-ACK` costs nothing once a later one arrives.
+# The acknowledgement says *everything up to 6 arrived, and 8 to 9, and 12
+# too*: a cumulative part, as TCP's, and a selective part in blocks, as TCP's
+# SACK option (RFC 2018, at most four blocks here too), so one lost
+# `TEXT-ACK` costs nothing once a later one arrives.
 # The rest is in `punchlab.reliable`:
 #
 # * **the sender** keeps at most 64 `TEXT`s unacknowledged (its *window*; a
@@ -104,8 +105,8 @@ print(encode(Message(MessageType.TEXT_ACK, "6;8,9", token)).decode())
 # * **an acknowledgement is a claim**: it must carry the introduction's token,
 #   and one that names a line never sent is recorded and changes nothing. It
 #   goes to the partner's address, never to wherever a `TEXT` came from, and
-#   names at most 8 seqs beyond its cumulative part, so nobody can turn it
-#   into a flood aimed at someone else.
+#   names at most four blocks beyond its cumulative part, so nobody can turn
+#   it into a flood aimed at someone else.
 #
 # The same 100 lines, the same losses, acknowledged:
 

@@ -18,8 +18,8 @@ reliability, as RFC 8085 section 3.3 asks of a UDP application that needs it:
   selectively (these seqs beyond it), so one lost ack costs nothing;
 - an acknowledgement is a claim: one that names a TEXT never sent, or is
   malformed, raises :class:`BogusAck` and changes nothing; it names at most
-  :data:`MAX_SELECTIVE` seqs beyond CUM (as TCP's SACK names a few blocks),
-  so it stays small whatever the sender did.
+  :data:`MAX_BLOCKS` blocks beyond CUM (runs of seqs, as TCP's SACK option
+  names at most four), so it stays small whatever the sender did.
 
 What it does not do: congestion control beyond the window and the backoff
 (RFC 8085 section 3.1 asks a bulk sender for more). A chat sends a line at a
@@ -30,8 +30,8 @@ call when it declares the partner gone (its liveness timeout).
 
 Wire form (new keys and a new type, which the Go program never receives):
 ``{"type":"TEXT","payload":"hi\\n","token":"...","seq":7}`` and
-``{"type":"TEXT-ACK","payload":"6;8,9","token":"..."}`` (everything up to 6
-arrived, and 8 and 9 too).
+``{"type":"TEXT-ACK","payload":"6;8-9,12","token":"..."}`` (everything up to 6
+arrived, and 8 to 9 and 12 too).
 """
 
 from __future__ import annotations
@@ -60,9 +60,10 @@ DEFAULT_WINDOW = 64
 
 #: Later seqs acknowledged before a missing one counts as lost (TCP's three duplicate acks).
 DUPTHRESH = 3
-#: The most seqs beyond CUM one TEXT-ACK names (the lowest held): an ack stays a
-#: small multiple of the TEXT it answers.
-MAX_SELECTIVE = 8
+#: The most blocks (a seq, or a run of them) beyond CUM one TEXT-ACK names, the
+#: lowest first, as TCP's SACK option carries at most four: an ack stays a small
+#: multiple of the TEXT it answers.
+MAX_BLOCKS = 4
 
 
 class BogusAck(RemoteProtocolError):
@@ -107,30 +108,47 @@ class Ack:
     selective: tuple[int, ...] = ()
 
     def encode(self) -> str:
+        """``CUM`` or ``CUM;B1,B2,...``, each block a seq or a run ``FIRST-LAST``."""
         if not self.selective:
             return str(self.cumulative)
-        return f"{self.cumulative};{','.join(map(str, self.selective))}"
+        return f"{self.cumulative};{','.join(_blocks(self.selective))}"
 
     @classmethod
     def parse(cls, text: str, window: int) -> Ack:
-        """Read a TEXT-ACK payload strictly (ASCII digits, at most ``window`` seqs beyond CUM,
-        increasing, within the window); anything else raises :class:`BogusAck`."""
-        if len(text) > 12 * (window + 1) or not _ACK.fullmatch(text):
-            raise BogusAck(f"TEXT-ACK payload {text[:40]!r} is not CUM or CUM;S1,S2,...")
+        """Read a TEXT-ACK payload strictly (ASCII digits, at most :data:`MAX_BLOCKS`
+        increasing blocks beyond CUM, within the window); anything else raises
+        :class:`BogusAck`."""
+        if len(text) > 24 * (MAX_BLOCKS + 1) or not _ACK.fullmatch(text):
+            raise BogusAck(f"TEXT-ACK payload {text[:40]!r} is not CUM or CUM;B1,B2,...")
         head, _, tail = text.partition(";")
         cumulative = int(head)
-        selective = tuple(int(part) for part in tail.split(",")) if tail else ()
-        if len(selective) > window:
-            raise BogusAck(f"TEXT-ACK names {len(selective)} seqs beyond a window of {window}")
+        blocks = tail.split(",") if tail else []
+        if len(blocks) > MAX_BLOCKS:
+            raise BogusAck(f"TEXT-ACK names {len(blocks)} blocks, more than {MAX_BLOCKS}")
+        selective: list[int] = []
         previous = cumulative
-        for seq in selective:
-            if not previous < seq <= cumulative + window:
-                raise BogusAck(f"TEXT-ACK seq {seq} is out of order or outside the window")
-            previous = seq
-        return cls(cumulative, selective)
+        for block in blocks:
+            first, _, last = block.partition("-")
+            low, high = int(first), int(last or first)
+            if not previous < low <= high <= cumulative + window:
+                raise BogusAck(f"TEXT-ACK block {block} is out of order or outside the window")
+            selective += range(low, high + 1)
+            previous = high
+        return cls(cumulative, tuple(selective))
 
 
-_ACK = re.compile(r"[0-9]{1,10}(;[0-9]{1,10}(,[0-9]{1,10})*)?")
+def _blocks(seqs: tuple[int, ...]) -> list[str]:
+    """Increasing seqs as blocks: runs of consecutive ones as ``FIRST-LAST``."""
+    blocks: list[list[int]] = []
+    for seq in seqs:
+        if blocks and seq == blocks[-1][1] + 1:
+            blocks[-1][1] = seq
+        else:
+            blocks.append([seq, seq])
+    return [f"{a}" if a == b else f"{a}-{b}" for a, b in blocks]
+
+
+_ACK = re.compile(r"[0-9]{1,10}(;[0-9]{1,10}(-[0-9]{1,10})?(,[0-9]{1,10}(-[0-9]{1,10})?)*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +360,17 @@ class Receiver:
         return out, "new"
 
     def ack(self) -> Ack:
-        """What to acknowledge: everything up to CUM, and the first held seqs beyond it."""
-        return Ack(self.cumulative, tuple(sorted(self._held)[:MAX_SELECTIVE]))
+        """What to acknowledge: everything up to CUM, and the first blocks held beyond it."""
+        held = sorted(self._held)
+        kept: list[int] = []
+        blocks = 0
+        for seq in held:
+            if not kept or seq != kept[-1] + 1:
+                blocks += 1
+                if blocks > MAX_BLOCKS:
+                    break
+            kept.append(seq)
+        return Ack(self.cumulative, tuple(kept))
 
 
 def deliver(received: Iterable[tuple[int, str]], window: int = DEFAULT_WINDOW) -> list[str]:

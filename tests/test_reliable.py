@@ -386,7 +386,8 @@ def test_an_ack_goes_to_the_partner_never_to_a_spoofed_source_and_stays_small() 
     assert acks and all(to == PEER for _, to in acks)
     text = encode(Message(MessageType.TEXT, "x\n", TOKEN, seq=31))
     assert max(len(encode(m)) for m, _ in acks) <= 2 * len(text)
-    assert Ack.parse(acks[-1][0].payload, 64).selective == tuple(range(2, 10))
+    assert acks[-1][0].payload == "0;2-31"
+    assert Ack.parse(acks[-1][0].payload, 64).selective == tuple(range(2, 32))
 
 
 def test_a_line_refused_for_a_full_queue_changes_nothing() -> None:
@@ -403,3 +404,13 @@ def test_a_line_refused_for_a_full_queue_changes_nothing() -> None:
     assert [e for e in drain(core)[1] if isinstance(e, TextSent)] == [
         TextSent(4, "four", 1, acknowledged=True)
     ]
+
+
+def test_an_ack_names_at_most_four_blocks_the_lowest_first() -> None:
+    receiver = Receiver(64)
+    for seq in (3, 4, 6, 8, 10, 12, 13):
+        receiver.receive(seq, "x")
+    ack = receiver.ack()
+    assert ack.encode() == "0;3-4,6,8,10" and Ack.parse(ack.encode(), 64) == ack
+    with pytest.raises(BogusAck, match="blocks"):
+        Ack.parse("0;3,5,7,9,11", 64)
