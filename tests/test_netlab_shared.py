@@ -106,6 +106,15 @@ def test_a_hairpinning_nat_turns_hellos_round_with_the_senders_public_endpoint(
     ), table
 
 
+def test_with_hairpinning_and_private_endpoints_the_pair_ends_on_the_lan() -> None:
+    """On a real LAN the hairpinned SUCCESS may win the race; the private answer right
+    behind it still moves both peers onto the LAN (ICE's preference, RFC 8445 5.1.2.2)."""
+    with SameNatLab(PRC, hairpin=True) as lab:
+        result = lab.punch()
+    assert result.connected and result.route is Route.PRIVATE, result.summary()
+    assert result.route is campus_route(PRC, hairpinning=True, private=True)
+
+
 def simulated_cgn_route(cell: str, home_a: str, home_b: str, seed: int = 0) -> Route | None:
     """The simulator's route for the lab's CGN cell: homes behind one hairpinning,
     endpoint-independent CGN (``same``) or one each, the ladder on (RFC 5780 server)."""
