@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 from punchlab.display import text_table
 from punchlab.messages import Address, format_address
 from punchlab.sim.links import LinkConfig
-from punchlab.sim.nat import Behaviour, NatBox, NatConfig
+from punchlab.sim.nat import (
+    Behaviour,
+    NatBox,
+    NatConfig,
+    forget_stale,
+    permission_expiries,
+    remote_cell,
+)
 from punchlab.sim.network import Network, Realm
 from punchlab.sim.nodes import SimPeer
 
@@ -81,8 +88,6 @@ def firewall_config(
     )
 
 
-#: A permission expired this many timeouts ago is forgotten (the tables stay bounded).
-PERMISSION_MEMORY = 4
 #: The most flows a gateway keeps before it forgets the expired ones.
 MAX_FLOWS = 1024
 
@@ -128,9 +133,7 @@ class Firewall(NatBox):
             flow = self.flows[inside] = Flow(inside, now, now + timeout)
         flow.expires = now + timeout
         flow.contacted[remote] = now + timeout
-        horizon = now - PERMISSION_MEMORY * timeout
-        for stale in [r for r, expires in flow.contacted.items() if expires <= horizon]:
-            del flow.contacted[stale]
+        forget_stale(flow.contacted, now, timeout)
         return inside
 
     def admit(self, remote: Address, destination: Address, now: float) -> Address | str:
@@ -153,13 +156,8 @@ class Firewall(NatBox):
         other two look at the permissions of ``remote`` (its exact endpoint, or
         any port of its address), each timing out on its own.
         """
-        filtering = self.config.filtering
-        if filtering is Behaviour.ENDPOINT_INDEPENDENT:
-            expiries = [flow.expires]
-        elif filtering is Behaviour.ADDRESS_DEPENDENT:
-            expiries = [t for address, t in flow.contacted.items() if address[0] == remote[0]]
-        else:
-            expiries = [flow.contacted[remote]] if remote in flow.contacted else []
+        permits = permission_expiries(self.config.filtering, flow.contacted, remote)
+        expiries = [flow.expires] if permits is None else permits
         if not expiries:
             return FILTERED
         return None if max(expiries) > now else EXPIRED
@@ -174,7 +172,7 @@ class Firewall(NatBox):
             {
                 "inside = public": format_address(flow.inside),
                 "remotes": ", ".join(
-                    _remote_text(remote, expires, flow.expires, now)
+                    remote_cell(remote, expires, flow.expires, now)
                     for remote, expires in flow.contacted.items()
                 ),
                 "expires in s": round(flow.expires - now, 3),
@@ -193,16 +191,6 @@ class Firewall(NatBox):
 
     def __repr__(self) -> str:
         return f"<Firewall {self.name} {self.config.name} for {self.prefix}>"
-
-
-def _remote_text(remote: Address, expires: float, flow_expires: float, now: float) -> str:
-    """A remote, and when its permission closes if that is before the flow's end."""
-    text = format_address(remote)
-    if expires <= now:
-        return f"{text} (closed)"
-    if expires < flow_expires:
-        return f"{text} (closes in {expires - now:.1f} s)"
-    return text
 
 
 def _prefixes(net: Network) -> Iterator[ipaddress.IPv6Network]:

@@ -163,14 +163,38 @@ class Mapping:
         return self.contacted.get(remote, now) > now
 
 
-def _remote_cell(mapping: Mapping, remote: Address, now: float) -> str:
-    """A remote as the table shows it: its own expiry when it closes before the mapping."""
-    expires = mapping.contacted[remote]
-    if expires >= mapping.expires:
+def remote_cell(remote: Address, expires: float, until: float, now: float) -> str:
+    """A remote as a table shows it: its own expiry when it closes before its mapping
+    (or a firewall's flow) does at ``until``."""
+    if expires >= until:
         return format_address(remote)
     if expires <= now:
         return f"{format_address(remote)} (closed)"
     return f"{format_address(remote)} (closes in {expires - now:.1f} s)"
+
+
+def permission_expiries(
+    filtering: Behaviour, contacted: dict[Address, float], remote: Address
+) -> list[float] | None:
+    """The expiry times of the permissions that could admit ``remote`` (None: no filter).
+
+    Address-dependent filtering admits on any permission to the remote's IP;
+    address-and-port-dependent only on the exact endpoint's. A NAT's mapping and
+    an IPv6 firewall's flow keep ``contacted`` alike.
+    """
+    if filtering is _EIM:
+        return None
+    if filtering is _ADM:
+        return [e for address, e in contacted.items() if address[0] == remote[0]]
+    expires = contacted.get(remote)
+    return [] if expires is None else [expires]
+
+
+def forget_stale(contacted: dict[Address, float], now: float, timeout: float) -> None:
+    """Drop permissions expired :data:`PERMISSION_MEMORY` timeouts ago (bounds ``contacted``)."""
+    horizon = now - PERMISSION_MEMORY * timeout
+    for remote in [r for r, expires in contacted.items() if expires <= horizon]:
+        del contacted[remote]
 
 
 def _key(behaviour: Behaviour, inside: Address, remote: Address) -> tuple[object, ...]:
@@ -230,12 +254,8 @@ class NatBox:
         timeout per mapping, so a mapping holds only the remotes it sent to in
         the last ``PERMISSION_MEMORY + 1.5`` timeouts, at linear cost.
         """
-        timeout = self.config.timeout
-        horizon = now - PERMISSION_MEMORY * timeout
-        stale = [remote for remote, expires in mapping.contacted.items() if expires <= horizon]
-        for remote in stale:
-            del mapping.contacted[remote]
-        mapping.prune_at = now + timeout / 2
+        forget_stale(mapping.contacted, now, self.config.timeout)
+        mapping.prune_at = now + self.config.timeout / 2
 
     def outside_for(self, inside_ip: str) -> str:
         """The address the outside sees ``inside_ip`` come from: this NAT's own."""
@@ -253,26 +273,12 @@ class NatBox:
             return "filtered by NAT"
         if mapping.expires <= now:
             return "mapping expired"
-        permits = self._permissions(mapping, remote)
+        permits = permission_expiries(self.config.filtering, mapping.contacted, remote)
         if permits is None:
             return mapping.inside
         if any(expires > now for expires in permits):
             return mapping.inside
         return "permission expired" if permits else "filtered by NAT"
-
-    def _permissions(self, mapping: Mapping, remote: Address) -> list[float] | None:
-        """The expiry times of the permissions that could admit ``remote`` (None: no filter).
-
-        Address-dependent filtering admits on any permission to the remote's
-        IP; address-and-port-dependent only on the exact endpoint's.
-        """
-        filtering = self.config.filtering
-        if filtering is _EIM:
-            return None
-        if filtering is _ADM:
-            return [e for address, e in mapping.contacted.items() if address[0] == remote[0]]
-        expires = mapping.contacted.get(remote)
-        return [] if expires is None else [expires]
 
     def _allocate(self, wanted: int, now: float) -> int:
         allocation = self.config.allocation
@@ -315,7 +321,9 @@ class NatBox:
             {
                 "inside": format_address(m.inside),
                 "outside": format_address((self.outside_ip, m.outside_port)),
-                "remotes": ", ".join(_remote_cell(m, r, now) for r in m.contacted),
+                "remotes": ", ".join(
+                    remote_cell(r, e, m.expires, now) for r, e in m.contacted.items()
+                ),
                 "expires in s": round(m.expires - now, 3),
             }
             for m in self.mappings(now)
