@@ -40,6 +40,7 @@ from punchlab.exercises_one_nat import (
     campus_route,
     campus_route_exercise,
     campus_route_hidden_cases,
+    campus_route_question,
 )
 from punchlab.exercises_reliable import deliver, deliver_exercise, deliver_hidden_cases
 from punchlab.messages import Address, Message, MessageType, encode, format_address
@@ -66,7 +67,6 @@ from punchlab.sim import (
 )
 from punchlab.stun.discovery import TestRun
 from punchlab.trace import EventKind, Trace
-from punchlab.traversal import Route
 
 __all__ = [
     "EXERCISES",
@@ -696,36 +696,6 @@ def campus_address_question(kind: Kind) -> Question:
         "will the server give Bob for Alice?",
         Choice(*_CAMPUS_HANDS_OUT),
         lambda: campus_address_solution(kind()),
-    )
-
-
-#: The routes a student may answer for a campus pair, and "none" (no connection).
-CAMPUS_ROUTES = (*(route.value for route in Route), "none")
-
-
-def campus_route_solution(kind: str, hairpinning: bool, private: bool = True) -> Solution:
-    room = campus(kind, hairpinning=hairpinning, private=private)
-    drops = room.net.trace.filter(types=["HELLO"], kinds=["dropped"])
-    reasons = sorted({event.reason for event in drops if event.reason})
-    why = f"HELLOs dropped: {', '.join(reasons)}." if reasons else "No HELLO was dropped."
-    if room.route is Route.PRIVATE:
-        why += " The HELLOs to each other's private address needed no NAT at all."
-    elif room.route is Route.RELAYED:
-        why += " They still talk, through the server's relay (chapter 10)."
-    answer = room.route.value if room.route is not None else "none"
-    settings = f"hairpinning {'on' if hairpinning else 'off'}, private endpoints "
-    settings += "on" if private else "off"
-    return Solution(answer, f"{kind}, {settings}: {why}")
-
-
-def campus_route_question(
-    kind: Kind, hairpinning: Callable[[], bool], private: Callable[[], bool] = lambda: True
-) -> Question:
-    """Chapters 7 and 12: 'Which way will two students behind one campus NAT connect?'."""
-    return Question(
-        "Alice and Bob sit behind the same campus NAT. Which route will they connect by?",
-        Choice(*CAMPUS_ROUTES),
-        lambda: campus_route_solution(kind(), hairpinning(), private()),
     )
 
 

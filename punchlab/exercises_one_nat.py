@@ -23,6 +23,8 @@ __all__ = [
     "campus_route_cases",
     "campus_route_exercise",
     "campus_route_hidden_cases",
+    "campus_route_question",
+    "campus_route_solution",
     "cgn_route_question",
     "class_registrations",
 ]
@@ -50,6 +52,34 @@ def class_registrations(students: int = 4, seed: int = 0) -> str:
             [peer.name, format_address(peer.address), format_address(registration.address), claimed]
         )
     return text_table(rows)
+
+
+def campus_route_solution(kind: str, hairpinning: bool, private: bool = True) -> Solution:
+    room = campus(kind, hairpinning=hairpinning, private=private)
+    drops = room.net.trace.filter(types=["HELLO"], kinds=["dropped"])
+    reasons = sorted({event.reason for event in drops if event.reason})
+    why = f"HELLOs dropped: {', '.join(reasons)}." if reasons else "No HELLO was dropped."
+    if room.route is Route.PRIVATE:
+        why += " The HELLOs to each other's private address needed no NAT at all."
+    elif room.route is Route.RELAYED:
+        why += " They still talk, through the server's relay (chapter 10)."
+    answer = room.route.value if room.route is not None else "none"
+    settings = f"hairpinning {'on' if hairpinning else 'off'}, private endpoints "
+    settings += "on" if private else "off"
+    return Solution(answer, f"{kind}, {settings}: {why}")
+
+
+def campus_route_question(
+    kind: Callable[[], str],
+    hairpinning: Callable[[], bool],
+    private: Callable[[], bool] = lambda: True,
+) -> Question:
+    """Chapters 7 and 12: 'Which way will two students behind one campus NAT connect?'."""
+    return Question(
+        "Alice and Bob sit behind the same campus NAT. Which route will they connect by?",
+        Choice(*ROUTE_ANSWERS),
+        lambda: campus_route_solution(kind(), hairpinning(), private()),
+    )
 
 
 def cgn_route_solution(place: str, kind_a: str, kind_b: str) -> Solution:
@@ -93,8 +123,7 @@ def _campus_cases(settings: list[tuple[str, bool, bool]]) -> list[Case]:
     hint = "Do they try each other's private address? Does the NAT turn a HELLO round?"
     cases = []
     for kind, hairpinning, private in settings:
-        room = campus(kind, hairpinning=hairpinning, private=private)
-        expected = room.route.value if room.route is not None else "none"
+        expected = campus_route_solution(kind, hairpinning, private).answer
         name = (
             f"{kind}, hairpinning {'on' if hairpinning else 'off'}, "
             f"private endpoints {'on' if private else 'off'}"
