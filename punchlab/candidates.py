@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from punchlab.addresses import normalise_ip
 from punchlab.messages import Address, MalformedMessage, format_address, parse_address
 
 __all__ = [
@@ -38,11 +39,9 @@ MAX_LOCAL_TEXT = MAX_LOCAL_ADDRESSES * 48
 def usable_local_ip(ip: str) -> str | None:
     """Why ``ip`` cannot be a private endpoint, or None when it can."""
     try:
-        address = ipaddress.ip_address(ip)
+        address = ipaddress.ip_address(normalise_ip(ip))  # ::ffff:a.b.c.d is a.b.c.d
     except ValueError:
         return f"{ip!r} is not an IP address"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     if address.is_loopback:
         return f"{ip} is a loopback address"
     if address.is_link_local:
