@@ -85,20 +85,26 @@ async def procs() -> AsyncIterator[list[Proc]]:
         await proc.process.wait()
 
 
-async def test_a_class_serves_registers_connects_and_chats(procs: list[Proc]) -> None:
-    server = await Proc.start("serve", "--host", "127.0.0.1", "--http-port", "0", "--udp-port", "0")
-    procs.append(server)
-    url = (await server.expect(r"HTTP (http://127\.0\.0\.1:\d+)")).group(1)
-
+async def two_students_connect(procs: list[Proc], url: str, seen: str) -> tuple[Proc, Proc, str]:
+    """Alice and Bob start ``punchlab chat`` on ``url``, Alice types Bob's ID, and both say
+    they are connected to an address matching ``seen``; returns them and Bob's ID."""
     alice = await Proc.start("chat", "--server", url, "--name", "alice")
     bob = await Proc.start("chat", "--server", url, "--name", "bob")
     procs += [alice, bob]
     await alice.expect(r"Your ID: \S+")
     bob_id = (await bob.expect(r"Your ID: (\S+)")).group(1)
-
     await alice.type(bob_id)
-    await alice.expect(r"Connected to 127\.0\.0\.1:\d+")
-    await bob.expect(r"Connected to 127\.0\.0\.1:\d+")
+    await alice.expect(rf"Connected to {seen}")
+    await bob.expect(rf"Connected to {seen}")
+    return alice, bob, bob_id
+
+
+async def test_a_class_serves_registers_connects_and_chats(procs: list[Proc]) -> None:
+    server = await Proc.start("serve", "--host", "127.0.0.1", "--http-port", "0", "--udp-port", "0")
+    procs.append(server)
+    url = (await server.expect(r"HTTP (http://127\.0\.0\.1:\d+)")).group(1)
+
+    alice, bob, bob_id = await two_students_connect(procs, url, r"127\.0\.0\.1:\d+")
     await alice.expect("Type a message")
     await bob.expect("Type a message")
 

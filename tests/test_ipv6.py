@@ -16,7 +16,7 @@ from punchlab.trace import EventKind, Trace
 from punchlab.traversal import Route
 from tests.conftest import ipv6_loopback_works
 from tests.gopeer import GoPeer
-from tests.test_cli import Proc, procs  # noqa: F401  (the fixture)
+from tests.test_cli import Proc, procs, two_students_connect  # noqa: F401  (the fixture)
 
 pytestmark = [
     pytest.mark.timeout(30),
@@ -139,14 +139,7 @@ async def test_the_cli_chats_over_ipv6(procs: list[Proc]) -> None:  # noqa: F811
     procs.append(server)
     port = (await server.expect(r"HTTP http://127\.0\.0\.1:(\d+)")).group(1)
     url = f"http://[::1]:{port}"
-    alice = await Proc.start("chat", "--server", url, "--name", "alice")
-    bob = await Proc.start("chat", "--server", url, "--name", "bob")
-    procs += [alice, bob]
-    await alice.expect(r"Your ID: \S+")
-    bob_id = (await bob.expect(r"Your ID: (\S+)")).group(1)
-    await alice.type(bob_id)
-    await alice.expect(r"Connected to \[::1\]:\d+")
-    await bob.expect(r"Connected to \[::1\]:\d+")
+    alice, bob, bob_id = await two_students_connect(procs, url, r"\[::1\]:\d+")
     await alice.type("hi bob")
     await bob.expect(r"^Message: hi bob$")
     await bob.type("hi alice")
